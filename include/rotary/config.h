@@ -1,0 +1,78 @@
+// The model of a RoPE configuration: what a model's config.json says about rotary embeddings.
+//
+// Field names and defaults follow Hugging Face transformers (the de-facto specification), newest
+// released version: `rope_parameters` (v5) and the older `rope_scaling` (v4) dictionaries are both
+// accepted by the JSON loader (config_json.h). Unset optional fields behave exactly as transformers'
+// defaults; see docs in README "Configuration".
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace rotary {
+
+// The frequency-scaling scheme, transformers' `rope_type`.
+enum class RopeType {
+  kDefault,       // theta_i = base^(-2i/d)
+  kLinear,        // position interpolation: theta_i / factor
+  kDynamic,       // dynamic NTK: the base grows with the sequence length past max_position_embeddings
+  kYarn,          // YaRN: per-pair ramp between extrapolation and interpolation, plus attention factor
+  kLongRope,      // LongRoPE (Phi-3 "su"): per-pair short/long rescale factors, plus attention factor
+  kLlama3,        // Llama 3.1 smoothing between a high- and a low-frequency band
+  kProportional,  // frequencies for a proportion of head_dim, the rest zero (angle 0), exponent over head_dim
+};
+
+// "default", "linear", ... as written in config.json.
+std::string_view to_string(RopeType type);
+// Parses a rope_type string (also the legacy alias "su" for longrope); throws Error on an unknown name.
+RopeType parse_rope_type(std::string_view name);
+
+// How channels pair up. Half-split (GPT-NeoX, transformers' rotate_half): channel j pairs with
+// j + rotary_dim/2. Interleaved (GPT-J, RoFormer, Meta's complex form, DeepSeek-V3's
+// rope_interleave): channel 2j pairs with 2j + 1. Both rotate pair j by position * theta_j.
+enum class Layout { kHalfSplit, kInterleaved };
+std::string_view to_string(Layout layout);
+
+struct RopeConfig {
+  RopeType rope_type = RopeType::kDefault;
+  Layout layout = Layout::kHalfSplit;  // a fact of the model family (GPT-J: interleaved)
+  double rope_theta = 10000.0;  // the base
+  int64_t head_dim = 0;         // required: the size of one query/key head
+  // The rotated part: rotary_dim = int(head_dim * partial_rotary_factor) unless `rotary_dim` is set
+  // (GPT-J states rotary_dim directly). Must come out even.
+  double partial_rotary_factor = 1.0;
+  std::optional<int64_t> rotary_dim;
+  // The model's context length; dynamic NTK scales from it, YaRN/LongRoPE/Llama 3 take it as the
+  // default for original_max_position_embeddings. 0 means "not stated".
+  int64_t max_position_embeddings = 0;
+
+  // Scaling fields, transformers' names; std::nullopt / empty means "absent from the config".
+  std::optional<double> factor;
+  std::optional<int64_t> original_max_position_embeddings;
+  std::optional<double> attention_factor;
+  std::optional<double> beta_fast;       // YaRN, default 32 (a 0 also means 32, as in transformers)
+  std::optional<double> beta_slow;       // YaRN, default 1 (likewise)
+  std::optional<double> mscale;          // YaRN (DeepSeek)
+  std::optional<double> mscale_all_dim;  // YaRN (DeepSeek)
+  std::optional<bool> truncate;          // YaRN, default true (gpt-oss sets false)
+  std::vector<double> short_factor;      // LongRoPE, rotary_dim/2 entries
+  std::vector<double> long_factor;       // LongRoPE, rotary_dim/2 entries
+  std::optional<double> low_freq_factor;   // Llama 3
+  std::optional<double> high_freq_factor;  // Llama 3
+
+  // The number of channels that rotate (even, 0 < rotary_dim <= head_dim). Throws on a bad config.
+  int64_t resolved_rotary_dim() const;
+  // original_max_position_embeddings, or max_position_embeddings when absent.
+  int64_t resolved_original_max_position_embeddings() const;
+  // Checks every field this rope_type needs; throws Error(kInvalidConfig) naming the field.
+  void validate() const;
+};
+
+// The plain RoPE of RoFormer / Llama 2: no scaling.
+RopeConfig default_config(int64_t head_dim, double rope_theta = 10000.0,
+                          Layout layout = Layout::kHalfSplit);
+
+}  // namespace rotary

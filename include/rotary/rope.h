@@ -1,0 +1,76 @@
+// rotary::Rope: a validated configuration, its frequencies and (optionally) a cos/sin cache, ready
+// to rotate query and key tensors.
+//
+//   rotary::Rope rope(config, {.angle_mode = rotary::AngleMode::kHf});
+//   rope.rotate(q, k, positions);                    // in place, Q and K in one call
+//   rope.rotate(q, k, positions, Direction::kInverse);  // the backward pass
+//
+// The layout (which channels pair up) comes from config.layout. Pair j rotates by
+// position * theta_j; channels [rotary_dim, head_dim) pass through unchanged.
+//
+// Contract. Every argument is checked before any output element is written; a violation throws
+// rotary::Error naming the argument. Output views must not overlap themselves; an output either is
+// exactly its input view (in place) or does not overlap it. Q and K outputs must not overlap each
+// other (not checked: packed QKV slices interleave in memory without sharing elements). A Rope is
+// immutable after construction: concurrent rotate() calls on one Rope are safe.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+
+#include "rotary/angles.h"
+#include "rotary/config.h"
+#include "rotary/frequencies.h"
+#include "rotary/tensor.h"
+
+namespace rotary {
+
+enum class Direction { kForward, kInverse };
+
+struct RopeOptions {
+  AngleMode angle_mode = AngleMode::kHf;
+  // Precompute cos/sin for positions [0, cache_positions). Positions outside the cache, and calls
+  // whose frequencies depend on the sequence length beyond the initial set, are computed on the fly
+  // with the same function, so the values never depend on whether a cache exists.
+  int64_t cache_positions = 0;
+};
+
+class Rope {
+ public:
+  explicit Rope(const RopeConfig& config, const RopeOptions& options = {});
+  ~Rope();
+  Rope(Rope&&) noexcept;
+  Rope& operator=(Rope&&) noexcept;
+
+  const RopeConfig& config() const;
+  const RopeOptions& options() const;
+  // The frequencies at initialisation (no sequence length), as transformers builds them.
+  const Frequencies& frequencies() const;
+  int64_t head_dim() const;
+  int64_t rotary_dim() const;
+
+  // The frequencies a call with these positions uses: for dynamic NTK and LongRoPE they follow
+  // transformers' per-call rule with sequence_length = max(positions) + 1.
+  Frequencies frequencies_for(Positions positions) const;
+
+  // cos/sin rows (rotary_dim / 2 floats per position, row-major) exactly as the kernels use them,
+  // attention factor included. cos and sin must each hold positions.size() * rotary_dim / 2 floats.
+  void cos_sin(Positions positions, std::span<float> cos, std::span<float> sin) const;
+
+  // In place. `k` may be an empty view (no K); GQA/MQA: q and k may have different head counts.
+  void rotate(TensorView q, TensorView k, Positions positions,
+              Direction direction = Direction::kForward) const;
+  void rotate(TensorView x, Positions positions, Direction direction = Direction::kForward) const;
+
+  // Out of place: reads q_in/k_in, writes q_out/k_out (pass-through channels are copied).
+  void rotate(ConstTensorView q_in, TensorView q_out, ConstTensorView k_in, TensorView k_out,
+              Positions positions, Direction direction = Direction::kForward) const;
+
+  struct State;  // implementation detail (src/rope.cc)
+
+ private:
+  std::unique_ptr<State> state_;
+};
+
+}  // namespace rotary

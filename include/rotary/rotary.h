@@ -1,0 +1,11 @@
+// rotary: rotary position embeddings (RoPE) for every published variant, numerically faithful to
+// Hugging Face transformers. This umbrella header includes the whole public API.
+#pragma once
+
+#include "rotary/angles.h"
+#include "rotary/config.h"
+#include "rotary/config_json.h"
+#include "rotary/error.h"
+#include "rotary/frequencies.h"
+#include "rotary/rope.h"
+#include "rotary/tensor.h"

@@ -1,0 +1,235 @@
+// rotary::Rope: validation, the cos/sin source for each token, and the loop that hands each token's
+// heads to a kernel.
+#include "rotary/rope.h"
+
+#include <algorithm>
+#include <limits>
+#include <vector>
+
+#include "cpu/kernels.h"
+#include "rotary/error.h"
+#include "validate.h"
+
+namespace rotary {
+
+struct Rope::State {
+  RopeConfig config;
+  RopeOptions options;
+  Frequencies frequencies;       // at initialisation
+  Frequencies long_frequencies;  // LongRoPE's long set (empty otherwise)
+  int64_t half = 0;
+  // cos/sin for positions [0, cache_positions) with `frequencies`, row-major, half floats per row.
+  std::vector<float> cos_cache, sin_cache;
+};
+
+namespace {
+
+// Where a call's cos/sin rows come from: the cache when the call uses the initial frequencies and
+// the position is inside it, else computed on the fly into per-thread scratch (no allocation after
+// a thread's first call).
+class CosSinSource {
+ public:
+  CosSinSource(const Rope::State& s, const Frequencies& freqs, bool cacheable, AngleMode mode)
+      : state_(s), freqs_(freqs), cacheable_(cacheable), mode_(mode) {
+    scratch().resize(static_cast<std::size_t>(3 * s.half));
+  }
+
+  // Returns {cos, sin}; for the inverse rotation sin is negated (rotate by -angle).
+  std::pair<const float*, const float*> row(int64_t position, bool inverse) const {
+    const int64_t half = state_.half;
+    float* buf = scratch().data();
+    const float* cos;
+    const float* sin;
+    const auto cached = static_cast<int64_t>(state_.cos_cache.size()) / std::max<int64_t>(half, 1);
+    if (cacheable_ && position >= 0 && position < cached) {
+      cos = state_.cos_cache.data() + position * half;
+      sin = state_.sin_cache.data() + position * half;
+    } else {
+      compute_cos_sin(freqs_.inv_freq, freqs_.attention_factor, position, mode_,
+                      {buf, static_cast<std::size_t>(half)},
+                      {buf + half, static_cast<std::size_t>(half)});
+      cos = buf;
+      sin = buf + half;
+    }
+    if (!inverse) return {cos, sin};
+    float* negated = buf + 2 * half;
+    for (int64_t i = 0; i < half; ++i) negated[i] = -sin[i];
+    return {cos, negated};
+  }
+
+ private:
+  static std::vector<float>& scratch() {
+    thread_local std::vector<float> buffer;
+    return buffer;
+  }
+  const Rope::State& state_;
+  const Frequencies& freqs_;
+  bool cacheable_;
+  AngleMode mode_;
+};
+
+}  // namespace
+
+Rope::Rope(const RopeConfig& config, const RopeOptions& options) : state_(std::make_unique<State>()) {
+  State& s = *state_;
+  s.config = config;
+  s.options = options;
+  s.frequencies = compute_frequencies(config);  // validates the configuration
+  s.half = s.frequencies.rotary_dim / 2;
+  if (config.rope_type == RopeType::kLongRope) {
+    // transformers computes the long set once, with seq_len = original_max_position_embeddings + 1.
+    s.long_frequencies =
+        compute_frequencies(config, config.resolved_original_max_position_embeddings() + 1);
+  }
+  if (options.cache_positions < 0) {
+    throw Error(ErrorCode::kInvalidArgument, "options.cache_positions",
+                "expected >= 0, got " + std::to_string(options.cache_positions));
+  }
+  if (options.cache_positions > (int64_t{1} << 40) / std::max<int64_t>(s.half, 1)) {
+    throw Error(ErrorCode::kInvalidArgument, "options.cache_positions",
+                "a cache of " + std::to_string(options.cache_positions) + " positions is too large");
+  }
+  const auto entries = static_cast<std::size_t>(options.cache_positions * s.half);
+  s.cos_cache.resize(entries);
+  s.sin_cache.resize(entries);
+  for (int64_t p = 0; p < options.cache_positions; ++p) {
+    const auto row = static_cast<std::size_t>(p * s.half);
+    const auto n = static_cast<std::size_t>(s.half);
+    compute_cos_sin(s.frequencies.inv_freq, s.frequencies.attention_factor, p, options.angle_mode,
+                    {s.cos_cache.data() + row, n}, {s.sin_cache.data() + row, n});
+  }
+}
+
+Rope::~Rope() = default;
+Rope::Rope(Rope&&) noexcept = default;
+Rope& Rope::operator=(Rope&&) noexcept = default;
+
+const RopeConfig& Rope::config() const { return state_->config; }
+const RopeOptions& Rope::options() const { return state_->options; }
+const Frequencies& Rope::frequencies() const { return state_->frequencies; }
+int64_t Rope::head_dim() const { return state_->config.head_dim; }
+int64_t Rope::rotary_dim() const { return state_->frequencies.rotary_dim; }
+
+namespace {
+
+// The frequency set a call uses, and whether the cache (built from the initial set) applies.
+struct CallFrequencies {
+  const Frequencies* frequencies;
+  Frequencies storage;  // holds a per-call dynamic-NTK set
+  bool cacheable;
+};
+
+void select_frequencies(const Rope::State& s, int64_t sequence_length, CallFrequencies& out) {
+  const RopeConfig& c = s.config;
+  out.frequencies = &s.frequencies;
+  out.cacheable = true;
+  if (c.rope_type == RopeType::kLongRope &&
+      sequence_length > c.resolved_original_max_position_embeddings()) {
+    out.frequencies = &s.long_frequencies;
+    out.cacheable = false;
+  } else if (c.rope_type == RopeType::kDynamic && sequence_length > c.max_position_embeddings) {
+    out.storage = compute_frequencies(c, sequence_length);
+    out.frequencies = &out.storage;
+    out.cacheable = false;
+  }
+}
+
+}  // namespace
+
+Frequencies Rope::frequencies_for(Positions positions) const {
+  const int64_t length = detail::check_positions(positions, positions.size());
+  CallFrequencies call;
+  select_frequencies(*state_, length, call);
+  return *call.frequencies;
+}
+
+void Rope::cos_sin(Positions positions, std::span<float> cos, std::span<float> sin) const {
+  const State& s = *state_;
+  const int64_t n = positions.size();
+  const int64_t length = detail::check_positions(positions, n);
+  const auto needed = static_cast<std::size_t>(n * s.half);
+  for (auto [span, name] : {std::pair{cos, "cos"}, std::pair{sin, "sin"}}) {
+    if (span.size() != needed) {
+      throw Error(ErrorCode::kInvalidArgument, name,
+                  "expected " + std::to_string(needed) + " floats (positions x rotary_dim / 2), got " +
+                      std::to_string(span.size()));
+    }
+  }
+  CallFrequencies call;
+  select_frequencies(s, length, call);
+  const CosSinSource source(s, *call.frequencies, call.cacheable, s.options.angle_mode);
+  for (int64_t t = 0; t < n; ++t) {
+    const auto [c, sn] = source.row(positions[t], false);
+    std::copy(c, c + s.half, cos.begin() + t * s.half);
+    std::copy(sn, sn + s.half, sin.begin() + t * s.half);
+  }
+}
+
+void Rope::rotate(TensorView q, TensorView k, Positions positions, Direction direction) const {
+  rotate(ConstTensorView(q), q, ConstTensorView(k), k, positions, direction);
+}
+
+void Rope::rotate(TensorView x, Positions positions, Direction direction) const {
+  rotate(ConstTensorView(x), x, ConstTensorView(), TensorView(), positions, direction);
+}
+
+void Rope::rotate(ConstTensorView q_in, TensorView q_out, ConstTensorView k_in, TensorView k_out,
+                  Positions positions, Direction direction) const {
+  const State& s = *state_;
+  const int64_t head_dim = s.config.head_dim;
+
+  // Every check happens before the first write.
+  const ConstTensorView q_out_c(q_out), k_out_c(k_out);
+  const detail::ByteRange q_in_range = detail::check_view(q_in, "q", head_dim);
+  const detail::ByteRange q_out_range = detail::check_view(q_out_c, "q_out", head_dim);
+  const bool has_k = !(k_in.num_heads == 0 && k_out.num_heads == 0);
+  detail::ByteRange k_in_range, k_out_range;
+  if (has_k) {
+    k_in_range = detail::check_view(k_in, "k", head_dim);
+    k_out_range = detail::check_view(k_out_c, "k_out", head_dim);
+  }
+  detail::check_in_out(q_in, q_in_range, q_out_c, q_out_range, "q", "q_out");
+  detail::check_no_self_overlap(q_out_c, "q_out");
+  if (has_k) {
+    detail::check_in_out(k_in, k_in_range, k_out_c, k_out_range, "k", "k_out");
+    detail::check_no_self_overlap(k_out_c, "k_out");
+    if (k_in.num_tokens != q_in.num_tokens) {
+      throw Error(ErrorCode::kInvalidArgument, "k.num_tokens",
+                  "expected as many tokens as q (" + std::to_string(q_in.num_tokens) + "), got " +
+                      std::to_string(k_in.num_tokens));
+    }
+    if (!k_out.empty() && k_out.data == q_out.data) {
+      throw Error(ErrorCode::kInvalidArgument, "k_out", "is the same memory as q_out");
+    }
+  }
+  const int64_t num_tokens = q_in.num_tokens;
+  const int64_t length = detail::check_positions(positions, num_tokens);
+  if (q_in.empty() && (!has_k || k_in.empty())) return;
+
+  CallFrequencies call;
+  select_frequencies(s, length, call);
+  const CosSinSource source(s, *call.frequencies, call.cacheable, s.options.angle_mode);
+  const detail::RotateHeadsFn kernel = detail::portable_kernel(q_in.dtype, s.config.layout);
+  const detail::RotateHeadsFn k_kernel =
+      has_k ? detail::portable_kernel(k_in.dtype, s.config.layout) : nullptr;
+  const bool inverse = direction == Direction::kInverse;
+  const std::size_t q_size = dtype_size(q_in.dtype);
+  const std::size_t k_size = has_k ? dtype_size(k_in.dtype) : 0;
+
+  for (int64_t t = 0; t < num_tokens; ++t) {
+    const auto [cos, sin] = source.row(positions[t], inverse);
+    const detail::RotateParams params{cos, sin, s.frequencies.rotary_dim, head_dim};
+    if (!q_in.empty()) {
+      kernel(params, {static_cast<const char*>(q_in.data) + t * q_in.token_stride * q_size,
+                      static_cast<char*>(q_out.data) + t * q_out.token_stride * q_size,
+                      q_in.num_heads, q_in.head_stride, q_out.head_stride});
+    }
+    if (has_k && !k_in.empty()) {
+      k_kernel(params, {static_cast<const char*>(k_in.data) + t * k_in.token_stride * k_size,
+                        static_cast<char*>(k_out.data) + t * k_out.token_stride * k_size,
+                        k_in.num_heads, k_in.head_stride, k_out.head_stride});
+    }
+  }
+}
+
+}  // namespace rotary

@@ -1,0 +1,109 @@
+#include "validate.h"
+
+#include <algorithm>
+#include <array>
+#include <limits>
+
+#include "rotary/error.h"
+
+namespace rotary::detail {
+namespace {
+
+[[noreturn]] void invalid(const std::string& argument, const std::string& message) {
+  throw Error(ErrorCode::kInvalidArgument, argument, message);
+}
+
+// a * b + c without overflow, or an error naming `what`.
+int64_t checked_mul_add(int64_t a, int64_t b, int64_t c, const std::string& what) {
+  int64_t product, sum;
+  if (__builtin_mul_overflow(a, b, &product) || __builtin_add_overflow(product, c, &sum)) {
+    invalid(what, "sizes and strides overflow the address space");
+  }
+  return sum;
+}
+
+}  // namespace
+
+ByteRange check_view(const ConstTensorView& v, const std::string& name, int64_t head_dim) {
+  if (v.num_tokens < 0) invalid(name + ".num_tokens", "expected >= 0, got " + std::to_string(v.num_tokens));
+  if (v.num_heads < 0) invalid(name + ".num_heads", "expected >= 0, got " + std::to_string(v.num_heads));
+  if (v.head_dim != head_dim) {
+    invalid(name + ".head_dim", "expected the configuration's head_dim " + std::to_string(head_dim) +
+                                    ", got " + std::to_string(v.head_dim));
+  }
+  if (v.token_stride < 0) invalid(name + ".token_stride", "expected >= 0, got " + std::to_string(v.token_stride));
+  if (v.head_stride < 0) invalid(name + ".head_stride", "expected >= 0, got " + std::to_string(v.head_stride));
+  if (v.empty()) return {};
+  if (v.data == nullptr) invalid(name + ".data", "null pointer for a non-empty tensor");
+  // Last element offset + 1, in elements, then in bytes.
+  int64_t extent = checked_mul_add(v.num_tokens - 1, v.token_stride, v.head_dim, name);
+  extent = checked_mul_add(v.num_heads - 1, v.head_stride, extent, name);
+  const int64_t bytes = checked_mul_add(extent, static_cast<int64_t>(dtype_size(v.dtype)), 0, name);
+  const auto begin = reinterpret_cast<std::uintptr_t>(v.data);
+  if (begin > std::numeric_limits<std::uintptr_t>::max() - static_cast<std::uintptr_t>(bytes)) {
+    invalid(name + ".data", "the tensor would extend past the end of the address space");
+  }
+  return {begin, begin + static_cast<std::uintptr_t>(bytes)};
+}
+
+void check_no_self_overlap(const ConstTensorView& v, const std::string& name) {
+  if (v.empty()) return;
+  // Sorting the dimensions by stride, each stride must step past everything the smaller ones
+  // span; that suffices for every element to have its own address.
+  struct Dim {
+    int64_t size, stride;
+  };
+  std::array<Dim, 3> dims{{{v.head_dim, 1}, {v.num_heads, v.head_stride}, {v.num_tokens, v.token_stride}}};
+  std::sort(dims.begin(), dims.end(), [](Dim a, Dim b) { return a.stride < b.stride; });
+  int64_t span = 1;  // elements covered by the dimensions seen so far
+  for (const Dim& d : dims) {
+    if (d.size == 1) continue;
+    if (d.stride < span) {
+      invalid(name, "the output overlaps itself (token_stride " + std::to_string(v.token_stride) +
+                        ", head_stride " + std::to_string(v.head_stride) + ", head_dim " +
+                        std::to_string(v.head_dim) + ")");
+    }
+    span = (d.size - 1) * d.stride + span;
+  }
+}
+
+void check_in_out(const ConstTensorView& in, ByteRange in_range, const ConstTensorView& out,
+                  ByteRange out_range, const std::string& in_name, const std::string& out_name) {
+  if (in.num_tokens != out.num_tokens || in.num_heads != out.num_heads) {
+    invalid(out_name, "expected the shape of " + in_name + " (" + std::to_string(in.num_tokens) +
+                          " tokens x " + std::to_string(in.num_heads) + " heads), got " +
+                          std::to_string(out.num_tokens) + " x " + std::to_string(out.num_heads));
+  }
+  if (in.dtype != out.dtype) {
+    invalid(out_name + ".dtype", "expected " + std::string(to_string(in.dtype)) + " like " + in_name +
+                                     ", got " + std::string(to_string(out.dtype)));
+  }
+  if (in.empty()) return;
+  const bool same_view = in.data == out.data && in.token_stride == out.token_stride &&
+                         in.head_stride == out.head_stride;
+  const bool disjoint = in_range.end <= out_range.begin || out_range.end <= in_range.begin;
+  if (!same_view && !disjoint) {
+    invalid(out_name, "overlaps " + in_name +
+                          " partially; pass the same view for in place, or disjoint memory");
+  }
+}
+
+int64_t check_positions(const Positions& positions, int64_t num_tokens) {
+  if (positions.size() != num_tokens) {
+    invalid("positions", "expected one position per token (" + std::to_string(num_tokens) +
+                             "), got " + std::to_string(positions.size()));
+  }
+  if (num_tokens > 0 && positions.data() == nullptr) invalid("positions", "null pointer");
+  int64_t max_position = std::numeric_limits<int64_t>::min();
+  for (int64_t i = 0; i < num_tokens; ++i) {
+    const int64_t p = positions[i];
+    if (p > kMaxAbsPosition || p < -kMaxAbsPosition) {
+      invalid("positions[" + std::to_string(i) + "]",
+              "expected |position| <= 2^53, got " + std::to_string(p));
+    }
+    max_position = std::max(max_position, p);
+  }
+  return num_tokens == 0 ? 0 : max_position + 1;
+}
+
+}  // namespace rotary::detail

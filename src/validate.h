@@ -1,0 +1,35 @@
+// Argument checks shared by every entry point. Each throws rotary::Error naming the argument.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "rotary/tensor.h"
+
+namespace rotary::detail {
+
+// The largest |position| accepted: beyond 2^53 an integer position has no exact float64 value and
+// no angle mode can honour it.
+inline constexpr int64_t kMaxAbsPosition = int64_t{1} << 53;
+
+// The byte range [begin, end) a non-empty view touches.
+struct ByteRange {
+  std::uintptr_t begin = 0;
+  std::uintptr_t end = 0;
+};
+
+// Checks sizes, strides, pointer and dtype-independent overflow of one view; `name` prefixes the
+// error ("q", "k_out", ...). Returns the byte range it covers (empty for an empty view).
+ByteRange check_view(const ConstTensorView& view, const std::string& name, int64_t head_dim);
+
+// An output view must not write the same element twice.
+void check_no_self_overlap(const ConstTensorView& view, const std::string& name);
+
+// `out` must be exactly `in` (in place) or share no byte with it.
+void check_in_out(const ConstTensorView& in, ByteRange in_range, const ConstTensorView& out,
+                  ByteRange out_range, const std::string& in_name, const std::string& out_name);
+
+// Range and count checks of positions; returns max(position) + 1 (0 when empty).
+int64_t check_positions(const Positions& positions, int64_t num_tokens);
+
+}  // namespace rotary::detail

@@ -1,0 +1,136 @@
+// config.json parsing: both the v4 (rope_scaling) and v5 (rope_parameters) forms, model-family
+// field names, and every real model configuration stored under tests/data/configs.
+#include "rotary/config_json.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "rotary/error.h"
+#include "rotary/frequencies.h"
+
+namespace rotary {
+namespace {
+
+TEST(config_json_test, v4_and_v5_forms_give_the_same_config) {
+  const RopeConfig v4 = config_from_json(R"({
+    "hidden_size": 4096, "num_attention_heads": 32, "max_position_embeddings": 131072,
+    "rope_theta": 500000.0,
+    "rope_scaling": {"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0,
+                     "high_freq_factor": 4.0, "original_max_position_embeddings": 8192}})");
+  const RopeConfig v5 = config_from_json(R"({
+    "hidden_size": 4096, "num_attention_heads": 32, "max_position_embeddings": 131072,
+    "rope_parameters": {"rope_type": "llama3", "rope_theta": 500000.0, "factor": 8.0,
+                        "low_freq_factor": 1.0, "high_freq_factor": 4.0,
+                        "original_max_position_embeddings": 8192}})");
+  for (const RopeConfig& c : {v4, v5}) {
+    EXPECT_EQ(c.rope_type, RopeType::kLlama3);
+    EXPECT_EQ(c.head_dim, 128);
+    EXPECT_EQ(c.rope_theta, 500000.0);
+    EXPECT_EQ(c.factor, 8.0);
+    EXPECT_EQ(c.original_max_position_embeddings, 8192);
+  }
+  EXPECT_EQ(compute_frequencies(v4).inv_freq, compute_frequencies(v5).inv_freq);
+}
+
+TEST(config_json_test, legacy_type_key_and_null_scaling) {
+  const RopeConfig c = config_from_json(
+      R"({"head_dim": 64, "rope_theta": 1e6, "rope_scaling": {"type": "linear", "factor": 4}})");
+  EXPECT_EQ(c.rope_type, RopeType::kLinear);
+  EXPECT_EQ(c.factor, 4.0);
+  const RopeConfig plain = config_from_json(R"({"head_dim": 64, "rope_scaling": null, "head_dim_extra": 1})");
+  EXPECT_EQ(plain.rope_type, RopeType::kDefault);
+  EXPECT_EQ(plain.rope_theta, 10000.0);  // transformers' default_theta
+}
+
+TEST(config_json_test, gpt_neox_and_gpt_j_names) {
+  const RopeConfig neox = config_from_json(
+      R"({"model_type": "gpt_neox", "hidden_size": 6144, "num_attention_heads": 64,
+          "rotary_pct": 0.25, "rotary_emb_base": 10000, "max_position_embeddings": 2048})");
+  EXPECT_EQ(neox.head_dim, 96);
+  EXPECT_EQ(neox.resolved_rotary_dim(), 24);
+  EXPECT_EQ(neox.layout, Layout::kHalfSplit);
+  const RopeConfig gptj = config_from_json(
+      R"({"model_type": "gptj", "n_embd": 4096, "n_head": 16, "rotary_dim": 64, "n_positions": 2048})");
+  EXPECT_EQ(gptj.head_dim, 256);
+  EXPECT_EQ(gptj.resolved_rotary_dim(), 64);
+  EXPECT_EQ(gptj.layout, Layout::kInterleaved);
+  EXPECT_EQ(gptj.max_position_embeddings, 2048);
+}
+
+TEST(config_json_test, top_level_original_context_wins_for_longrope) {
+  std::string factors = "[";
+  for (int i = 0; i < 48; ++i) factors += (i ? ",1.0" : "1.0");
+  factors += "]";
+  const RopeConfig c = config_from_json(
+      R"({"hidden_size": 3072, "num_attention_heads": 32, "max_position_embeddings": 131072,
+          "original_max_position_embeddings": 4096,
+          "rope_scaling": {"type": "su", "short_factor": )" + factors + R"(, "long_factor": )" + factors + "}}");
+  EXPECT_EQ(c.rope_type, RopeType::kLongRope);
+  EXPECT_EQ(c.original_max_position_embeddings, 4096);
+  EXPECT_NEAR(compute_frequencies(c).attention_factor, 1.1902381, 1e-7);
+}
+
+TEST(config_json_test, per_layer_type_configs_need_a_choice) {
+  const std::string gemma3 = R"({"text_config": {"head_dim": 256, "hidden_size": 3840,
+      "num_attention_heads": 16, "rope_theta": 1000000.0, "rope_local_base_freq": 10000.0,
+      "rope_scaling": {"rope_type": "linear", "factor": 8.0}}})";
+  EXPECT_EQ(rope_layer_types(gemma3), (std::vector<std::string>{"full_attention", "sliding_attention"}));
+  EXPECT_THROW(config_from_json(gemma3), Error);
+  const RopeConfig global = config_from_json(gemma3, "full_attention");
+  EXPECT_EQ(global.rope_type, RopeType::kLinear);
+  EXPECT_EQ(global.rope_theta, 1e6);
+  const RopeConfig local = config_from_json(gemma3, "sliding_attention");
+  EXPECT_EQ(local.rope_type, RopeType::kDefault);
+  EXPECT_EQ(local.rope_theta, 1e4);
+
+  const std::string nested = R"({"head_dim": 128, "rope_parameters": {
+      "full_attention": {"rope_type": "linear", "factor": 8.0, "rope_theta": 1000000.0},
+      "sliding_attention": {"rope_type": "default", "rope_theta": 10000.0}}})";
+  EXPECT_EQ(config_from_json(nested, "full_attention").factor, 8.0);
+  EXPECT_EQ(config_from_json(nested, "sliding_attention").rope_theta, 10000.0);
+  EXPECT_THROW(config_from_json(nested, "chunked_attention"), Error);
+}
+
+TEST(config_json_test, deepseek_rotates_the_rope_slice_interleaved) {
+  const RopeConfig c = config_from_json(R"({"hidden_size": 7168, "num_attention_heads": 128,
+      "qk_rope_head_dim": 64, "qk_nope_head_dim": 128, "rope_theta": 10000, "rope_interleave": true,
+      "max_position_embeddings": 163840,
+      "rope_scaling": {"type": "yarn", "factor": 40, "original_max_position_embeddings": 4096,
+                       "beta_fast": 32, "beta_slow": 1, "mscale": 1.0, "mscale_all_dim": 1.0}})");
+  EXPECT_EQ(c.head_dim, 64);
+  EXPECT_EQ(c.layout, Layout::kInterleaved);
+  EXPECT_EQ(c.rope_type, RopeType::kYarn);
+}
+
+// Every stored real configuration loads, for every layer type it declares.
+TEST(config_json_test, every_real_model_config_loads) {
+  const std::filesystem::path dir = std::filesystem::path(ROTARY_TEST_DATA_DIR) / "configs";
+  int loaded = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(dir)) {
+    if (entry.path().extension() != ".json") continue;
+    std::ifstream in(entry.path());
+    std::stringstream text;
+    text << in.rdbuf();
+    const nlohmann::json record = nlohmann::json::parse(text.str());
+    const std::string config = record.at("config").dump();
+    std::vector<std::string> types = rope_layer_types(config);
+    if (types.empty()) types.push_back("");
+    for (const std::string& type : types) {
+      SCOPED_TRACE(entry.path().filename().string() + " " + type);
+      EXPECT_NO_THROW({
+        const RopeConfig c = config_from_json(config, type);
+        const Frequencies f = compute_frequencies(c);
+        EXPECT_EQ(static_cast<int64_t>(f.inv_freq.size()) * 2, f.rotary_dim);
+      });
+      ++loaded;
+    }
+  }
+  EXPECT_GE(loaded, 15);
+}
+
+}  // namespace
+}  // namespace rotary
