@@ -3,6 +3,7 @@
 #include "rotary/rope.h"
 
 #include <algorithm>
+#include <cmath>
 #include <limits>
 #include <vector>
 
@@ -18,6 +19,7 @@ struct Rope::State {
   Frequencies frequencies;       // at initialisation
   Frequencies long_frequencies;  // LongRoPE's long set (empty otherwise)
   int64_t half = 0;
+  bool fixed_frequencies = false;  // given by the caller: never switched per call
   // cos/sin for positions [0, cache_positions) with `frequencies`, row-major, half floats per row.
   std::vector<float> cos_cache, sin_cache;
 };
@@ -70,17 +72,41 @@ class CosSinSource {
 
 }  // namespace
 
-Rope::Rope(const RopeConfig& config, const RopeOptions& options) : state_(std::make_unique<State>()) {
-  State& s = *state_;
-  s.config = config;
-  s.options = options;
-  s.frequencies = compute_frequencies(config);  // validates the configuration
-  s.half = s.frequencies.rotary_dim / 2;
+Rope::Rope(const RopeConfig& config, const RopeOptions& options)
+    : Rope(config, compute_frequencies(config), options) {
+  state_->fixed_frequencies = false;
   if (config.rope_type == RopeType::kLongRope) {
     // transformers computes the long set once, with seq_len = original_max_position_embeddings + 1.
-    s.long_frequencies =
+    state_->long_frequencies =
         compute_frequencies(config, config.resolved_original_max_position_embeddings() + 1);
   }
+}
+
+Rope::Rope(const RopeConfig& config, const Frequencies& frequencies, const RopeOptions& options)
+    : state_(std::make_unique<State>()) {
+  State& s = *state_;
+  config.validate();
+  s.config = config;
+  s.options = options;
+  s.fixed_frequencies = true;
+  const int64_t rotary_dim = config.resolved_rotary_dim();
+  if (static_cast<int64_t>(frequencies.inv_freq.size()) != rotary_dim / 2) {
+    throw Error(ErrorCode::kInvalidArgument, "frequencies.inv_freq",
+                "expected rotary_dim / 2 = " + std::to_string(rotary_dim / 2) + " entries, got " +
+                    std::to_string(frequencies.inv_freq.size()));
+  }
+  for (float theta : frequencies.inv_freq) {
+    if (!std::isfinite(theta)) {
+      throw Error(ErrorCode::kInvalidArgument, "frequencies.inv_freq", "expected finite values");
+    }
+  }
+  if (!std::isfinite(frequencies.attention_factor) || frequencies.attention_factor <= 0) {
+    throw Error(ErrorCode::kInvalidArgument, "frequencies.attention_factor",
+                "expected a finite number > 0");
+  }
+  s.frequencies = frequencies;
+  s.frequencies.rotary_dim = rotary_dim;
+  s.half = rotary_dim / 2;
   if (options.cache_positions < 0) {
     throw Error(ErrorCode::kInvalidArgument, "options.cache_positions",
                 "expected >= 0, got " + std::to_string(options.cache_positions));
@@ -123,6 +149,7 @@ void select_frequencies(const Rope::State& s, int64_t sequence_length, CallFrequ
   const RopeConfig& c = s.config;
   out.frequencies = &s.frequencies;
   out.cacheable = true;
+  if (s.fixed_frequencies) return;
   if (c.rope_type == RopeType::kLongRope &&
       sequence_length > c.resolved_original_max_position_embeddings()) {
     out.frequencies = &s.long_frequencies;

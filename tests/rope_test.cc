@@ -7,6 +7,7 @@
 #include <numeric>
 
 #include "reference_rope.h"
+#include "rotary/error.h"
 #include "test_tensors.h"
 
 namespace rotary {
@@ -300,6 +301,22 @@ TEST(rope_test, length_dependent_types_switch_frequencies_per_call) {
   std::vector<float> c_ref(32), s_ref(32);
   compute_cos_sin(compute_frequencies(dyn, 2048).inv_freq, 1.0, 5, AngleMode::kHf, c_ref, s_ref);
   EXPECT_EQ(std::vector<float>(c.begin(), c.begin() + 32), c_ref);
+}
+
+TEST(rope_test, explicit_frequencies_are_used_for_every_call) {
+  RopeConfig dyn = make_config(8, 8, Layout::kHalfSplit);
+  dyn.rope_type = RopeType::kDynamic;
+  dyn.factor = 2;
+  dyn.max_position_embeddings = 16;
+  const Frequencies custom{{1.0f, 0.25f, 0.0625f, 0.015625f}, 1.5, 8};
+  const Rope rope(dyn, custom);
+  EXPECT_EQ(rope.frequencies().inv_freq, custom.inv_freq);
+  // Far past max_position_embeddings: still the given set (no dynamic update).
+  EXPECT_EQ(rope.frequencies_for(std::vector<int64_t>{1000}).inv_freq, custom.inv_freq);
+  std::vector<float> c(4), s(4);
+  rope.cos_sin(std::vector<int64_t>{3}, c, s);
+  EXPECT_FLOAT_EQ(c[1], static_cast<float>(1.5 * std::cos(0.75)));
+  EXPECT_THROW(Rope(dyn, Frequencies{{1.0f}, 1.0, 8}), Error);
 }
 
 TEST(rope_test, empty_tensors_are_a_no_op) {

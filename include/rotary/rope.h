@@ -39,6 +39,11 @@ struct RopeOptions {
 class Rope {
  public:
   explicit Rope(const RopeConfig& config, const RopeOptions& options = {});
+  // Uses `frequencies` (rotary_dim / 2 finite inverse frequencies and an attention factor) instead
+  // of deriving them from the config, for every call: to reproduce another engine's float32
+  // theta bit for bit, or to run a custom scheme. The config still gives head_dim, rotary_dim and
+  // layout.
+  Rope(const RopeConfig& config, const Frequencies& frequencies, const RopeOptions& options = {});
   ~Rope();
   Rope(Rope&&) noexcept;
   Rope& operator=(Rope&&) noexcept;
