@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# The main job: build rotary and run `rotary demo` (a real model's RoPE, no download needed).
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+"$root/scripts/install-deps.sh"
+cmake -S "$root" -B "$root/build" -DCMAKE_BUILD_TYPE=Release >/dev/null
+cmake --build "$root/build" --target rotary_cli -j"$(nproc)" >/dev/null
+"$root/build/tools/rotary" demo

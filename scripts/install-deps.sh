@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Installs what rotary's build and tests need on Debian/Ubuntu, once: compilers and CMake,
+# GoogleTest, nlohmann-json and CLI11 from the distribution. With --python, also the pinned Python
+# packages of requirements-test.txt. Safe to run repeatedly: it installs only what is missing.
+set -euo pipefail
+
+packages=(g++ cmake make python3 python3-pip libgtest-dev nlohmann-json3-dev libcli11-dev)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  sudo=""
+  [[ $(id -u) -ne 0 ]] && sudo="sudo"
+  echo "install-deps: installing ${missing[*]}"
+  $sudo env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if [[ "${1:-}" == "--python" ]]; then
+  root="$(cd "$(dirname "$0")/.." && pwd)"
+  python3 -m pip install -q --disable-pip-version-check -r "$root/requirements-test.txt"
+fi

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Builds everything with warnings as errors and runs every test: the C++ suite (CTest) and the
+# Python package with its conformance suite against transformers (pytest).
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$root"
+if [[ -f pyproject.toml ]]; then scripts/install-deps.sh --python; else scripts/install-deps.sh; fi
+
+echo "== C++: build (-Werror) and CTest"
+cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DROTARY_WERROR=ON >/dev/null
+cmake --build build -j"$(nproc)"
+(cd build && ctest --output-on-failure -j"$(nproc)")
+
+if [[ -f pyproject.toml ]]; then
+  echo "== Python: build the extension and run pytest"
+  python3 -m pip install -q --disable-pip-version-check .
+  python3 -m pytest -q tests/python
+fi
