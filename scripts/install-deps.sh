@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Installs what rotary's build and tests need on Debian/Ubuntu, once: compilers and CMake,
-# GoogleTest, nlohmann-json and CLI11 from the distribution. With --python, also the pinned Python
+# GoogleTest, nlohmann-json, CLI11 and clang (sanitizers, libFuzzer) from the distribution. With --python, also the pinned Python
 # packages of requirements-test.txt. Safe to run repeatedly: it installs only what is missing.
 set -euo pipefail
 
 packages=(g++ cmake make python3 python3-pip libgtest-dev nlohmann-json3-dev libcli11-dev)
+# clang and its runtime libraries for the sanitizer builds and libFuzzer (scripts/sanitize.sh).
+packages+=(clang libclang-rt-14-dev)
 
 missing=()
 for p in "${packages[@]}"; do

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Builds everything with warnings as errors and runs every test: the C++ suite (CTest) and the
-# Python package with its conformance suite against transformers (pytest).
+# Builds everything with warnings as errors and runs every test: the C++ suite (CTest), the same
+# suite under ASan+UBSan and TSan plus the fuzzers (scripts/sanitize.sh), and the Python package
+# with its conformance suite against transformers (pytest).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
@@ -10,6 +11,8 @@ echo "== C++: build (-Werror) and CTest"
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DROTARY_WERROR=ON >/dev/null
 cmake --build build -j"$(nproc)"
 (cd build && ctest --output-on-failure -j"$(nproc)")
+
+scripts/sanitize.sh
 
 if [[ -f pyproject.toml ]]; then
   echo "== Python: build the extension and run pytest"

@@ -15,7 +15,8 @@ using Json = nlohmann::json;
 
 [[noreturn]] void type_error(const std::string& field, const std::string& expected, const Json& got) {
   throw Error(ErrorCode::kParseError, field,
-              "expected " + expected + ", got " + std::string(got.type_name()) + " " + got.dump());
+              "expected " + expected + ", got " + std::string(got.type_name()) + " " +
+                  got.dump(-1, ' ', false, Json::error_handler_t::replace));
 }
 
 // Reads obj[key] when present and not null.
@@ -202,7 +203,13 @@ RopeConfig from_json(const Json& whole, std::string_view layer_type) {
 }  // namespace
 
 RopeConfig config_from_json(std::string_view json_text, std::string_view layer_type) {
-  return from_json(parse(json_text), layer_type);
+  try {
+    return from_json(parse(json_text), layer_type);
+  } catch (const Json::exception& e) {
+    // Anything the JSON library itself rejects (numbers out of range, ...) is still a parse
+    // error of the input, reported through the library's one error type.
+    throw Error(ErrorCode::kParseError, "", std::string("invalid JSON value: ") + e.what());
+  }
 }
 
 RopeConfig config_from_json_file(const std::string& path, std::string_view layer_type) {
@@ -217,7 +224,7 @@ RopeConfig config_from_json_file(const std::string& path, std::string_view layer
   }
 }
 
-std::vector<std::string> rope_layer_types(std::string_view json_text) {
+std::vector<std::string> rope_layer_types(std::string_view json_text) try {
   const Json whole = parse(json_text);
   const Json& root = text_root(whole);
   std::vector<std::string> types;
@@ -227,6 +234,8 @@ std::vector<std::string> rope_layer_types(std::string_view json_text) {
     types = {"full_attention", "sliding_attention"};
   }
   return types;
+} catch (const Json::exception& e) {
+  throw Error(ErrorCode::kParseError, "", std::string("invalid JSON value: ") + e.what());
 }
 
 }  // namespace rotary
