@@ -4,7 +4,7 @@
 # packages of requirements-test.txt. Safe to run repeatedly: it installs only what is missing.
 set -euo pipefail
 
-packages=(g++ cmake make python3 python3-pip libgtest-dev nlohmann-json3-dev libcli11-dev)
+packages=(g++ cmake make python3 python3-pip libgtest-dev nlohmann-json3-dev libcli11-dev libhwy-dev)
 # clang and its runtime libraries for the sanitizer builds and libFuzzer (scripts/sanitize.sh).
 packages+=(clang libclang-rt-14-dev)
 

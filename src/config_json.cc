@@ -85,6 +85,21 @@ bool is_nested(const Json& dict) {
   return true;
 }
 
+// The model family, from the text config or the outer one.
+std::string model_type_of(const Json& whole, const Json& root) {
+  const Json* v = find(root, "model_type");
+  if (!v) v = find(whole, "model_type");
+  return v && v->is_string() ? v->get<std::string>() : std::string();
+}
+
+// OLMo 3 (v4 form): transformers applies `rope_scaling` to the full-attention layers only; the
+// sliding-window layers keep the default RoPE with the same base.
+bool scales_full_attention_only(const Json& root, const std::string& model_type) {
+  const Json* scaling = find(root, "rope_scaling");
+  return model_type == "olmo3" && !find(root, "rope_parameters") && scaling && scaling->is_object() &&
+         !scaling->empty() && !is_nested(*scaling);
+}
+
 Json parse(std::string_view text) {
   try {
     return Json::parse(text.begin(), text.end());
@@ -96,11 +111,7 @@ Json parse(std::string_view text) {
 RopeConfig from_json(const Json& whole, std::string_view layer_type) {
   if (!whole.is_object()) type_error("(root)", "a JSON object", whole);
   const Json& root = text_root(whole);
-  const std::string model_type = [&] {
-    const Json* v = find(root, "model_type");
-    if (!v) v = find(whole, "model_type");
-    return v && v->is_string() ? v->get<std::string>() : std::string();
-  }();
+  const std::string model_type = model_type_of(whole, root);
 
   RopeConfig c;
   // head_dim: explicit (non-null), else hidden_size / num_attention_heads (GPT-J: n_embd / n_head).
@@ -130,6 +141,9 @@ RopeConfig from_json(const Json& whole, std::string_view layer_type) {
   else if (auto pct = number(root, "rotary_pct", "")) c.partial_rotary_factor = *pct;
   if (auto rd = integer(root, "rotary_dim", "")) c.rotary_dim = *rd;  // GPT-J
   if (model_type == "gptj" || model_type == "gpt_j") c.layout = Layout::kInterleaved;
+  // DeepSeek V2/V3 rotate interleaved pairs; their config.json files do not say so (transformers'
+  // DeepseekV3Config defaults rope_interleave to true, V2 multiplies complex pairs).
+  if (model_type == "deepseek_v2" || model_type == "deepseek_v3") c.layout = Layout::kInterleaved;
   if (auto interleave = boolean(root, "rope_interleave", "")) {
     c.layout = *interleave ? Layout::kInterleaved : Layout::kHalfSplit;
   }
@@ -143,7 +157,7 @@ RopeConfig from_json(const Json& whole, std::string_view layer_type) {
   std::vector<std::string> layer_types;
   if (dict && is_nested(*dict)) {
     for (const auto& [key, value] : dict->items()) layer_types.push_back(key);
-  } else if (local_base > 0) {
+  } else if (local_base > 0 || scales_full_attention_only(root, model_type)) {
     layer_types = {"full_attention", "sliding_attention"};
   }
   if (!layer_types.empty()) {
@@ -161,8 +175,9 @@ RopeConfig from_json(const Json& whole, std::string_view layer_type) {
       path += std::string(layer_type) + ".";
       dict = &(*dict)[std::string(layer_type)];
     } else if (layer_type == "sliding_attention") {
-      // Gemma 3 (v4 form): local layers use rope_local_base_freq and no scaling.
-      c.rope_theta = local_base;
+      // Gemma 3 (v4 form): local layers use rope_local_base_freq and no scaling; OLMo 3: the
+      // same base, no scaling.
+      if (local_base > 0) c.rope_theta = local_base;
       dict = nullptr;
     }
   }
@@ -230,7 +245,8 @@ std::vector<std::string> rope_layer_types(std::string_view json_text) try {
   std::vector<std::string> types;
   if (const Json* dict = rope_dict(root); dict && is_nested(*dict)) {
     for (const auto& [key, value] : dict->items()) types.push_back(key);
-  } else if (number(root, "rope_local_base_freq", "").value_or(0) > 0) {
+  } else if (number(root, "rope_local_base_freq", "").value_or(0) > 0 ||
+             scales_full_attention_only(root, model_type_of(whole, root))) {
     types = {"full_attention", "sliding_attention"};
   }
   return types;

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "cpu/kernels.h"
+#include "cpu/parallel.h"
 #include "rotary/error.h"
 #include "validate.h"
 
@@ -32,14 +33,17 @@ namespace {
 class CosSinSource {
  public:
   CosSinSource(const Rope::State& s, const Frequencies& freqs, bool cacheable, AngleMode mode)
-      : state_(s), freqs_(freqs), cacheable_(cacheable), mode_(mode) {
-    scratch().resize(static_cast<std::size_t>(3 * s.half));
-  }
+      : state_(s), freqs_(freqs), cacheable_(cacheable), mode_(mode) {}
 
-  // Returns {cos, sin}; for the inverse rotation sin is negated (rotate by -angle).
+  // Returns {cos, sin}; for the inverse rotation sin is negated (rotate by -angle). The pointers
+  // stay valid until the calling thread's next row().
   std::pair<const float*, const float*> row(int64_t position, bool inverse) const {
     const int64_t half = state_.half;
-    float* buf = scratch().data();
+    std::vector<float>& scratch_buffer = scratch();  // per thread: row() runs in worker threads
+    if (scratch_buffer.size() < static_cast<std::size_t>(3 * half)) {
+      scratch_buffer.resize(static_cast<std::size_t>(3 * half));
+    }
+    float* buf = scratch_buffer.data();
     const float* cos;
     const float* sin;
     const auto cached = static_cast<int64_t>(state_.cos_cache.size()) / std::max<int64_t>(half, 1);
@@ -236,27 +240,32 @@ void Rope::rotate(ConstTensorView q_in, TensorView q_out, ConstTensorView k_in, 
   CallFrequencies call;
   select_frequencies(s, length, call);
   const CosSinSource source(s, *call.frequencies, call.cacheable, s.options.angle_mode);
-  const detail::RotateHeadsFn kernel = detail::portable_kernel(q_in.dtype, s.config.layout);
+  // One dispatch per call: the kernels for this CPU's best SIMD target.
+  const detail::RotateHeadsFn q_kernel = detail::simd_kernel(q_in.dtype, s.config.layout);
   const detail::RotateHeadsFn k_kernel =
-      has_k ? detail::portable_kernel(k_in.dtype, s.config.layout) : nullptr;
+      has_k ? detail::simd_kernel(k_in.dtype, s.config.layout) : nullptr;
   const bool inverse = direction == Direction::kInverse;
   const std::size_t q_size = dtype_size(q_in.dtype);
   const std::size_t k_size = has_k ? dtype_size(k_in.dtype) : 0;
 
-  for (int64_t t = 0; t < num_tokens; ++t) {
+  // Each token's cos/sin row is computed once and shared by all of its Q and K heads.
+  const auto rotate_token = [&](int64_t t) {
     const auto [cos, sin] = source.row(positions[t], inverse);
     const detail::RotateParams params{cos, sin, s.frequencies.rotary_dim, head_dim};
     if (!q_in.empty()) {
-      kernel(params, {static_cast<const char*>(q_in.data) + t * q_in.token_stride * q_size,
-                      static_cast<char*>(q_out.data) + t * q_out.token_stride * q_size,
-                      q_in.num_heads, q_in.head_stride, q_out.head_stride});
+      q_kernel(params, {static_cast<const char*>(q_in.data) + t * q_in.token_stride * q_size,
+                        static_cast<char*>(q_out.data) + t * q_out.token_stride * q_size,
+                        q_in.num_heads, q_in.head_stride, q_out.head_stride});
     }
     if (has_k && !k_in.empty()) {
       k_kernel(params, {static_cast<const char*>(k_in.data) + t * k_in.token_stride * k_size,
                         static_cast<char*>(k_out.data) + t * k_out.token_stride * k_size,
                         k_in.num_heads, k_in.head_stride, k_out.head_stride});
     }
-  }
+  };
+  const int64_t elements_per_token =
+      (q_in.empty() ? 0 : q_in.num_heads) * head_dim + (has_k ? k_in.num_heads * head_dim : 0);
+  detail::parallel_for(num_tokens, elements_per_token, s.options.max_threads, rotate_token);
 }
 
 }  // namespace rotary

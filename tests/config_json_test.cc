@@ -106,6 +106,36 @@ TEST(config_json_test, deepseek_rotates_the_rope_slice_interleaved) {
   EXPECT_EQ(c.rope_type, RopeType::kYarn);
 }
 
+// DeepSeek's config.json files never state rope_interleave: transformers defaults it to true.
+TEST(config_json_test, deepseek_defaults_to_interleaved_pairs) {
+  const std::string v3 = R"({"model_type": "deepseek_v3", "hidden_size": 7168, "num_attention_heads": 128,
+      "qk_rope_head_dim": 64, "rope_theta": 10000})";
+  EXPECT_EQ(config_from_json(v3).layout, Layout::kInterleaved);
+  const std::string v2 = R"({"model_type": "deepseek_v2", "hidden_size": 2048, "num_attention_heads": 16,
+      "qk_rope_head_dim": 64})";
+  EXPECT_EQ(config_from_json(v2).layout, Layout::kInterleaved);
+  const std::string half = R"({"model_type": "deepseek_v3", "hidden_size": 7168, "num_attention_heads": 128,
+      "qk_rope_head_dim": 64, "rope_interleave": false})";
+  EXPECT_EQ(config_from_json(half).layout, Layout::kHalfSplit);
+}
+
+// OLMo 3's v4 rope_scaling applies to its full-attention layers only (transformers' Olmo3Config).
+TEST(config_json_test, olmo3_scales_full_attention_layers_only) {
+  const std::string olmo3 = R"({"model_type": "olmo3", "hidden_size": 5120, "num_attention_heads": 40,
+      "max_position_embeddings": 65536, "rope_theta": 500000,
+      "rope_scaling": {"rope_type": "yarn", "factor": 8.0, "original_max_position_embeddings": 8192}})";
+  EXPECT_EQ(rope_layer_types(olmo3), (std::vector<std::string>{"full_attention", "sliding_attention"}));
+  EXPECT_THROW(config_from_json(olmo3), Error);
+  const RopeConfig full = config_from_json(olmo3, "full_attention");
+  EXPECT_EQ(full.rope_type, RopeType::kYarn);
+  EXPECT_EQ(full.rope_theta, 500000.0);
+  const RopeConfig sliding = config_from_json(olmo3, "sliding_attention");
+  EXPECT_EQ(sliding.rope_type, RopeType::kDefault);
+  EXPECT_EQ(sliding.rope_theta, 500000.0);
+  // Without scaling every layer has the same RoPE.
+  EXPECT_TRUE(rope_layer_types(R"({"model_type": "olmo3", "head_dim": 128, "rope_scaling": null})").empty());
+}
+
 // Every stored real configuration loads, for every layer type it declares.
 TEST(config_json_test, every_real_model_config_loads) {
   const std::filesystem::path dir = std::filesystem::path(ROTARY_TEST_DATA_DIR) / "configs";

@@ -319,6 +319,22 @@ TEST(rope_test, explicit_frequencies_are_used_for_every_call) {
   EXPECT_THROW(Rope(dyn, Frequencies{{1.0f}, 1.0, 8}), Error);
 }
 
+TEST(rope_test, threaded_calls_give_the_single_thread_bits) {
+  // Large enough to be split over threads (when the build has OpenMP), with on-the-fly angles.
+  const int64_t tokens = 4096, heads = 4;
+  for (Layout layout : {Layout::kHalfSplit, Layout::kInterleaved}) {
+    const RopeConfig c = make_config(64, 48, layout);
+    const Rope one(c, {.max_threads = 1}), many(c, {.max_threads = 4});
+    Buffer a(DType::kF16, tokens * heads * 64);
+    a.fill_normal(21);
+    Buffer b = a;
+    const auto positions = iota_positions(tokens, 70000);
+    one.rotate(TensorView::contiguous(a.data(), DType::kF16, tokens, heads, 64), positions);
+    many.rotate(TensorView::contiguous(b.data(), DType::kF16, tokens, heads, 64), positions);
+    EXPECT_EQ(a.bytes, b.bytes);
+  }
+}
+
 TEST(rope_test, empty_tensors_are_a_no_op) {
   const Rope rope(make_config(64, 64, Layout::kHalfSplit));
   rope.rotate(TensorView{nullptr, DType::kF32, 0, 8, 64, 512, 64}, std::span<const int64_t>());

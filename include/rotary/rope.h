@@ -34,6 +34,9 @@ struct RopeOptions {
   // whose frequencies depend on the sequence length beyond the initial set, are computed on the fly
   // with the same function, so the values never depend on whether a cache exists.
   int64_t cache_positions = 0;
+  // Threads for one call: 0 uses every hardware thread, 1 keeps the call on the caller's thread.
+  // Calls too small to repay waking threads run on the caller's thread whatever this says.
+  int max_threads = 0;
 };
 
 class Rope {

@@ -8,4 +8,5 @@
 #include "rotary/error.h"
 #include "rotary/frequencies.h"
 #include "rotary/rope.h"
+#include "rotary/simd.h"
 #include "rotary/tensor.h"

@@ -32,4 +32,8 @@ using RotateHeadsFn = void (*)(const RotateParams& params, const HeadRange& head
 // The portable scalar implementation: the reference and the fallback of every other kernel.
 RotateHeadsFn portable_kernel(DType dtype, Layout layout);
 
+// The vectorised implementation for the best SIMD target of this CPU (Highway runtime dispatch).
+// Same results, bit for bit, as portable_kernel.
+RotateHeadsFn simd_kernel(DType dtype, Layout layout);
+
 }  // namespace rotary::detail

@@ -1,0 +1,233 @@
+"""transformers as the reference: each stored model config run through the model family's own code.
+
+For every record under tests/data/configs this module builds, offline, the transformers config
+object of the model's family (the stored fields passed to the family's config class), the family's
+own RotaryEmbedding module, and the family's own apply function. Nothing here re-implements a RoPE
+formula: inverse frequencies, attention scaling and cos/sin come from the module, rotated q/k from
+the family's apply_rotary_pos_emb (or its equivalent).
+
+Adjustments needed to instantiate transformers from the stored subset of a config are listed in
+ADJUSTMENTS and applied in `hf_config_kwargs`; each says why.
+"""
+
+import glob
+import importlib
+import json
+import os
+from dataclasses import dataclass, field
+
+import torch
+from transformers.models.auto.configuration_auto import CONFIG_MAPPING
+
+CONFIG_DIR = os.path.join(os.path.dirname(__file__), "..", "data", "configs")
+
+# Model types whose family transformers does not ship, mapped to the family that implements the
+# same RoPE, or to None (skipped, with the reason).
+SUBSTITUTE_FAMILY = {
+    # Phi-3-vision's language model is Phi-3 (the remote code's Phi3SuScaledRotaryEmbedding);
+    # transformers has no phi3_v model type.
+    "phi3_v": "phi3",
+    # InternLM2 is remote code; its config's {"type": "dynamic"} block is transformers' generic
+    # dynamic NTK (modeling_rope_utils), run here through the Llama rotary embedding.
+    "internlm2": "llama",
+}
+UNSUPPORTED = {
+    "qwen": "Qwen-1 is remote code only, and its use_dynamic_ntk flag (a log-n NTK scheme of its "
+    "own) is not a transformers rope_type: there is no transformers implementation to compare with",
+}
+
+ADJUSTMENTS = """\
+- num_hidden_layers = len(layer_types) when the stored subset keeps layer_types but not the layer
+  count (gpt-oss-20b): transformers checks that the two agree.
+- a string sliding_window_pattern ("LLLG", EXAONE 4.0) is dropped when layer_types was not stored:
+  transformers needs layer_types to read it; it does not affect RoPE (one rope dict for all layers).
+- Phi-3 "su": transformers 5.24's Phi3Config renames "su" to "longrope" only after standardizing
+  the rope parameters, so the top-level original_max_position_embeddings is never copied in and
+  validation raises KeyError (Missing required keys ... 'original_max_position_embeddings'). The
+  reference is given "longrope" (the name transformers itself maps "su" to); rotary reads "su".
+"""
+
+
+def load_records():
+    """(file name, record) for every stored config, sorted by file name."""
+    records = []
+    for path in sorted(glob.glob(os.path.join(CONFIG_DIR, "*.json"))):
+        with open(path, encoding="utf-8") as f:
+            records.append((os.path.basename(path), json.load(f)))
+    return records
+
+
+def text_fields(record):
+    config = record["config"]
+    return dict(config["text_config"]) if "text_config" in config else dict(config)
+
+
+def family_of(record):
+    """(transformers model_type, skip reason or None)."""
+    model_type = text_fields(record)["model_type"]
+    if model_type in UNSUPPORTED:
+        return None, UNSUPPORTED[model_type]
+    return SUBSTITUTE_FAMILY.get(model_type, model_type), None
+
+
+def hf_config_kwargs(record):
+    fields = text_fields(record)
+    fields.pop("model_type")
+    if "layer_types" in fields and "num_hidden_layers" not in fields:
+        fields["num_hidden_layers"] = len(fields["layer_types"])
+    if isinstance(fields.get("sliding_window_pattern"), str) and "layer_types" not in fields:
+        fields.pop("sliding_window_pattern")
+    scaling = fields.get("rope_scaling")
+    if isinstance(scaling, dict) and scaling.get("type") == "su":
+        fields["rope_scaling"] = dict(scaling, type="longrope")
+    return fields
+
+
+# transformers module (models/<name>/modeling_<name>.py) per config model_type.
+_MODULE = {"gemma3_text": "gemma3", "qwen2_5_vl_text": "qwen2_5_vl", "qwen3_5_text": "qwen3_5"}
+
+
+def _modeling(model_type):
+    name = _MODULE.get(model_type, model_type)
+    return importlib.import_module(f"transformers.models.{name}.modeling_{name}")
+
+
+def _rotary_embedding_class(module):
+    names = [n for n in dir(module) if n.endswith("RotaryEmbedding") and "Vision" not in n]
+    assert len(names) == 1, names
+    return getattr(module, names[0])
+
+
+@dataclass
+class HfRope:
+    """One model (one layer type) as transformers runs it."""
+
+    model: str
+    family: str  # transformers model_type of the text model
+    layer_type: str | None
+    config: object  # the transformers config object
+    modeling: object = field(repr=False)  # the family's modeling module
+    rotary_dim: int = 0
+
+    # ---- the RotaryEmbedding module -------------------------------------------------------------
+    def new_module(self):
+        """A fresh RotaryEmbedding: its dynamic / LongRoPE state starts from initialisation."""
+        if self.family == "gptj":
+            return None
+        return _rotary_embedding_class(self.modeling)(self.config)
+
+    def _buffers(self, module):
+        if self.layer_type is not None:
+            return (getattr(module, f"{self.layer_type}_inv_freq"),
+                    getattr(module, f"{self.layer_type}_attention_scaling"))
+        return module.inv_freq, module.attention_scaling
+
+    def initial_frequencies(self):
+        """(inv_freq float32 tensor, attention factor) at initialisation."""
+        if self.family == "gptj":
+            return self.gptj_inv_freq(), 1.0
+        return self._buffers(self.new_module())
+
+    def gptj_inv_freq(self):
+        # GPT-J keeps no inv_freq buffer: create_sinusoidal_positions builds its sin/cos table from
+        # 1 / 10000 ** (arange(0, dim, 2) / dim). The same expression is evaluated here, and
+        # tests check that the module's own table is sin/cos of position * these values, bit for bit.
+        dim = self.rotary_dim
+        return 1.0 / (10000 ** (torch.arange(0, dim, 2, dtype=torch.int64) / dim))
+
+    def call(self, positions, dtype=torch.float32):
+        """One forward call with position_ids of shape (batch, seq).
+
+        Returns (cos, sin, inv_freq, attention_factor): the module's cos/sin (batch, seq,
+        rotary_dim) in `dtype` (GPT-J: sin/cos from its table) and the frequencies that call used
+        (the buffer after the call: dynamic NTK and LongRoPE update it per call).
+        """
+        positions = torch.as_tensor(positions, dtype=torch.int64)
+        if positions.ndim == 1:
+            positions = positions[None]
+        x = torch.zeros(1, dtype=dtype)
+        if self.family == "gptj":
+            table = self.modeling.create_sinusoidal_positions(int(positions.max()) + 1, self.rotary_dim)
+            sincos = table[positions].to(dtype)
+            sin, cos = torch.split(sincos, sincos.shape[-1] // 2, dim=-1)
+            return cos, sin, self.gptj_inv_freq(), 1.0
+        module = self.new_module()
+        if self.layer_type is not None:
+            cos, sin = module(x, positions, self.layer_type)
+        else:
+            out = module(x, positions)
+            if self.family == "deepseek_v2":  # complex freqs_cis = polar(1, angle) * scaling
+                inv_freq, scaling = self._buffers(module)
+                return out.real.to(dtype), out.imag.to(dtype), inv_freq.clone(), scaling
+            cos, sin = out
+        inv_freq, scaling = self._buffers(module)
+        return cos, sin, inv_freq.clone(), scaling
+
+    def half_columns(self, table):
+        """The rotary_dim // 2 distinct columns of a cos/sin table (one per pair)."""
+        if self.family == "gptj" or self.family == "deepseek_v2":
+            return table
+        if self.family == "gpt_oss":  # gpt-oss keeps one column per pair
+            return table
+        return table[..., : table.shape[-1] // 2]
+
+    # ---- the family's apply function -------------------------------------------------------------
+    def apply(self, q, k, positions, dtype):
+        """Rotates q, k of shape (batch, heads, seq, head_dim) with the family's own code.
+
+        Returns q', k' with rotary's channel order (DeepSeek-V3's de-interleaved output is
+        un-permuted; see `_unpermute`).
+        """
+        cos, sin, _, _ = self.call(positions, dtype)
+        m = self.modeling
+        d = self.rotary_dim
+        if self.family == "gptj":  # (batch, seq, heads, head_dim) and a rotary_dim slice
+            qs, ks = q.transpose(1, 2), k.transpose(1, 2)
+            q_rot = m.apply_rotary_pos_emb(qs[..., :d], sin, cos)
+            k_rot = m.apply_rotary_pos_emb(ks[..., :d], sin, cos)
+            qs = torch.cat([q_rot, qs[..., d:]], dim=-1)
+            ks = torch.cat([k_rot, ks[..., d:]], dim=-1)
+            return qs.transpose(1, 2), ks.transpose(1, 2)
+        if self.family == "deepseek_v2":
+            freqs_cis = self.call_complex(positions)
+            return m.apply_rotary_emb(q, k, freqs_cis)
+        if self.family == "deepseek_v3" and getattr(self.config, "rope_interleave", True):
+            qo, ko = m.apply_rotary_pos_emb_interleave(q, k, cos, sin)
+            return _unpermute(qo), _unpermute(ko)
+        if self.family in ("phi", "stablelm"):  # the attention module splits off the rotary part
+            q_rot, k_rot = m.apply_rotary_pos_emb(q[..., :d], k[..., :d], cos, sin)
+            return torch.cat([q_rot, q[..., d:]], dim=-1), torch.cat([k_rot, k[..., d:]], dim=-1)
+        return m.apply_rotary_pos_emb(q, k, cos, sin)
+
+    def call_complex(self, positions):
+        positions = torch.as_tensor(positions, dtype=torch.int64)
+        module = self.new_module()
+        return module(torch.zeros(1), positions)
+
+
+def _unpermute(x):
+    """DeepSeek-V3's apply_rotary_pos_emb_interleave returns [rotated evens, rotated odds]; rotary
+    rotates the pairs (2j, 2j+1) where they lie. Same numbers, channels regrouped: put them back."""
+    half = x.shape[-1] // 2
+    out = torch.empty_like(x)
+    out[..., 0::2] = x[..., :half]
+    out[..., 1::2] = x[..., half:]
+    return out
+
+
+def hf_rope(file_name, record, layer_type):
+    family, reason = family_of(record)
+    assert reason is None, reason
+    kwargs = hf_config_kwargs(record)
+    config = CONFIG_MAPPING[family](**kwargs)
+    config = getattr(config, "text_config", None) or config
+    model_type = config.model_type
+    modeling = _modeling(model_type)
+    hf = HfRope(record["model"], model_type, layer_type, config, modeling)
+    if model_type == "gptj":
+        hf.rotary_dim = config.rotary_dim
+    elif model_type == "deepseek_v2":
+        hf.rotary_dim = 2 * hf.new_module().inv_freq.numel()
+    else:
+        hf.rotary_dim = 2 * hf.initial_frequencies()[0].numel()
+    return hf
