@@ -4,6 +4,8 @@
 #include <cmath>
 #include <numbers>
 
+#include "cpu/cos_sin.h"
+
 namespace rotary {
 namespace {
 
@@ -31,14 +33,9 @@ void compute_cos_sin(std::span<const float> inv_freq, double attention_factor, i
   const std::size_t n = inv_freq.size();
   if (mode == AngleMode::kHf) {
     // transformers: position_ids.float() * inv_freq, then cos()/sin(), then * attention_scaling,
-    // every step a float32 tensor op.
-    const float p = static_cast<float>(position);
-    const float scale = static_cast<float>(attention_factor);
-    for (std::size_t i = 0; i < n; ++i) {
-      const float angle = p * inv_freq[i];
-      cos[i] = std::cos(angle) * scale;
-      sin[i] = std::sin(angle) * scale;
-    }
+    // every step a float32 tensor op; cos/sin themselves are correctly rounded (see cos_sin.h).
+    detail::cos_sin_hf(inv_freq.data(), static_cast<int64_t>(n), position,
+                       static_cast<float>(attention_factor), cos.data(), sin.data());
     return;
   }
   for (std::size_t i = 0; i < n; ++i) {
