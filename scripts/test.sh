@@ -17,5 +17,5 @@ scripts/sanitize.sh
 if [[ -f pyproject.toml ]]; then
   echo "== Python: build the extension and run pytest"
   python3 -m pip install -q --disable-pip-version-check .
-  python3 -m pytest -q tests/python
+  ROTARY_CLI="$root/build/tools/rotary" python3 -m pytest -q tests/python tests/cli
 fi

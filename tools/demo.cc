@@ -8,7 +8,7 @@
 #include <random>
 #include <vector>
 
-#include "builtin_configs.h"
+#include "config_source.h"
 #include "rotary/rotary.h"
 
 namespace rotary::tools {
@@ -117,10 +117,10 @@ void print_angle_precision(const Frequencies& f) {
 }  // namespace
 
 int run_demo() {
-  const BuiltinConfig& builtin = *find_builtin_config("llama-3.1-8b");
-  std::printf("rotary demo: %s (built-in config, RoPE fields of its config.json)\n\n",
-              std::string(builtin.model).c_str());
-  const RopeConfig config = config_from_json(builtin.json);
+  const LoadedConfig loaded = load_config("llama-3.1-8b", "");
+  std::printf("rotary demo: %s (built-in config: the RoPE fields of its config.json, from %s)\n\n",
+              loaded.label.c_str(), loaded.source.c_str());
+  const RopeConfig& config = loaded.config;
   const Rope rope(config);
   print_configuration(config, rope.frequencies());
   print_frequency_table(config, rope.frequencies());

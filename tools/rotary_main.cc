@@ -1,27 +1,102 @@
-// The rotary command-line tool.
+// The rotary command-line tool: inspect, plot, export, bench, demo. Exit codes: 0 success,
+// 1 a failure at run time, 2 bad usage or bad input (one line on stderr naming the file, the field
+// and what was expected).
+#include <unistd.h>
+
 #include <CLI/CLI.hpp>
 #include <cstdio>
+#include <exception>
 
+#include "bench.h"
+#include "builtin_configs.h"
 #include "demo.h"
+#include "export.h"
+#include "inspect.h"
+#include "plot.h"
 #include "rotary/error.h"
 
 int main(int argc, char** argv) {
-  CLI::App app{"rotary: rotary position embeddings (RoPE), faithful to Hugging Face transformers"};
+  using namespace rotary::tools;
+  CLI::App app{"rotary: rotary position embeddings (RoPE), faithful to Hugging Face transformers.\n"
+               "CONFIG is a model's config.json or a built-in name (rotary list)."};
   app.require_subcommand(1);
+
   CLI::App* demo = app.add_subcommand(
-      "demo", "Show a real model's RoPE: configuration, frequency table, a rotation, the "
-              "relative-position property and angle precision (no download needed)");
+      "demo", "Show a real model's RoPE (built-in Llama-3.1-8B): configuration, frequency table, a "
+              "rotation, the relative-position property and angle precision");
+  CLI::App* list = app.add_subcommand("list", "List the built-in model configurations");
+
+  std::string config_arg, layer_type;
+  const auto add_config = [&](CLI::App* cmd) {
+    cmd->add_option("CONFIG", config_arg, "config.json path or built-in name")->required();
+    cmd->add_option("--layer-type", layer_type,
+                    "for configs with a RoPE per layer type, e.g. full_attention, sliding_attention");
+  };
+
+  CLI::App* inspect_cmd = app.add_subcommand("inspect", "Resolved RoPE parameters and a per-pair table");
+  add_config(inspect_cmd);
+  int64_t context = 0;
+  bool as_json = false;
+  inspect_cmd->add_option("--context", context, "sequence length to inspect at (default: max_position_embeddings)");
+  inspect_cmd->add_flag("--json", as_json, "machine-readable output");
+
+  CLI::App* plot_cmd = app.add_subcommand("plot", "SVG: wavelength per pair before/after scaling, long-term decay");
+  add_config(plot_cmd);
+  std::string out;
+  plot_cmd->add_option("--out", out, "output .svg file")->required();
+
+  CLI::App* export_cmd = app.add_subcommand("export", "cos/sin tables for positions [0, N) as npy or safetensors");
+  add_config(export_cmd);
+  ExportRequest request;
+  std::string format = "safetensors", dtype = "f32", mode = "hf";
+  export_cmd->add_option("--positions", request.positions, "number of positions N")->required();
+  export_cmd->add_option("--format", format, "npy or safetensors")->check(CLI::IsMember({"npy", "safetensors"}));
+  export_cmd->add_option("--dtype", dtype, "f32, f16 or bf16")->check(CLI::IsMember({"f32", "f16", "bf16"}));
+  export_cmd->add_option("--angle-mode", mode, "hf or exact")->check(CLI::IsMember({"hf", "exact"}));
+  export_cmd->add_option("--out", request.out, "output file")->required();
+
+  CLI::App* bench_cmd = app.add_subcommand("bench", "CPU benchmark: GB/s and % of the in-place and memcpy limits");
+  BenchRequest bench;
+  bench_cmd->add_option("--tokens", bench.tokens, "tokens per call")->check(CLI::PositiveNumber);
+  bench_cmd->add_option("--threads", bench.threads, "threads (0 = all)")->check(CLI::NonNegativeNumber);
+  bench_cmd->add_option("--repeats", bench.repeats, "timed repeats")->check(CLI::PositiveNumber);
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    const int code = app.exit(e);
-    return code == 0 ? 0 : 2;
+    return app.exit(e) == 0 ? 0 : 2;
   }
+
   try {
-    if (demo->parsed()) return rotary::tools::run_demo();
+    if (demo->parsed()) return run_demo();
+    if (list->parsed()) {
+      for (const BuiltinConfig& c : builtin_configs()) std::printf("%s\n", std::string(c.name).c_str());
+      return 0;
+    }
+    if (bench_cmd->parsed()) return run_bench(bench);
+    const LoadedConfig loaded = load_config(config_arg, layer_type);
+    if (inspect_cmd->parsed()) {
+      const Inspection result = inspect(loaded, context);
+      if (as_json) {
+        std::printf("%s\n", to_json(result).dump(2).c_str());
+      } else {
+        print_inspection(result);
+      }
+    } else if (plot_cmd->parsed()) {
+      write_plot(loaded, out);
+    } else if (export_cmd->parsed()) {
+      request.format = format == "npy" ? ExportFormat::kNpy : ExportFormat::kSafetensors;
+      request.dtype = dtype == "f32" ? rotary::DType::kF32 : dtype == "f16" ? rotary::DType::kF16 : rotary::DType::kBF16;
+      request.angle_mode = mode == "hf" ? rotary::AngleMode::kHf : rotary::AngleMode::kExact;
+      request.progress = request.positions >= (int64_t{1} << 20) && isatty(fileno(stderr));
+      export_tables(loaded, request);
+    }
+    return 0;
   } catch (const rotary::Error& e) {
     std::fprintf(stderr, "rotary: %s\n", e.what());
-    return 2;
+    return e.code() == rotary::ErrorCode::kIoError && e.message().find("writing") != std::string::npos ? 1 : 2;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "rotary: %s\n", e.what());
+    return 1;
   }
-  return 1;
 }

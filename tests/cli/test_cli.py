@@ -1,0 +1,211 @@
+"""End-to-end tests of the `rotary` command-line tool, driving the built binary.
+
+Structure is checked literally; numbers are checked against the library (through the Python
+package) and, for theta, against transformers itself, never against numbers this tool printed
+before. The binary is $ROTARY_CLI, or build/tools/rotary under the repository root.
+"""
+
+import json
+import math
+import os
+import pathlib
+import subprocess
+import xml.etree.ElementTree as ET
+
+import numpy as np
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+CLI = os.environ.get("ROTARY_CLI", str(ROOT / "build" / "tools" / "rotary"))
+CONFIGS = ROOT / "tests" / "data" / "configs"
+BUILTINS = sorted(p.stem for p in CONFIGS.glob("*.json"))
+
+rotary = pytest.importorskip("rotary")
+
+
+def run(*args, check=True):
+    result = subprocess.run([CLI, *args], capture_output=True, text=True, timeout=300)
+    if check and result.returncode != 0:
+        raise AssertionError(f"rotary {' '.join(args)} exited {result.returncode}: {result.stderr}")
+    return result
+
+
+def record(name):
+    return json.loads((CONFIGS / f"{name}.json").read_text())
+
+
+def layer_types(name):
+    return rotary.rope_layer_types(record(name)["config"]) or [None]
+
+
+def library_rope(name, layer_type=None, **kwargs):
+    return rotary.Rope(rotary.config_from_dict(record(name)["config"], layer_type=layer_type), **kwargs)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def binary_exists():
+    if not os.path.exists(CLI):
+        pytest.fail(f"the rotary binary is not built at {CLI} (set ROTARY_CLI)")
+
+
+def test_help_for_every_command():
+    for command in ([], ["demo"], ["list"], ["inspect"], ["plot"], ["export"], ["bench"]):
+        result = run(*command, "--help")
+        assert "Usage" in result.stdout or "usage" in result.stdout.lower()
+
+
+def test_list_names_every_builtin():
+    assert run("list").stdout.split() == BUILTINS
+
+
+@pytest.mark.parametrize("name", BUILTINS)
+def test_inspect_json_matches_the_library(name):
+    for layer in layer_types(name):
+        args = ["inspect", name, "--json"] + (["--layer-type", layer] if layer else [])
+        report = json.loads(run(*args).stdout)
+        rope = library_rope(name, layer)
+        assert report["rope_type"] == rope.config.rope_type
+        assert report["rotary_dim"] == rope.rotary_dim
+        assert len(report["pairs"]) == rope.rotary_dim // 2
+        theta = np.array([p["theta"] for p in report["pairs"]], dtype=np.float32)
+        expected = rope.frequencies_for(np.array([report["context"] - 1]))[0]
+        np.testing.assert_array_equal(theta, expected, err_msg=f"{name} theta")
+        assert report["attention_factor"] == pytest.approx(rope.attention_factor, rel=1e-12)
+        for p in report["pairs"]:
+            assert p["regime"] in {"extrapolated", "interpolated", "blended", "rescaled", "not rotated"}
+            if p["wavelength"] is not None:
+                assert p["wavelength"] == pytest.approx(2 * math.pi / p["theta"], rel=1e-12)
+
+
+def test_inspect_llama31_against_transformers_and_published_bands():
+    transformers = pytest.importorskip("transformers")
+    from transformers.models.llama.modeling_llama import LlamaRotaryEmbedding
+
+    report = json.loads(run("inspect", "llama-3.1-8b", "--json").stdout)
+    hf = LlamaRotaryEmbedding(transformers.LlamaConfig(**record("llama-3.1-8b")["config"]))
+    theta = np.array([p["theta"] for p in report["pairs"]], dtype=np.float32)
+    hf_theta = hf.inv_freq.numpy()
+    # Within one float32 ulp of transformers' own tensor (PyTorch's vectorised pow is not
+    # correctly rounded; see README "Configuration").
+    ulps = np.abs(theta.view(np.int32).astype(np.int64) - hf_theta.view(np.int32).astype(np.int64))
+    assert ulps.max() <= 1, f"worst pair {ulps.argmax()}: {theta[ulps.argmax()]} vs {hf_theta[ulps.argmax()]}"
+    regimes = [p["regime"] for p in report["pairs"]]
+    # Llama 3.1: pairs 0-28 kept, 29-34 smoothed, 35-63 divided by the factor.
+    assert regimes == ["extrapolated"] * 29 + ["blended"] * 6 + ["interpolated"] * 29
+
+
+def test_inspect_text_shows_the_yarn_ramp():
+    text = run("inspect", "deepseek-v3").stdout
+    assert "YaRN ramp          pairs 10 .. 23" in text
+    assert "interleaved" in text
+
+
+@pytest.mark.parametrize("fmt,dtype", [("npy", "f32"), ("npy", "f16"), ("safetensors", "f32"),
+                                       ("safetensors", "bf16"), ("safetensors", "f16")])
+@pytest.mark.parametrize("name", ["llama-3.1-8b", "phi-3.5-mini-instruct", "gpt-neox-20b", "internlm2.5-7b-dynamic"])
+def test_export_loads_and_equals_the_library_tables(tmp_path, name, fmt, dtype):
+    torch = pytest.importorskip("torch")
+    n = 70000  # more than one write chunk, and past Phi-3.5's original context (long factors)
+    out = tmp_path / f"table.{fmt}"
+    run("export", name, "--positions", str(n), "--format", fmt, "--dtype", dtype, "--out", str(out))
+    rope = library_rope(name)
+    positions = np.arange(n)
+    inv_freq, attention = rope.frequencies_for(positions)
+    fixed = rotary.Rope(rope.config, inv_freq=inv_freq, attention_factor=attention)
+    cos, sin = fixed.cos_sin(positions)
+    torch_dtype = {"f32": torch.float32, "f16": torch.float16, "bf16": torch.bfloat16}[dtype]
+    expected_cos = torch.from_numpy(cos).to(torch_dtype)
+    expected_sin = torch.from_numpy(sin).to(torch_dtype)
+    if fmt == "npy":
+        table = torch.from_numpy(np.load(out))
+        assert tuple(table.shape) == (2, n, rope.rotary_dim // 2)
+        got_cos, got_sin = table[0], table[1]
+    else:
+        from safetensors.torch import load_file
+
+        tensors = load_file(str(out))
+        got_cos, got_sin = tensors["cos"], tensors["sin"]
+        np.testing.assert_array_equal(tensors["inv_freq"].numpy(), inv_freq)
+    assert got_cos.dtype == torch_dtype
+    assert torch.equal(got_cos, expected_cos), f"{name} cos differs"
+    assert torch.equal(got_sin, expected_sin), f"{name} sin differs"
+
+
+def test_export_safetensors_header_follows_the_spec(tmp_path):
+    out = tmp_path / "t.safetensors"
+    run("export", "deepseek-v3", "--positions", "10", "--out", str(out))
+    raw = out.read_bytes()
+    length = int.from_bytes(raw[:8], "little")
+    header = json.loads(raw[8:8 + length])
+    assert all(isinstance(v, str) for v in header["__metadata__"].values())
+    end = 0
+    for name in ("inv_freq", "cos", "sin"):  # contiguous, in order, covering the whole buffer
+        begin, stop = header[name]["data_offsets"]
+        assert begin == end
+        end = stop
+    assert 8 + length + end == len(raw)
+
+
+def test_plot_svg_parses_and_contains_the_series(tmp_path):
+    out = tmp_path / "yarn.svg"
+    run("plot", "qwen2.5-7b-instruct-yarn", "--out", str(out))
+    root = ET.parse(out).getroot()
+    series = {e.get("id"): e for e in root.iter() if e.get("id")}
+    assert {"wavelength-unscaled", "wavelength-scaled", "decay-bound"} <= set(series)
+    rope = library_rope("qwen2.5-7b-instruct-yarn")
+
+    def points(name):
+        return np.array([[float(v) for v in p.split(",")] for p in series[name].get("data-points").split()])
+
+    scaled = points("wavelength-scaled")
+    assert len(scaled) == rope.rotary_dim // 2
+    np.testing.assert_allclose(scaled[:, 1], 2 * np.pi / rope.inv_freq.astype(np.float64), rtol=1e-5)
+    bound = points("decay-bound")
+    assert len(bound) > 100
+    # The bound at distance r, recomputed here from its definition (RoFormer section 3.4.3).
+    r, value = bound[len(bound) // 2]
+    partial = np.cumsum(np.exp(1j * r * rope.inv_freq.astype(np.float64)))
+    assert value == pytest.approx(np.abs(partial).mean(), rel=1e-4)
+    # Long-term decay: far distances have a smaller bound than near ones.
+    assert bound[-1, 1] < bound[0, 1]
+
+
+def test_errors_are_one_line_exit_2_and_leave_no_file(tmp_path):
+    cases = {
+        "missing": (["inspect", str(tmp_path / "absent.json")], "absent.json"),
+        "malformed": (["inspect", "BAD"], "malformed JSON"),
+        "unknown type": (["inspect", "UNKNOWN"], "rope_type: unknown value 'warp'"),
+        "wrong field type": (["inspect", "WRONGTYPE"], "rope_scaling.factor: expected a number"),
+    }
+    (tmp_path / "bad.json").write_text('{"head_dim": 64, ')
+    (tmp_path / "unknown.json").write_text('{"head_dim": 64, "rope_scaling": {"type": "warp"}}')
+    (tmp_path / "wrongtype.json").write_text('{"head_dim": 64, "rope_scaling": {"type": "linear", "factor": "8"}}')
+    files = {"BAD": "bad.json", "UNKNOWN": "unknown.json", "WRONGTYPE": "wrongtype.json"}
+    for label, (args, fragment) in cases.items():
+        args = [str(tmp_path / files[a]) if a in files else a for a in args]
+        result = run(*args, check=False)
+        assert result.returncode == 2, label
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and fragment in lines[0], (label, result.stderr)
+        if label != "missing":
+            assert str(tmp_path) in lines[0], f"{label}: the message names the file"
+    # A refused export leaves nothing behind, not even a temporary file.
+    before = set(tmp_path.iterdir())
+    result = run("export", "llama-3.1-8b", "--positions", "10", "--format", "npy", "--dtype", "bf16",
+                 "--out", str(tmp_path / "x.npy"), check=False)
+    assert result.returncode == 2 and "--dtype" in result.stderr
+    result = run("export", "llama-3.1-8b", "--positions", "10", "--out", str(tmp_path / "no" / "dir" / "x.st"),
+                 check=False)
+    assert result.returncode != 0
+    assert set(tmp_path.iterdir()) == before
+
+
+def test_demo_is_the_main_job():
+    text = run("demo").stdout
+    for fragment in ("meta-llama/Llama-3.1-8B", "rope_type          llama3", "Relative position", "Angle precision"):
+        assert fragment in text
+
+
+def test_bench_prints_throughput():
+    text = run("bench", "--tokens", "256", "--repeats", "3").stdout
+    assert "GB/s" in text and "bfloat16" in text
