@@ -1,14 +1,14 @@
 #include "export.h"
 
-#include <unistd.h>
-
+#include <algorithm>
 #include <cstdio>
-#include <filesystem>
+#include <cstring>
 #include <fstream>
 #include <numeric>
 #include <nlohmann/json.hpp>
 #include <vector>
 
+#include "atomic_file.h"
 #include "numeric/float16.h"
 #include "rotary/error.h"
 #include "rotary/rope.h"
@@ -110,10 +110,7 @@ void export_tables(const LoadedConfig& loaded, const ExportRequest& r) {
     sin_offset = cos_offset + table_bytes;
   }
 
-  const std::string temporary = r.out + ".tmp-" + std::to_string(::getpid());
-  try {
-    std::ofstream file(temporary, std::ios::binary | std::ios::trunc);
-    if (!file) throw Error(ErrorCode::kIoError, r.out, "cannot create the output file");
+  write_atomically(r.out, [&](std::ofstream& file) {
     file.write(header.data(), static_cast<std::streamsize>(header.size()));
     std::vector<float> cos, sin;
     const Rope fixed(loaded.config, freqs, {.angle_mode = r.angle_mode, .max_threads = 1});
@@ -136,14 +133,7 @@ void export_tables(const LoadedConfig& loaded, const ExportRequest& r) {
       }
     }
     if (r.progress) std::fprintf(stderr, "\n");
-    file.close();
-    if (!file) throw Error(ErrorCode::kIoError, r.out, "writing failed (disk full?)");
-    std::filesystem::rename(temporary, r.out);
-  } catch (...) {
-    std::error_code ignored;
-    std::filesystem::remove(temporary, ignored);
-    throw;
-  }
+  });
 }
 
 }  // namespace rotary::tools

@@ -1,15 +1,11 @@
 #include "plot.h"
 
-#include <unistd.h>
-
 #include <cmath>
 #include <complex>
-#include <filesystem>
-#include <fstream>
 #include <numbers>
 #include <sstream>
 
-#include "rotary/error.h"
+#include "atomic_file.h"
 #include "rotary/frequencies.h"
 
 namespace rotary::tools {
@@ -125,19 +121,7 @@ void write_plot(const LoadedConfig& loaded, const std::string& out) {
         "bound", true, {bound}, 90, 450, 780, 300);
   svg << "</svg>\n";
 
-  const std::string temporary = out + ".tmp-" + std::to_string(::getpid());
-  try {
-    std::ofstream file(temporary, std::ios::binary | std::ios::trunc);
-    if (!file) throw Error(ErrorCode::kIoError, out, "cannot create the output file");
-    file << svg.str();
-    file.close();
-    if (!file) throw Error(ErrorCode::kIoError, out, "writing failed");
-    std::filesystem::rename(temporary, out);
-  } catch (...) {
-    std::error_code ignored;
-    std::filesystem::remove(temporary, ignored);
-    throw;
-  }
+  write_atomically(out, [&](std::ofstream& file) { file << svg.str(); });
 }
 
 }  // namespace rotary::tools
