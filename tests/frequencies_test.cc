@@ -81,6 +81,24 @@ TEST(frequencies_test, dynamic_ntk_grows_the_base_past_the_trained_context) {
   EXPECT_EQ(f.attention_factor, 1.0);
 }
 
+// transformers forms the grown base with float32 tensors; the power `stretch ** (d / (d - 2))` is
+// PyTorch's tensor ** python_float, which raises the float32 value to the double exponent in double
+// and rounds once. InternLM2.5-7B (base 1e6, factor 2, 32768 context) at L = 65536: stretch 3,
+// grown float32(3^(128/126)) = 3.0527737140655518, base 3052773.75 (powf with the exponent rounded to
+// float32 would give 3.052773952484131 and base 3052774).
+TEST(frequencies_test, dynamic_ntk_base_rounds_like_pytorch) {
+  RopeConfig c = default_config(128, 1e6);
+  c.rope_type = RopeType::kDynamic;
+  c.factor = 2.0;
+  c.max_position_embeddings = 32768;
+  const Frequencies f = compute_frequencies(c, 65536);
+  const float base = 3052773.75f;
+  for (int64_t i = 0; i < 64; ++i) {
+    const float exponent = static_cast<float>(2 * i) / 128.0f;
+    EXPECT_EQ(f.inv_freq[i], 1.0f / std::pow(base, exponent)) << "pair " << i;
+  }
+}
+
 // DeepSeek-V3: D = 64, base 1e4, factor 40, original context 4096, beta 32/1, mscale = mscale_all_dim = 1.
 TEST(frequencies_test, yarn_deepseek_v3_ramp_and_attention_factor) {
   RopeConfig c;

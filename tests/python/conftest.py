@@ -12,8 +12,7 @@ os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 
 import pytest  # noqa: E402
 
-# model -> {column: text}; filled by test_conformance.py, printed after the run.
-CONFORMANCE_TABLE = {}
+from compare import CONFORMANCE_TABLE  # noqa: E402
 
 _COLUMNS = [
     ("inv_freq bit-equal", "theta =="),
@@ -21,15 +20,12 @@ _COLUMNS = [
     ("cos/sin bit-equal", "cos/sin =="),
     ("q/k f32 rel err", "q/k f32"),
     ("q/k f32 bit-equal", "q/k =="),
+    ("same cos/sin: bit-equal", "same cos/sin"),
     ("bf16 ulps rotary", "bf16 rot"),
     ("bf16 ulps transformers", "bf16 hf"),
     ("f16 ulps rotary", "f16 rot"),
     ("f16 ulps transformers", "f16 hf"),
 ]
-
-
-def record(model, column, text):
-    CONFORMANCE_TABLE.setdefault(model, {})[column] = text
 
 
 def pytest_terminal_summary(terminalreporter):
@@ -40,8 +36,12 @@ def pytest_terminal_summary(terminalreporter):
             for model in sorted(CONFORMANCE_TABLE)]
     widths = [max(len(r[i]) for r in rows + [header]) for i in range(len(header))]
     terminalreporter.section("rotary vs transformers (conformance)")
-    terminalreporter.write_line("errors: cos/sin absolute; q/k max|err|/max|ref| (f32, transformers' theta); "
-                                "16-bit: worst error in storage ulps against a float64 oracle")
+    terminalreporter.write_line(
+        "theta ==: inv_freq entries bit-equal to transformers'. cos/sin: worst absolute error and share of "
+        "bit-equal values, transformers' theta. q/k f32: max|err| / max|transformers|, and share bit-equal; "
+        "same cos/sin: q/k bit-identical when transformers' apply is fed rotary's cos/sin. "
+        "bf16/f16 (rotary and transformers): worst error against a float64 oracle (hf angles) in storage ulps "
+        "of the output, over elements that do not cancel / in storage ulps at the input pair's scale, over all")
     for r in [header] + rows:
         terminalreporter.write_line("  ".join(c.ljust(w) for c, w in zip(r, widths)))
 

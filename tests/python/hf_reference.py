@@ -138,15 +138,17 @@ class HfRope:
     def call(self, positions, dtype=torch.float32):
         """One forward call with position_ids of shape (batch, seq).
 
-        Returns (cos, sin, inv_freq, attention_factor): the module's cos/sin (batch, seq,
-        rotary_dim) in `dtype` (GPT-J: sin/cos from its table) and the frequencies that call used
-        (the buffer after the call: dynamic NTK and LongRoPE update it per call).
+        Returns (cos, sin, inv_freq, attention_factor): the module's cos/sin in `dtype`, shaped
+        as the family returns them (see family_tables; GPT-J: from its table), and the frequencies
+        that call used (the buffer after the call: dynamic NTK and LongRoPE update it per call).
         """
         positions = torch.as_tensor(positions, dtype=torch.int64)
         if positions.ndim == 1:
             positions = positions[None]
         x = torch.zeros(1, dtype=dtype)
         if self.family == "gptj":
+            # The module's table (embed_positions) has n_positions rows, so positions past it would
+            # not index; the same table, built by the same function, is made as long as needed.
             table = self.modeling.create_sinusoidal_positions(int(positions.max()) + 1, self.rotary_dim)
             sincos = table[positions].to(dtype)
             sin, cos = torch.split(sincos, sincos.shape[-1] // 2, dim=-1)
@@ -163,22 +165,37 @@ class HfRope:
         inv_freq, scaling = self._buffers(module)
         return cos, sin, inv_freq.clone(), scaling
 
+    # Families whose module returns one column per pair (the others return cat((c, c), -1)).
+    _ONE_COLUMN_PER_PAIR = ("gptj", "deepseek_v2", "gpt_oss")
+
     def half_columns(self, table):
-        """The rotary_dim // 2 distinct columns of a cos/sin table (one per pair)."""
-        if self.family == "gptj" or self.family == "deepseek_v2":
-            return table
-        if self.family == "gpt_oss":  # gpt-oss keeps one column per pair
+        """The rotary_dim // 2 distinct columns of the module's cos/sin table (one per pair)."""
+        if self.family in self._ONE_COLUMN_PER_PAIR:
             return table
         return table[..., : table.shape[-1] // 2]
 
+    def family_tables(self, cos, sin):
+        """cos/sin with one column per pair, (batch, seq, rotary_dim // 2), in the layout the
+        family's module returns and its apply function takes."""
+        if self.family in self._ONE_COLUMN_PER_PAIR:
+            return cos, sin
+        return torch.cat((cos, cos), dim=-1), torch.cat((sin, sin), dim=-1)
+
     # ---- the family's apply function -------------------------------------------------------------
     def apply(self, q, k, positions, dtype):
-        """Rotates q, k of shape (batch, heads, seq, head_dim) with the family's own code.
-
-        Returns q', k' with rotary's channel order (DeepSeek-V3's de-interleaved output is
-        un-permuted; see `_unpermute`).
-        """
+        """Rotates q, k of shape (batch, heads, seq, head_dim) with the family's own cos/sin and
+        apply function. Returns q', k' in rotary's channel order (see `apply_tables`)."""
+        if self.family == "deepseek_v2":  # the module's complex table, as the model uses it
+            return self.modeling.apply_rotary_emb(q, k, self.call_complex(positions))
         cos, sin, _, _ = self.call(positions, dtype)
+        return self.apply_tables(q, k, cos, sin)
+
+    def apply_tables(self, q, k, cos, sin):
+        """The family's apply function with the given tables (family_tables layout).
+
+        DeepSeek-V3's apply_rotary_pos_emb_interleave returns its output de-interleaved; it is
+        un-permuted here (see `_unpermute`), which changes no value.
+        """
         m = self.modeling
         d = self.rotary_dim
         if self.family == "gptj":  # (batch, seq, heads, head_dim) and a rotary_dim slice
@@ -189,8 +206,7 @@ class HfRope:
             ks = torch.cat([k_rot, ks[..., d:]], dim=-1)
             return qs.transpose(1, 2), ks.transpose(1, 2)
         if self.family == "deepseek_v2":
-            freqs_cis = self.call_complex(positions)
-            return m.apply_rotary_emb(q, k, freqs_cis)
+            return m.apply_rotary_emb(q, k, torch.complex(cos, sin))
         if self.family == "deepseek_v3" and getattr(self.config, "rope_interleave", True):
             qo, ko = m.apply_rotary_pos_emb_interleave(q, k, cos, sin)
             return _unpermute(qo), _unpermute(ko)
@@ -201,8 +217,9 @@ class HfRope:
 
     def call_complex(self, positions):
         positions = torch.as_tensor(positions, dtype=torch.int64)
-        module = self.new_module()
-        return module(torch.zeros(1), positions)
+        if positions.ndim == 1:
+            positions = positions[None]
+        return self.new_module()(torch.zeros(1), positions)
 
 
 def _unpermute(x):

@@ -1,0 +1,29 @@
+"""rotary: rotary position embeddings (RoPE) for every published variant, numerically faithful to
+Hugging Face transformers, rotating NumPy arrays and PyTorch tensors in place without copying.
+
+Example::
+
+    import torch, rotary
+    rope = rotary.Rope(rotary.config_from_file("Llama-3.1-8B/config.json"))
+    q, k = torch.randn(2, 32, 16, 128), torch.randn(2, 8, 16, 128)  # (batch, heads, seq, head_dim)
+    positions = torch.arange(16).expand(2, 16)                       # (batch, seq)
+    rope.rotate(q, positions, k=k, layout="bhsd")                    # q and k rotated in place
+
+For autograd, ``rotary.torch.apply_rotary(q, k, positions, rope)`` rotates out of place and its
+backward pass applies the transposed rotation.
+"""
+
+from ._config import config_from_dict, config_from_file, rope_layer_types
+from ._rope import Rope
+from ._rotary import Error, RopeConfig
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Error",
+    "Rope",
+    "RopeConfig",
+    "config_from_dict",
+    "config_from_file",
+    "rope_layer_types",
+]

@@ -1,0 +1,270 @@
+"""rotary.Rope: a configuration's frequencies, ready to rotate NumPy arrays and DLPack tensors."""
+
+import os
+import sys
+
+import numpy as np
+
+from . import _rotary
+from ._config import config_from_dict, config_from_file
+from ._errors import invalid
+
+_LAYOUTS = {3: ("shd", "hsd"), 4: ("bshd", "bhsd")}
+
+
+def _torch_tensor(x):
+    torch = sys.modules.get("torch")
+    return torch is not None and isinstance(x, torch.Tensor)
+
+
+def _as_positions(positions, token_shape=None):
+    """Positions as a contiguous 1-d int32/int64 array, broadcast to `token_shape` when given.
+
+    Positions are small and read-only, so converting or broadcasting them copies nothing that
+    matters; q and k are never copied.
+    """
+    if _torch_tensor(positions):
+        positions = positions.detach().cpu().numpy()
+    array = np.asarray(positions)
+    if array.dtype not in (np.int32, np.int64):
+        if array.dtype.kind not in "iu":
+            raise invalid("positions", f"expected integers (int32 or int64), got {array.dtype}")
+        if array.size and array.dtype.kind == "u" and array.max() > np.iinfo(np.int64).max:
+            raise invalid("positions", "values past the int64 range")
+        array = array.astype(np.int64)
+    if token_shape is not None:
+        token_shape = tuple(int(s) for s in token_shape)
+        try:
+            array = np.broadcast_to(array, token_shape)
+        except ValueError:
+            raise invalid(
+                "positions",
+                f"expected shape {token_shape} (one position per token) or one that broadcasts "
+                f"to it, got {array.shape}",
+            ) from None
+    return np.ascontiguousarray(array).reshape(-1)
+
+
+def _layout_and_tokens(q, layout):
+    """The layout name for q (defaulted by its dimension count) and the shape of its token dims."""
+    ndim = getattr(q, "ndim", None)
+    if ndim not in _LAYOUTS:
+        raise invalid("q", f"expected 3 or 4 dimensions (see layout), got {ndim}")
+    layout = layout or _LAYOUTS[ndim][0]
+    if layout not in _LAYOUTS[ndim]:
+        raise invalid("layout", f"expected one of {_LAYOUTS[ndim]} for a {ndim}-d q, got {layout!r}")
+    return layout, tuple(q.shape[layout.index(axis)] for axis in "bs" if axis in layout)
+
+
+def _readable(x):
+    # A torch tensor that requires grad cannot be exported through DLPack; reading it through a
+    # detached alias (same memory) is what an out-of-place rotation wants.
+    return x.detach() if _torch_tensor(x) and x.requires_grad else x
+
+
+def _writable(x, name):
+    if _torch_tensor(x) and x.requires_grad:
+        raise invalid(
+            name,
+            "requires grad; rotate() writes outside autograd. Use rotary.torch.apply_rotary for a "
+            "differentiable rotation, or pass a tensor that does not require grad",
+        )
+    if isinstance(x, np.ndarray) and not x.flags.writeable:
+        raise invalid(name, "is read-only; rotate() writes into it (in place unless q_out=/k_out= is given)")
+    return x
+
+
+def _mark_modified(x):
+    # Memory written through DLPack bypasses PyTorch's version counter; bump it so that autograd
+    # still notices when a tensor it saved for a backward pass was overwritten.
+    if _torch_tensor(x):
+        sys.modules["torch"].autograd.graph.increment_version(x)
+
+
+class Rope:
+    """A RoPE configuration with its frequencies, ready to rotate queries and keys.
+
+    Parameters
+    ----------
+    config : RopeConfig, Mapping, str or os.PathLike
+        A :class:`RopeConfig`, or a model config (dict, transformers config object, or path of a
+        ``config.json``) read with :func:`config_from_dict` / :func:`config_from_file`.
+    angle_mode : {"hf", "exact"}
+        ``"hf"``: angle = float32(position) * theta in float32, float32 cos/sin, times the attention
+        factor in float32, as transformers computes them. ``"exact"``: the angle from the exact
+        product reduced in float64, cos/sin rounded once to float32.
+    cache_positions : int
+        Precompute cos/sin for positions ``[0, cache_positions)``; values never depend on it.
+    inv_freq : array_like of float32, shape (rotary_dim // 2,), optional
+        Use these inverse frequencies for every call instead of the config's (for example another
+        engine's float32 theta, to reproduce it bit for bit). The config still gives head_dim,
+        rotary_dim and the layout; dynamic NTK and LongRoPE no longer switch per call.
+    attention_factor : float, optional
+        With ``inv_freq``: the factor multiplying cos and sin. Defaults to the config's own (YaRN
+        and LongRoPE have one; 1 otherwise).
+    layer_type : str, optional
+        When ``config`` is a dict or path with one RoPE per layer type.
+    max_threads : int
+        Threads for one large call: 0 uses every hardware thread, 1 stays on the caller's thread.
+        The GIL is released while rotary computes.
+
+    Notes
+    -----
+    The tensors :meth:`rotate` accepts: float32, float16 or bfloat16; NumPy arrays or any DLPack
+    tensor on the CPU (PyTorch); arbitrary strides as long as head_dim is contiguous. Nothing is ever
+    copied: a tensor rotary cannot address raises :class:`rotary.Error` (a ValueError).
+    """
+
+    def __init__(self, config, angle_mode="hf", cache_positions=0, inv_freq=None, attention_factor=None,
+                 *, layer_type=None, max_threads=0):
+        if isinstance(config, (str, os.PathLike)):
+            config = config_from_file(config, layer_type)
+        elif not isinstance(config, _rotary.RopeConfig):
+            config = config_from_dict(config, layer_type)
+        if inv_freq is not None:
+            if _torch_tensor(inv_freq):
+                inv_freq = inv_freq.detach().cpu().numpy()
+            inv_freq = np.asarray(inv_freq)
+            if inv_freq.ndim != 1:
+                raise invalid("inv_freq", f"expected a 1-d array, got shape {inv_freq.shape}")
+            if inv_freq.dtype != np.float32:
+                raise invalid(
+                    "inv_freq",
+                    f"expected float32 (the frequencies a model uses are float32 values), got {inv_freq.dtype}",
+                )
+            inv_freq = inv_freq.tolist()  # each float32 exactly, as a Python float
+        self._rope = _rotary.Rope(config, angle_mode, int(cache_positions), inv_freq,
+                                  None if attention_factor is None else float(attention_factor),
+                                  int(max_threads))
+
+    def __repr__(self):
+        return (f"Rope({self.config!r}, angle_mode='{self.angle_mode}', "
+                f"attention_factor={self.attention_factor!r})")
+
+    @property
+    def config(self):
+        """RopeConfig: the configuration."""
+        return self._rope.config
+
+    @property
+    def inv_freq(self):
+        """numpy.ndarray of float32, shape (rotary_dim // 2,): the inverse frequencies theta_i
+        (at initialisation, as transformers builds them; see :meth:`frequencies_for`)."""
+        return np.array(self._rope.inv_freq, dtype=np.float32)
+
+    @property
+    def attention_factor(self):
+        """float: the factor multiplying cos and sin (YaRN's / LongRoPE's attention scaling)."""
+        return self._rope.attention_factor
+
+    @property
+    def head_dim(self):
+        """int: the size of one query/key head."""
+        return self._rope.head_dim
+
+    @property
+    def rotary_dim(self):
+        """int: the number of rotated channels (even, <= head_dim)."""
+        return self._rope.rotary_dim
+
+    @property
+    def layout(self):
+        """str: ``"half_split"`` (channel j pairs with j + rotary_dim/2) or ``"interleaved"`` (2j with 2j+1)."""
+        return self._rope.config.layout
+
+    @property
+    def angle_mode(self):
+        """str: ``"hf"`` or ``"exact"``."""
+        return self._rope.angle_mode
+
+    def frequencies_for(self, positions):
+        """The frequencies a call with these positions uses.
+
+        Dynamic NTK and LongRoPE follow transformers' per-call rule with sequence length
+        ``max(positions) + 1``; other types return the initial set.
+
+        Parameters
+        ----------
+        positions : array_like of int, any shape
+
+        Returns
+        -------
+        inv_freq : numpy.ndarray of float32, shape (rotary_dim // 2,)
+        attention_factor : float
+        """
+        inv_freq, factor = self._rope.frequencies_for(_as_positions(positions))
+        return np.array(inv_freq, dtype=np.float32), factor
+
+    def cos_sin(self, positions):
+        """cos and sin of every pair's angle, attention factor included, as the kernels use them.
+
+        Parameters
+        ----------
+        positions : array_like of int, any shape P
+
+        Returns
+        -------
+        cos, sin : numpy.ndarray of float32, shape P + (rotary_dim // 2,)
+            One column per pair (transformers' tables repeat them: ``cat((cos, cos), -1)``).
+        """
+        if _torch_tensor(positions):
+            positions = positions.detach().cpu().numpy()
+        shape = np.shape(positions)
+        flat = _as_positions(positions)
+        half = self.rotary_dim // 2
+        cos = np.empty((flat.size, half), dtype=np.float32)
+        sin = np.empty((flat.size, half), dtype=np.float32)
+        self._rope.cos_sin(flat, cos, sin)
+        return cos.reshape(*shape, half), sin.reshape(*shape, half)
+
+    def rotate(self, q, positions, k=None, *, q_out=None, k_out=None, inverse=False, layout=None):
+        """Rotates q (and k) by their positions: in place, or into ``q_out`` / ``k_out``.
+
+        Parameters
+        ----------
+        q : numpy.ndarray or DLPack tensor (torch.Tensor), float32 / float16 / bfloat16
+            Shape (seq, heads, head_dim) or (batch, seq, heads, head_dim); see ``layout``. Any
+            strides with a contiguous head_dim: slices, transposed views and the Q part of a packed
+            QKV buffer are rotated where they lie.
+        positions : array_like or torch.Tensor of int
+            One position per token: shape (seq,) or (batch, seq), or anything that broadcasts to it
+            (e.g. (seq,) for every batch entry). Negative positions rotate backwards.
+        k : like q, optional
+            Keys, same batch and seq sizes as q; the head count may differ (GQA/MQA).
+        q_out, k_out : like q, optional
+            Outputs of q's / k's shape and dtype, disjoint from the inputs; channels past
+            rotary_dim are copied. Without them the rotation is in place.
+        inverse : bool
+            Apply the transposed rotation (angle -theta; the inverse when the attention factor is
+            1): the backward pass of a forward rotation.
+        layout : {"shd", "hsd", "bshd", "bhsd"}, optional
+            The order of q's dimensions (b: batch, s: sequence, h: heads, d: head_dim). Defaults to
+            "shd" for 3-d and "bshd" for 4-d tensors; transformers' (batch, heads, seq, head_dim)
+            is "bhsd".
+
+        Returns
+        -------
+        q_out, or (q_out, k_out) when k is given
+            The rotated tensors: the inputs themselves in place, else q_out / k_out.
+
+        Raises
+        ------
+        rotary.Error
+            (a ValueError) naming the argument, before anything is written: a dtype other than
+            f32/f16/bf16, a non-CPU tensor, a head_dim other than the config's, a head_dim that is
+            not contiguous, a read-only or grad-requiring output, overlapping outputs, positions
+            that do not match the tokens.
+        """
+        layout, token_shape = _layout_and_tokens(q, layout)
+        flat_positions = _as_positions(positions, token_shape)
+        if k is None and k_out is not None:
+            raise invalid("k_out", "given without k")
+        q_target = _writable(q if q_out is None else q_out, "q" if q_out is None else "q_out")
+        k_target = None
+        if k is not None:
+            k_target = _writable(k if k_out is None else k_out, "k" if k_out is None else "k_out")
+        self._rope.rotate(_readable(q), q_target, None if k is None else _readable(k), k_target,
+                          flat_positions, layout, bool(inverse))
+        for target in (q_target, k_target):
+            _mark_modified(target)
+        return q_target if k is None else (q_target, k_target)

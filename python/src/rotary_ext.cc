@@ -1,0 +1,536 @@
+// rotary._rotary: the nanobind layer between Python and the C++ library.
+//
+// Thin by design. It turns NumPy arrays and DLPack tensors (PyTorch, ...) into rotary views without
+// copying, checks what only it can see (device, element type, dimension count, strides that the
+// library's tokens x heads x head_dim view can express), and maps rotary::Error to rotary.Error, a
+// ValueError with the same message. Defaults, positions handling and documentation live in the
+// Python package (python/rotary).
+//
+// Batches. A 4-d tensor (batch, seq, heads, head_dim) folds into one view when its batch stride is
+// seq * seq stride (or batch or seq is 1). PyTorch's (batch, heads, seq, head_dim) does not fold,
+// so such tensors are rotated one batch entry at a time, still in place and without a copy.
+// Everything a view-by-view call could miss is checked on the whole tensors first, before any
+// element is written: all positions, overlap between input and output across batch entries, and an
+// output that overlaps itself. One frequency set serves the whole call (dynamic NTK and LongRoPE
+// choose it from max(positions) + 1 over every batch entry, as transformers does).
+#include <nanobind/nanobind.h>
+#include <nanobind/ndarray.h>
+#include <nanobind/stl/optional.h>
+#include <nanobind/stl/pair.h>
+#include <nanobind/stl/string.h>
+#include <nanobind/stl/vector.h>
+
+#include <algorithm>
+#include <array>
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "rotary/rotary.h"
+
+namespace nb = nanobind;
+
+namespace {
+
+using rotary::DType;
+using rotary::Error;
+using rotary::ErrorCode;
+
+using ReadArray = nb::ndarray<nb::ro>;
+using WriteArray = nb::ndarray<>;
+using PositionArray = nb::ndarray<nb::ro, nb::ndim<1>, nb::c_contig, nb::device::cpu>;
+using FloatMatrix = nb::ndarray<float, nb::ndim<2>, nb::c_contig, nb::device::cpu>;
+
+[[noreturn]] void invalid(const std::string& argument, const std::string& message) {
+  throw Error(ErrorCode::kInvalidArgument, argument, message);
+}
+
+std::string dtype_name(nb::dlpack::dtype t) {
+  std::string name;
+  switch (static_cast<nb::dlpack::dtype_code>(t.code)) {
+    case nb::dlpack::dtype_code::Int:
+      name = "int";
+      break;
+    case nb::dlpack::dtype_code::UInt:
+      name = "uint";
+      break;
+    case nb::dlpack::dtype_code::Float:
+      name = "float";
+      break;
+    case nb::dlpack::dtype_code::Bfloat:
+      name = "bfloat";
+      break;
+    case nb::dlpack::dtype_code::Complex:
+      name = "complex";
+      break;
+    case nb::dlpack::dtype_code::Bool:
+      return "bool";
+    default:
+      name = "code" + std::to_string(t.code) + "_";
+      break;
+  }
+  return name + std::to_string(t.bits) + (t.lanes == 1 ? "" : "x" + std::to_string(t.lanes));
+}
+
+DType storage_type(nb::dlpack::dtype t, const std::string& name) {
+  if (t.lanes == 1 && t.bits == 16 &&
+      t.code == static_cast<uint8_t>(nb::dlpack::dtype_code::Bfloat)) {
+    return DType::kBF16;
+  }
+  if (t.lanes == 1 && t.code == static_cast<uint8_t>(nb::dlpack::dtype_code::Float)) {
+    if (t.bits == 32) return DType::kF32;
+    if (t.bits == 16) return DType::kF16;
+  }
+  invalid(name + ".dtype", "expected float32, float16 or bfloat16, got " + dtype_name(t) +
+                               " (rotary computes in float32 and stores f32/f16/bf16 only)");
+}
+
+std::string python_type_name(nb::handle h) { return nb::type_name(h.type()).c_str(); }
+
+// A readable array; anything that is neither a NumPy array nor a DLPack tensor is an error.
+ReadArray read_array(nb::handle h, const std::string& name) {
+  ReadArray a;
+  if (!nb::try_cast(h, a, /*convert=*/false)) {
+    invalid(name, "expected a NumPy array or a DLPack tensor (e.g. torch.Tensor), got " +
+                      python_type_name(h));
+  }
+  return a;
+}
+
+// A writable array: a read-only one (e.g. a NumPy array with writeable=False) is refused, never
+// replaced by a copy that would be written and thrown away.
+WriteArray write_array(nb::handle h, const std::string& name) {
+  WriteArray a;
+  if (nb::try_cast(h, a, /*convert=*/false)) return a;
+  ReadArray ro;
+  if (nb::try_cast(h, ro, /*convert=*/false)) {
+    invalid(name,
+            "is read-only; rotary writes the result into it (pass a writable array; for an "
+            "out-of-place rotation, writable q_out / k_out)");
+  }
+  invalid(name, "expected a NumPy array or a DLPack tensor (e.g. torch.Tensor), got " +
+                    python_type_name(h));
+}
+
+// A q/k tensor as `batch` views of tokens x heads x head_dim with element strides.
+struct Batched {
+  char* data = nullptr;
+  DType dtype = DType::kF32;
+  int64_t batch = 1, batch_stride = 0;
+  int64_t tokens = 0, token_stride = 0;
+  int64_t heads = 0, head_stride = 0;
+  int64_t head_dim = 0;
+
+  std::size_t itemsize() const { return rotary::dtype_size(dtype); }
+  bool empty() const { return batch == 0 || tokens == 0 || heads == 0 || head_dim == 0; }
+  // One view covers every batch entry: consecutive batch entries continue the token sequence.
+  bool folds() const { return batch <= 1 || tokens <= 1 || batch_stride == tokens * token_stride; }
+  rotary::TensorView entry(int64_t b) const {
+    return {data + b * batch_stride * static_cast<int64_t>(itemsize()),
+            dtype,
+            tokens,
+            heads,
+            head_dim,
+            token_stride,
+            head_stride};
+  }
+  rotary::TensorView folded() const {
+    if (tokens == 1 && batch > 1) {
+      return {data, dtype, batch, heads, head_dim, batch_stride, head_stride};
+    }
+    return {data, dtype, batch * tokens, heads, head_dim, token_stride, head_stride};
+  }
+  // Bytes [begin, end) touched; only for non-empty tensors with non-negative strides.
+  std::pair<std::uintptr_t, std::uintptr_t> byte_range() const {
+    const int64_t last = (batch - 1) * batch_stride + (tokens - 1) * token_stride +
+                         (heads - 1) * head_stride + head_dim;
+    const auto begin = reinterpret_cast<std::uintptr_t>(data);
+    return {begin, begin + static_cast<std::uintptr_t>(last) * itemsize()};
+  }
+};
+
+std::string device_name(int device_type) {
+  switch (device_type) {
+    case nb::device::cuda::value:
+      return "CUDA";
+    case nb::device::cuda_host::value:
+      return "CUDA host (pinned)";
+    case nb::device::cuda_managed::value:
+      return "CUDA managed";
+    case nb::device::rocm::value:
+      return "ROCm";
+    case nb::device::metal::value:
+      return "Metal";
+    case nb::device::oneapi::value:
+      return "oneAPI";
+    default:
+      return "non-CPU (DLPack device type " + std::to_string(device_type) + ")";
+  }
+}
+
+// The axes of each layout name: (batch or -1, seq, heads); head_dim is always last.
+struct Axes {
+  int batch, seq, heads;
+};
+
+Axes layout_axes(const std::string& layout) {
+  if (layout == "shd") return {-1, 0, 1};
+  if (layout == "hsd") return {-1, 1, 0};
+  if (layout == "bshd") return {0, 1, 2};
+  if (layout == "bhsd") return {0, 2, 1};
+  invalid("layout",
+          "expected 'shd' or 'hsd' (3-d) or 'bshd' or 'bhsd' (4-d), got '" + layout + "'");
+}
+
+template <typename Array>
+Batched describe(const Array& a, const std::string& name, const std::string& layout) {
+  if (a.device_type() != nb::device::cpu::value) {
+    invalid(name, "is on a " + device_name(a.device_type()) +
+                      " device; this build of rotary runs on the CPU only (no copy is made)");
+  }
+  Batched t;
+  t.dtype = storage_type(a.dtype(), name);
+  const Axes axes = layout_axes(layout);
+  const auto ndim = static_cast<int>(a.ndim());
+  if (ndim != static_cast<int>(layout.size())) {
+    invalid(name, "expected " + std::to_string(layout.size()) + " dimensions for layout '" +
+                      layout + "', got " + std::to_string(ndim));
+  }
+  const auto size = [&](int axis) {
+    return static_cast<int64_t>(a.shape(static_cast<std::size_t>(axis)));
+  };
+  const auto stride = [&](int axis) { return a.stride(static_cast<std::size_t>(axis)); };
+  t.data = static_cast<char*>(const_cast<void*>(static_cast<const void*>(a.data())));
+  t.head_dim = size(ndim - 1);
+  if (t.head_dim > 1 && stride(ndim - 1) != 1) {
+    invalid(name, "the last dimension (head_dim) must be contiguous (stride 1), got stride " +
+                      std::to_string(stride(ndim - 1)) +
+                      "; rotary never copies: pass x.contiguous() if a copy is what you want");
+  }
+  t.tokens = size(axes.seq);
+  t.token_stride = stride(axes.seq);
+  t.heads = size(axes.heads);
+  t.head_stride = stride(axes.heads);
+  if (axes.batch >= 0) {
+    t.batch = size(axes.batch);
+    t.batch_stride = stride(axes.batch);
+    if (t.batch > 1 && t.batch_stride < 0) {
+      invalid(name + ".batch_stride", "expected >= 0, got " + std::to_string(t.batch_stride));
+    }
+  }
+  return t;
+}
+
+// Each element of `t` has its own address (the library's check, over four dimensions).
+void check_no_self_overlap(const Batched& t, const std::string& name) {
+  struct Dim {
+    int64_t size, stride;
+  };
+  std::array<Dim, 4> dims{{{t.head_dim, 1},
+                           {t.heads, t.head_stride},
+                           {t.tokens, t.token_stride},
+                           {t.batch, t.batch_stride}}};
+  std::sort(dims.begin(), dims.end(), [](Dim a, Dim b) { return a.stride < b.stride; });
+  int64_t span = 1;
+  for (const Dim& d : dims) {
+    if (d.size == 1) continue;
+    if (d.stride < span) invalid(name, "the output overlaps itself (e.g. an expanded tensor)");
+    span = (d.size - 1) * d.stride + span;
+  }
+}
+
+// `out` is exactly `in` (in place) or shares no byte with it, over the whole batch.
+void check_in_out(const Batched& in, const Batched& out, const std::string& in_name,
+                  const std::string& out_name) {
+  if (in.empty() || out.empty()) return;
+  const bool same = in.data == out.data && in.batch_stride == out.batch_stride &&
+                    in.token_stride == out.token_stride && in.head_stride == out.head_stride;
+  const auto [in_begin, in_end] = in.byte_range();
+  const auto [out_begin, out_end] = out.byte_range();
+  if (!same && !(in_end <= out_begin || out_end <= in_begin)) {
+    invalid(out_name, "overlaps " + in_name +
+                          " partially; pass the same tensor for in place, or disjoint memory");
+  }
+}
+
+rotary::Positions positions_view(const PositionArray& p) {
+  const auto t = p.dtype();
+  const auto n = static_cast<std::size_t>(p.shape(0));
+  if (t == nb::dtype<int64_t>()) {
+    return std::span<const int64_t>(static_cast<const int64_t*>(p.data()), n);
+  }
+  if (t == nb::dtype<int32_t>()) {
+    return std::span<const int32_t>(static_cast<const int32_t*>(p.data()), n);
+  }
+  invalid("positions", "expected int32 or int64, got " + dtype_name(t));
+}
+
+rotary::AngleMode parse_angle_mode(const std::string& mode) {
+  if (mode == "hf") return rotary::AngleMode::kHf;
+  if (mode == "exact") return rotary::AngleMode::kExact;
+  invalid("angle_mode", "expected 'hf' or 'exact', got '" + mode + "'");
+}
+
+// A Rope and whether its frequencies were given by the caller (then never switched per call).
+struct PyRope {
+  rotary::Rope rope;
+  bool fixed;
+};
+
+PyRope make_rope(const rotary::RopeConfig& config, const std::string& angle_mode,
+                 int64_t cache_positions, std::optional<std::vector<float>> inv_freq,
+                 std::optional<double> attention_factor, int max_threads) {
+  if (max_threads < 0) {
+    invalid("max_threads",
+            "expected >= 0 (0: every hardware thread), got " + std::to_string(max_threads));
+  }
+  rotary::RopeOptions options;
+  options.angle_mode = parse_angle_mode(angle_mode);
+  options.cache_positions = cache_positions;
+  options.max_threads = max_threads;
+  if (!inv_freq) {
+    if (attention_factor) {
+      invalid("attention_factor",
+              "give it together with inv_freq (the two replace the config's frequencies)");
+    }
+    return {rotary::Rope(config, options), false};
+  }
+  rotary::Frequencies f;
+  f.inv_freq = std::move(*inv_freq);
+  // Without an explicit factor the configuration's own (YaRN's or LongRoPE's) is kept.
+  f.attention_factor =
+      attention_factor ? *attention_factor : rotary::compute_frequencies(config).attention_factor;
+  return {rotary::Rope(config, f, options), true};
+}
+
+void rotate(const PyRope& self, nb::handle q_obj, nb::handle q_out_obj, nb::handle k_obj,
+            nb::handle k_out_obj, const PositionArray& positions_array, const std::string& layout,
+            bool inverse) {
+  const ReadArray q_in = read_array(q_obj, "q");
+  const WriteArray q_out = write_array(q_out_obj, "q_out");
+  const bool has_k = !k_obj.is_none();
+  ReadArray k_in;
+  WriteArray k_out;
+  if (has_k) {
+    k_in = read_array(k_obj, "k");
+    k_out = write_array(k_out_obj, "k_out");
+  }
+  const Batched q = describe(q_in, "q", layout);
+  const Batched qo = describe(q_out, "q_out", layout);
+  Batched k, ko;
+  if (has_k) {
+    k = describe(k_in, "k", layout);
+    ko = describe(k_out, "k_out", layout);
+  }
+  const auto same_tokens = [](const Batched& a, const Batched& b) {
+    return a.batch == b.batch && a.tokens == b.tokens;
+  };
+  if (!same_tokens(q, qo)) invalid("q_out", "expected the batch and sequence sizes of q");
+  if (has_k && !(same_tokens(q, k) && same_tokens(k, ko))) {
+    invalid(!same_tokens(q, k) ? "k" : "k_out", "expected the batch and sequence sizes of q");
+  }
+  const rotary::Positions positions = positions_view(positions_array);
+  const rotary::Direction direction =
+      inverse ? rotary::Direction::kInverse : rotary::Direction::kForward;
+
+  const bool folds = q.folds() && qo.folds() && (!has_k || (k.folds() && ko.folds()));
+  nb::gil_scoped_release release;
+  if (folds) {
+    const rotary::TensorView kv = has_k ? ko.folded() : rotary::TensorView{};
+    self.rope.rotate(q.folded(), qo.folded(),
+                     has_k ? rotary::ConstTensorView(k.folded()) : rotary::ConstTensorView{}, kv,
+                     positions, direction);
+    return;
+  }
+
+  // One call per batch entry; first everything that a per-entry check cannot see.
+  if (positions.size() != q.batch * q.tokens) {
+    invalid("positions", "expected one position per token (" + std::to_string(q.batch * q.tokens) +
+                             "), got " + std::to_string(positions.size()));
+  }
+  // Checks every position and gives the call's frequency set.
+  const rotary::Frequencies call_frequencies = self.rope.frequencies_for(positions);
+  check_no_self_overlap(qo, "q_out");
+  check_in_out(q, qo, "q", "q_out");
+  if (has_k) {
+    check_no_self_overlap(ko, "k_out");
+    check_in_out(k, ko, "k", "k_out");
+  }
+  const bool per_call = !self.fixed && rotary::frequencies_depend_on_length(self.rope.config());
+  std::optional<rotary::Rope> pinned;
+  if (per_call) {
+    rotary::RopeOptions options = self.rope.options();
+    options.cache_positions = 0;
+    pinned.emplace(self.rope.config(), call_frequencies, options);
+  }
+  const rotary::Rope& rope = pinned ? *pinned : self.rope;
+  for (int64_t b = 0; b < q.batch; ++b) {
+    const int64_t first = b * q.tokens;
+    const rotary::Positions entry_positions =
+        positions_array.dtype() == nb::dtype<int64_t>()
+            ? rotary::Positions(std::span<const int64_t>(
+                  static_cast<const int64_t*>(positions_array.data()) + first,
+                  static_cast<std::size_t>(q.tokens)))
+            : rotary::Positions(std::span<const int32_t>(
+                  static_cast<const int32_t*>(positions_array.data()) + first,
+                  static_cast<std::size_t>(q.tokens)));
+    rope.rotate(q.entry(b), qo.entry(b),
+                has_k ? rotary::ConstTensorView(k.entry(b)) : rotary::ConstTensorView{},
+                has_k ? ko.entry(b) : rotary::TensorView{}, entry_positions, direction);
+  }
+}
+
+// rotary::Error -> rotary.Error (a ValueError subclass) with the same message, plus `argument`
+// (the offending argument or field) and `code` ("invalid_argument", ...).
+nb::object& error_type() {
+  static nb::object type;
+  return type;
+}
+
+const char* code_name(ErrorCode code) {
+  switch (code) {
+    case ErrorCode::kInvalidArgument:
+      return "invalid_argument";
+    case ErrorCode::kInvalidConfig:
+      return "invalid_config";
+    case ErrorCode::kParseError:
+      return "parse_error";
+    case ErrorCode::kIoError:
+      return "io_error";
+  }
+  return "unknown";
+}
+
+void translate_error(const std::exception_ptr& p, void*) {
+  try {
+    std::rethrow_exception(p);
+  } catch (const Error& e) {
+    PyObject* instance = PyObject_CallFunction(error_type().ptr(), "s", e.what());
+    if (!instance) return;  // the pending Python error explains itself
+    nb::handle h(instance);
+    nb::setattr(h, "argument", nb::str(e.argument().c_str()));
+    nb::setattr(h, "code", nb::str(code_name(e.code())));
+    PyErr_SetObject(error_type().ptr(), instance);
+    Py_DECREF(instance);
+  }
+}
+
+std::string config_repr(const rotary::RopeConfig& c) {
+  std::string s = "RopeConfig(rope_type='" + std::string(rotary::to_string(c.rope_type)) +
+                  "', layout='" + std::string(rotary::to_string(c.layout)) +
+                  "', rope_theta=" + nb::repr(nb::float_(c.rope_theta)).c_str() +
+                  ", head_dim=" + std::to_string(c.head_dim) +
+                  ", rotary_dim=" + std::to_string(c.resolved_rotary_dim()) +
+                  ", max_position_embeddings=" + std::to_string(c.max_position_embeddings);
+  if (c.factor) s += std::string(", factor=") + nb::repr(nb::float_(*c.factor)).c_str();
+  if (c.original_max_position_embeddings) {
+    s +=
+        ", original_max_position_embeddings=" + std::to_string(*c.original_max_position_embeddings);
+  }
+  return s + ")";
+}
+
+}  // namespace
+
+NB_MODULE(_rotary, m) {
+  m.doc() = "rotary's compiled core; use the `rotary` package, not this module directly.";
+  // Ropes held by PyTorch's autograd graph (rotary.torch) can outlive this module at interpreter
+  // exit; nanobind would report them as leaks although nothing leaks while the program runs.
+  nb::set_leak_warnings(false);
+
+  error_type() = nb::borrow(PyErr_NewException("rotary.Error", PyExc_ValueError, nullptr));
+  m.attr("Error") = error_type();
+  nb::register_exception_translator(&translate_error);
+
+  using rotary::RopeConfig;
+  nb::class_<RopeConfig>(m, "RopeConfig")
+      .def_prop_ro("rope_type",
+                   [](const RopeConfig& c) { return std::string(rotary::to_string(c.rope_type)); })
+      .def_prop_ro("layout",
+                   [](const RopeConfig& c) { return std::string(rotary::to_string(c.layout)); })
+      .def_ro("rope_theta", &RopeConfig::rope_theta)
+      .def_ro("head_dim", &RopeConfig::head_dim)
+      .def_prop_ro("rotary_dim", &RopeConfig::resolved_rotary_dim)
+      .def_ro("partial_rotary_factor", &RopeConfig::partial_rotary_factor)
+      .def_ro("max_position_embeddings", &RopeConfig::max_position_embeddings)
+      .def_ro("factor", &RopeConfig::factor)
+      .def_prop_ro("original_max_position_embeddings",
+                   &RopeConfig::resolved_original_max_position_embeddings)
+      .def_ro("attention_factor", &RopeConfig::attention_factor)
+      .def_ro("beta_fast", &RopeConfig::beta_fast)
+      .def_ro("beta_slow", &RopeConfig::beta_slow)
+      .def_ro("mscale", &RopeConfig::mscale)
+      .def_ro("mscale_all_dim", &RopeConfig::mscale_all_dim)
+      .def_ro("truncate", &RopeConfig::truncate)
+      .def_ro("short_factor", &RopeConfig::short_factor)
+      .def_ro("long_factor", &RopeConfig::long_factor)
+      .def_ro("low_freq_factor", &RopeConfig::low_freq_factor)
+      .def_ro("high_freq_factor", &RopeConfig::high_freq_factor)
+      .def("__repr__", &config_repr);
+
+  m.def(
+      "config_from_json",
+      [](const std::string& text, const std::string& layer_type) {
+        return rotary::config_from_json(text, layer_type);
+      },
+      nb::arg("json_text"), nb::arg("layer_type") = "");
+  m.def(
+      "config_from_json_file",
+      [](const std::string& path, const std::string& layer_type) {
+        return rotary::config_from_json_file(path, layer_type);
+      },
+      nb::arg("path"), nb::arg("layer_type") = "");
+  m.def(
+      "rope_layer_types", [](const std::string& text) { return rotary::rope_layer_types(text); },
+      nb::arg("json_text"));
+
+  nb::class_<PyRope>(m, "Rope")
+      .def(nb::new_(&make_rope), nb::arg("config"), nb::arg("angle_mode") = "hf",
+           nb::arg("cache_positions") = 0, nb::arg("inv_freq") = nb::none(),
+           nb::arg("attention_factor") = nb::none(), nb::arg("max_threads") = 0)
+      .def_prop_ro("config", [](const PyRope& r) { return r.rope.config(); })
+      .def_prop_ro("inv_freq", [](const PyRope& r) { return r.rope.frequencies().inv_freq; })
+      .def_prop_ro("attention_factor",
+                   [](const PyRope& r) { return r.rope.frequencies().attention_factor; })
+      .def_prop_ro("head_dim", [](const PyRope& r) { return r.rope.head_dim(); })
+      .def_prop_ro("rotary_dim", [](const PyRope& r) { return r.rope.rotary_dim(); })
+      .def_prop_ro("angle_mode",
+                   [](const PyRope& r) {
+                     return std::string(
+                         r.rope.options().angle_mode == rotary::AngleMode::kHf ? "hf" : "exact");
+                   })
+      .def_prop_ro("cache_positions",
+                   [](const PyRope& r) { return r.rope.options().cache_positions; })
+      .def_prop_ro("max_threads", [](const PyRope& r) { return r.rope.options().max_threads; })
+      .def_prop_ro("fixed_frequencies", [](const PyRope& r) { return r.fixed; })
+      .def(
+          "frequencies_for",
+          [](const PyRope& r, const PositionArray& positions) {
+            const rotary::Frequencies f = r.rope.frequencies_for(positions_view(positions));
+            return std::make_pair(f.inv_freq, f.attention_factor);
+          },
+          nb::arg("positions").noconvert())
+      .def(
+          "cos_sin",
+          [](const PyRope& r, const PositionArray& positions, FloatMatrix cos, FloatMatrix sin) {
+            const auto rows = static_cast<int64_t>(positions.shape(0));
+            const int64_t half = r.rope.rotary_dim() / 2;
+            for (auto [a, name] : {std::pair{&cos, "cos"}, std::pair{&sin, "sin"}}) {
+              if (static_cast<int64_t>(a->shape(0)) != rows ||
+                  static_cast<int64_t>(a->shape(1)) != half) {
+                invalid(name, "expected shape (" + std::to_string(rows) + ", " +
+                                  std::to_string(half) + ")");
+              }
+            }
+            const rotary::Positions p = positions_view(positions);
+            nb::gil_scoped_release release;
+            r.rope.cos_sin(p, {cos.data(), cos.size()}, {sin.data(), sin.size()});
+          },
+          nb::arg("positions").noconvert(), nb::arg("cos").noconvert(), nb::arg("sin").noconvert())
+      .def("rotate", &rotate, nb::arg("q"), nb::arg("q_out"), nb::arg("k").none(),
+           nb::arg("k_out").none(), nb::arg("positions").noconvert(), nb::arg("layout"),
+           nb::arg("inverse"));
+}
