@@ -7,6 +7,8 @@ set -euo pipefail
 packages=(g++ cmake make python3 python3-pip libgtest-dev nlohmann-json3-dev libcli11-dev libhwy-dev)
 # clang and its runtime libraries for the sanitizer builds and libFuzzer (scripts/sanitize.sh).
 packages+=(clang libclang-rt-14-dev)
+# Google Benchmark and valgrind for the benchmarks (bench/: rotate_bench, callgrind.sh).
+packages+=(libbenchmark-dev valgrind)
 
 missing=()
 for p in "${packages[@]}"; do
