@@ -113,6 +113,14 @@ RopeConfig from_json(const Json& whole, std::string_view layer_type) {
   const Json& root = text_root(whole);
   const std::string model_type = model_type_of(whole, root);
 
+  // Qwen-1 (remote code) scales its base by its own per-call rule; reading only its other fields
+  // would silently give plain RoPE, so refuse it by name.
+  if (const Json* ntk = find(root, "use_dynamic_ntk"); ntk && ntk->is_boolean() && ntk->get<bool>()) {
+    throw Error(ErrorCode::kInvalidConfig, "use_dynamic_ntk",
+                "Qwen-1's remote-code dynamic NTK is not a transformers rope_type and is not "
+                "supported; use rope_scaling {\"type\": \"dynamic\"} for transformers' dynamic NTK");
+  }
+
   RopeConfig c;
   // head_dim: explicit (non-null), else hidden_size / num_attention_heads (GPT-J: n_embd / n_head).
   if (auto qk_rope = integer(root, "qk_rope_head_dim", "")) {

@@ -58,8 +58,17 @@ def test_list_names_every_builtin():
     assert run("list").stdout.split() == BUILTINS
 
 
+def refused(name):
+    return record(name)["config"].get("use_dynamic_ntk", False)
+
+
 @pytest.mark.parametrize("name", BUILTINS)
 def test_inspect_json_matches_the_library(name):
+    if refused(name):
+        # Qwen-1's remote-code dynamic NTK: refused by name, never misread as plain RoPE.
+        result = run("inspect", name, "--json", check=False)
+        assert result.returncode == 2 and "use_dynamic_ntk" in result.stderr
+        return
     for layer in layer_types(name):
         args = ["inspect", name, "--json"] + (["--layer-type", layer] if layer else [])
         report = json.loads(run(*args).stdout)
