@@ -7,6 +7,7 @@ import pytest
 import torch
 
 import rotary
+from reference_rotation import rotate_reference
 
 LLAMA3 = {  # Llama-3.1-8B's RoPE fields, older form
     "hidden_size": 4096, "num_attention_heads": 32, "max_position_embeddings": 131072, "rope_theta": 500000.0,
@@ -32,16 +33,7 @@ def reference(x, positions, rope, inverse=False):
     cos, sin = (np.asarray(t, np.float64) for t in rope.cos_sin(positions))
     if inverse:
         sin = -sin
-    cos, sin = cos[:, None, :], sin[:, None, :]
-    d = rope.rotary_dim
-    out = x.copy()
-    if rope.layout == "interleaved":
-        a, b = x[..., 0:d:2], x[..., 1:d:2]
-        out[..., 0:d:2], out[..., 1:d:2] = a * cos - b * sin, b * cos + a * sin
-    else:
-        a, b = x[..., : d // 2], x[..., d // 2: d]
-        out[..., : d // 2], out[..., d // 2: d] = a * cos - b * sin, b * cos + a * sin
-    return out
+    return rotate_reference(x, cos, sin, rope.rotary_dim, rope.layout)
 
 
 def expect_error(argument, fn, *match):

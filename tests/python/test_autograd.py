@@ -26,6 +26,7 @@ import torch
 
 import rotary
 import rotary.torch as rtorch
+from reference_rotation import rotate_reference
 
 CONFIGS = {
     "default": {"head_dim": 8, "max_position_embeddings": 64},
@@ -37,16 +38,8 @@ CONFIGS = {
 
 def reference_rotation(x, positions, rope):
     """float64 torch rotation of x (tokens, heads, head_dim) with rotary's float32 cos/sin."""
-    cos, sin = (torch.from_numpy(t).double()[:, None, :] for t in rope.cos_sin(positions))
-    d = rope.rotary_dim
-    out = x.clone()
-    if rope.layout == "interleaved":
-        a, b = x[..., 0:d:2], x[..., 1:d:2]
-        out[..., 0:d:2], out[..., 1:d:2] = a * cos - b * sin, b * cos + a * sin
-    else:
-        a, b = x[..., : d // 2], x[..., d // 2: d]
-        out[..., : d // 2], out[..., d // 2: d] = a * cos - b * sin, b * cos + a * sin
-    return out
+    cos, sin = (torch.from_numpy(t).double() for t in rope.cos_sin(positions))
+    return rotate_reference(x, cos, sin, rope.rotary_dim, rope.layout)
 
 
 @pytest.mark.parametrize("name", list(CONFIGS))
