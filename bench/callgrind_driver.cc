@@ -27,6 +27,9 @@ struct Case {
   bool in_place;
   bool cache;  // cos/sin cache over the call's positions; otherwise computed on the fly
   int64_t first_position;
+  // 3: Qwen2-VL's M-RoPE (sections 16/24/24) over a 16 x 16 image: temporal fixed, height t / 16,
+  // width t % 16, so every token takes the multi-axis gather. 1: one position per token.
+  int axes = 1;
 };
 
 const Case kCases[] = {
@@ -46,20 +49,26 @@ const Case kCases[] = {
      rotary::Layout::kHalfSplit, true, false, 123457},
     {"decode1_bf16_half_split_in_place_otf_pos123457", 1, rotary::DType::kBF16,
      rotary::Layout::kHalfSplit, true, false, 123457},
+    {"prefill256_bf16_mrope_image_in_place_cache", 256, rotary::DType::kBF16,
+     rotary::Layout::kHalfSplit, true, true, 0, 3},
+    {"prefill256_bf16_mrope_image_in_place_otf", 256, rotary::DType::kBF16,
+     rotary::Layout::kHalfSplit, true, false, 0, 3},
 };
 
 struct Call {
   const rotary::Rope* rope;
   rotary::TensorView q, k, q_out, k_out;
   const std::vector<int64_t>* positions;
+  int axes;
   bool in_place;
 };
 
 void call_once(const Call& c) {
+  const rotary::Positions positions(*c.positions, c.axes);
   if (c.in_place) {
-    c.rope->rotate(c.q, c.k, *c.positions);
+    c.rope->rotate(c.q, c.k, positions);
   } else {
-    c.rope->rotate(c.q, c.q_out, c.k, c.k_out, *c.positions);
+    c.rope->rotate(c.q, c.q_out, c.k, c.k_out, positions);
   }
 }
 
@@ -101,11 +110,18 @@ int main(int argc, char** argv) {
   for (std::size_t i = 0; i < k.size(); i += esize)
     std::memcpy(&k[i], esize == 4 ? static_cast<const void*>(&one_f32) : &one_bf16, esize);
   std::vector<unsigned char> q_out(q.size()), k_out(k.size());
-  std::vector<int64_t> positions(static_cast<std::size_t>(c.tokens));
-  for (int64_t t = 0; t < c.tokens; ++t)
+  std::vector<int64_t> positions(static_cast<std::size_t>(c.tokens * c.axes));
+  for (int64_t t = 0; t < c.tokens; ++t) {
     positions[static_cast<std::size_t>(t)] = c.first_position + t;
+    if (c.axes == 3) {
+      positions[static_cast<std::size_t>(t)] = c.first_position;
+      positions[static_cast<std::size_t>(c.tokens + t)] = c.first_position + t / 16;
+      positions[static_cast<std::size_t>(2 * c.tokens + t)] = c.first_position + t % 16;
+    }
+  }
 
-  const rotary::RopeConfig config = rotary::default_config(head_dim, 500000.0, c.layout);
+  rotary::RopeConfig config = rotary::default_config(head_dim, 500000.0, c.layout);
+  if (c.axes == 3) config.mrope_section = {16, 24, 24};
   const rotary::Rope rope(config, {.angle_mode = rotary::AngleMode::kHf,
                                    .cache_positions = c.cache ? c.first_position + c.tokens : 0,
                                    .max_threads = 1});
@@ -116,6 +132,7 @@ int main(int argc, char** argv) {
       rotary::TensorView::contiguous(q_out.data(), c.dtype, c.tokens, q_heads, head_dim),
       rotary::TensorView::contiguous(k_out.data(), c.dtype, c.tokens, k_heads, head_dim),
       &positions,
+      c.axes,
       c.in_place};
   call_once(call);  // warm: first touch, lazily initialised state
   callgrind_measured_region(&call);

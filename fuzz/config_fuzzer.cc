@@ -28,5 +28,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   } catch (const rotary::Error&) {
     // A clear error is a correct outcome.
   }
+  try {
+    const rotary::RopeConfig vision = rotary::vision_config_from_json(text);
+    if (vision.head_dim <= (1 << 16) &&
+        rotary::compute_frequencies(vision).inv_freq.size() * 2 !=
+            static_cast<std::size_t>(vision.resolved_rotary_dim())) {
+      std::abort();
+    }
+  } catch (const rotary::Error&) {
+  }
   return 0;
 }

@@ -46,10 +46,24 @@ int64_t shape_value(Reader& r) {
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   Reader r(data, size);
   const auto head_dim = static_cast<int64_t>(2 + 2 * (r.take<uint8_t>() % 20));
-  rotary::RopeConfig config = rotary::default_config(head_dim, 10000.0,
-                                                     r.take<uint8_t>() % 2 ? rotary::Layout::kInterleaved
-                                                                           : rotary::Layout::kHalfSplit);
+  rotary::RopeConfig config = rotary::default_config(
+      head_dim, 10000.0,
+      r.take<uint8_t>() % 2 ? rotary::Layout::kInterleaved : rotary::Layout::kHalfSplit);
   config.rotary_dim = 2 * (1 + r.take<uint8_t>() % (head_dim / 2));
+  int axes = 1;
+  if (r.take<uint8_t>() % 3 == 0) {
+    // M-RoPE: three sections splitting the pairs, consecutive or interleaved.
+    const int64_t half = *config.rotary_dim / 2;
+    const int64_t a = r.take<uint8_t>() % (half + 1), b = r.take<uint8_t>() % (half - a + 1);
+    config.mrope_section = {a, b, half - a - b};
+    config.mrope_interleaved = r.take<uint8_t>() % 2;
+    try {
+      config.validate();
+      axes = r.take<uint8_t>() % 2 ? 3 : 1;
+    } catch (const rotary::Error&) {
+      config.mrope_section.clear();  // an interleaved split that overruns: refused, as it must be
+    }
+  }
   const rotary::RopeOptions options{
       .angle_mode = r.take<uint8_t>() % 2 ? rotary::AngleMode::kExact : rotary::AngleMode::kHf,
       .cache_positions = r.take<uint8_t>() % 64};
@@ -65,7 +79,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   view.head_stride = shape_value(r);
   std::vector<int64_t> positions;
   const int64_t count = r.take<uint8_t>() % 8 == 0 ? shape_value(r) : view.num_tokens;
-  for (int64_t i = 0; i < std::clamp<int64_t>(count, 0, 64); ++i) {
+  for (int64_t i = 0; i < std::clamp<int64_t>(count, 0, 64) * axes; ++i) {
     positions.push_back(r.take<uint8_t>() % 4 == 0 ? r.take<int64_t>() : r.take<int16_t>());
   }
 
@@ -83,8 +97,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::memset(buffer, 0x3C, bytes);
   view.data = buffer;
   try {
-    rope.rotate(view, positions, r.take<uint8_t>() % 2 ? rotary::Direction::kInverse
-                                                        : rotary::Direction::kForward);
+    rope.rotate(view, rotary::Positions(positions, axes),
+                r.take<uint8_t>() % 2 ? rotary::Direction::kInverse : rotary::Direction::kForward);
     if (invalid_sizes) std::abort();  // negative sizes or strides must never be accepted
   } catch (const rotary::Error&) {
   }

@@ -2,10 +2,10 @@
 // (v5.24) operation by operation.
 //
 // Why float32 step by step: transformers computes theta_i with float32 tensor operations, each of
-// which rounds. Models were trained with those rounded values, so rotary reproduces each rounding in
-// the same order (the library is built with -ffp-contract=off so no multiply-add is fused). Python
-// scalars (factors, logarithms, the YaRN correction range) are doubles, and so are ours; a Python
-// scalar meeting a float32 tensor is rounded to float32 first, as PyTorch does.
+// which rounds. Models were trained with those rounded values, so rotary reproduces each rounding
+// in the same order (the library is built with -ffp-contract=off so no multiply-add is fused).
+// Python scalars (factors, logarithms, the YaRN correction range) are doubles, and so are ours; a
+// Python scalar meeting a float32 tensor is rounded to float32 first, as PyTorch does.
 #include "rotary/frequencies.h"
 
 #include <algorithm>
@@ -37,7 +37,8 @@ std::vector<float> dynamic_ntk_inv_freq(const RopeConfig& c, int64_t dim,
     // Initialisation (and any call within the trained context): Python doubles with
     // L = max_position_embeddings, so the multiplier is exactly 1 and the base is unchanged.
     const double max_pos = static_cast<double>(c.max_position_embeddings);
-    const double base = c.rope_theta * std::pow(factor * max_pos / max_pos - (factor - 1), d / (d - 2));
+    const double base =
+        c.rope_theta * std::pow(factor * max_pos / max_pos - (factor - 1), d / (d - 2));
     return default_inv_freq(base, dim);
   }
   // Past the trained context transformers recomputes with seq_len = max(position_ids) + 1 held in
@@ -52,8 +53,28 @@ std::vector<float> dynamic_ntk_inv_freq(const RopeConfig& c, int64_t dim,
   return default_inv_freq(base, dim);
 }
 
+// Axial 2D RoPE: rotary_dim / 4 row frequencies, then as many column frequencies.
+std::vector<float> axial_inv_freq(const RopeConfig& c, int64_t dim) {
+  if (c.axial_frequencies == AxialFrequencies::kShared) {
+    // Qwen2-VL: a RoPE over dim / 2 channels, its dim / 4 frequencies used once per axis.
+    std::vector<float> inv = default_inv_freq(c.rope_theta, dim / 2);
+    inv.insert(inv.end(), inv.begin(), inv.end());
+    return inv;
+  }
+  // Pixtral: the dim / 2 frequencies of a dim-channel RoPE; the even ones to rows, odd to columns.
+  const std::vector<float> all = default_inv_freq(c.rope_theta, dim);
+  std::vector<float> inv;
+  for (int parity : {0, 1}) {
+    for (std::size_t i = static_cast<std::size_t>(parity); i < all.size(); i += 2)
+      inv.push_back(all[i]);
+  }
+  return inv;
+}
+
 // YaRN's m-scale: 0.1 * m * ln(s) + 1 for s > 1.
-double yarn_mscale(double scale, double m) { return scale <= 1 ? 1.0 : 0.1 * m * std::log(scale) + 1.0; }
+double yarn_mscale(double scale, double m) {
+  return scale <= 1 ? 1.0 : 0.1 * m * std::log(scale) + 1.0;
+}
 
 double yarn_factor(const RopeConfig& c) {
   // v5: the explicit factor wins; only a missing factor is derived from the context lengths.
@@ -144,7 +165,8 @@ Frequencies llama3(const RopeConfig& c, int64_t dim) {
 Frequencies proportional(const RopeConfig& c) {
   const int64_t head_dim = c.head_dim;
   // int(proportion * head_dim // 2): Python floor division of a float.
-  const auto rotated = static_cast<int64_t>(std::floor(c.partial_rotary_factor * static_cast<double>(head_dim) / 2));
+  const auto rotated =
+      static_cast<int64_t>(std::floor(c.partial_rotary_factor * static_cast<double>(head_dim) / 2));
   Frequencies f;
   f.inv_freq.assign(static_cast<std::size_t>(head_dim / 2), 0.0f);
   const float factor_f = static_cast<float>(c.factor.value_or(1.0));
@@ -195,11 +217,24 @@ Frequencies compute_frequencies(const RopeConfig& config, std::optional<int64_t>
       for (float& inv : f.inv_freq) inv /= factor;
       break;
     }
-    case RopeType::kDynamic: f.inv_freq = dynamic_ntk_inv_freq(config, dim, sequence_length); break;
-    case RopeType::kYarn: f = yarn(config, dim); break;
-    case RopeType::kLongRope: f = longrope(config, dim, sequence_length); break;
-    case RopeType::kLlama3: f = llama3(config, dim); break;
-    case RopeType::kProportional: f = proportional(config); break;
+    case RopeType::kDynamic:
+      f.inv_freq = dynamic_ntk_inv_freq(config, dim, sequence_length);
+      break;
+    case RopeType::kYarn:
+      f = yarn(config, dim);
+      break;
+    case RopeType::kLongRope:
+      f = longrope(config, dim, sequence_length);
+      break;
+    case RopeType::kLlama3:
+      f = llama3(config, dim);
+      break;
+    case RopeType::kProportional:
+      f = proportional(config);
+      break;
+    case RopeType::kAxial:
+      f.inv_freq = axial_inv_freq(config, dim);
+      break;
   }
   f.rotary_dim = dim;
   return f;

@@ -23,50 +23,72 @@ struct Rope::State {
   bool fixed_frequencies = false;  // given by the caller: never switched per call
   // cos/sin for positions [0, cache_positions) with `frequencies`, row-major, half floats per row.
   std::vector<float> cos_cache, sin_cache;
+  // Multi-axis RoPE: the position axis of every pair (config.pair_axes()).
+  int num_axes = 1;
+  std::vector<int> pair_axes;
 };
 
 namespace {
 
 // Where a call's cos/sin rows come from: the cache when the call uses the initial frequencies and
 // the position is inside it, else computed on the fly into per-thread scratch (no allocation after
-// a thread's first call).
+// a thread's first call). A multi-axis token gathers each pair from the row of its pair's axis.
 class CosSinSource {
  public:
   CosSinSource(const Rope::State& s, const Frequencies& freqs, bool cacheable, AngleMode mode)
       : state_(s), freqs_(freqs), cacheable_(cacheable), mode_(mode) {}
 
-  // Returns {cos, sin}; for the inverse rotation sin is negated (rotate by -angle). The pointers
-  // stay valid until the calling thread's next row().
-  std::pair<const float*, const float*> row(int64_t position, bool inverse) const {
+  // Returns {cos, sin} for token t; for the inverse rotation sin is negated (rotate by -angle).
+  // The pointers stay valid until the calling thread's next row().
+  std::pair<const float*, const float*> row(const Positions& positions, int64_t t,
+                                            bool inverse) const {
     const int64_t half = state_.half;
-    std::vector<float>& scratch_buffer = scratch();  // per thread: row() runs in worker threads
-    if (scratch_buffer.size() < static_cast<std::size_t>(3 * half)) {
-      scratch_buffer.resize(static_cast<std::size_t>(3 * half));
-    }
-    float* buf = scratch_buffer.data();
-    const float* cos;
-    const float* sin;
-    const auto cached = static_cast<int64_t>(state_.cos_cache.size()) / std::max<int64_t>(half, 1);
-    if (cacheable_ && position >= 0 && position < cached) {
-      cos = state_.cos_cache.data() + position * half;
-      sin = state_.sin_cache.data() + position * half;
+    float* buf = scratch(half);
+    std::pair<const float*, const float*> cs;
+    const int axes = positions.num_axes();
+    bool one_position = true;
+    for (int a = 1; a < axes; ++a) one_position &= positions.at(t, a) == positions.at(t, 0);
+    if (one_position) {
+      // Text tokens of a multi-axis model carry equal components: plain 1D RoPE.
+      cs = single_row(positions.at(t, 0), buf + 3 * half);
     } else {
-      compute_cos_sin(freqs_.inv_freq, freqs_.attention_factor, position, mode_,
-                      {buf, static_cast<std::size_t>(half)},
-                      {buf + half, static_cast<std::size_t>(half)});
-      cos = buf;
-      sin = buf + half;
+      std::pair<const float*, const float*> axis_rows[Positions::kMaxAxes];
+      for (int a = 0; a < axes; ++a) {
+        axis_rows[a] = single_row(positions.at(t, a), buf + (3 + 2 * a) * half);
+      }
+      const int* pair_axis = state_.pair_axes.data();
+      for (int64_t i = 0; i < half; ++i) {
+        buf[i] = axis_rows[pair_axis[i]].first[i];
+        buf[half + i] = axis_rows[pair_axis[i]].second[i];
+      }
+      cs = {buf, buf + half};
     }
-    if (!inverse) return {cos, sin};
+    if (!inverse) return cs;
     float* negated = buf + 2 * half;
-    for (int64_t i = 0; i < half; ++i) negated[i] = -sin[i];
-    return {cos, negated};
+    for (int64_t i = 0; i < half; ++i) negated[i] = -cs.second[i];
+    return {cs.first, negated};
   }
 
  private:
-  static std::vector<float>& scratch() {
+  // One position's row, from the cache or computed into `out` (2 * half floats).
+  std::pair<const float*, const float*> single_row(int64_t position, float* out) const {
+    const int64_t half = state_.half;
+    const auto cached = static_cast<int64_t>(state_.cos_cache.size()) / std::max<int64_t>(half, 1);
+    if (cacheable_ && position >= 0 && position < cached) {
+      return {state_.cos_cache.data() + position * half, state_.sin_cache.data() + position * half};
+    }
+    compute_cos_sin(freqs_.inv_freq, freqs_.attention_factor, position, mode_,
+                    {out, static_cast<std::size_t>(half)},
+                    {out + half, static_cast<std::size_t>(half)});
+    return {out, out + half};
+  }
+  // Per thread (row() runs in worker threads): the gathered row, the negated sin and one row per
+  // axis.
+  static float* scratch(int64_t half) {
     thread_local std::vector<float> buffer;
-    return buffer;
+    const auto needed = static_cast<std::size_t>((3 + 2 * Positions::kMaxAxes) * half);
+    if (buffer.size() < needed) buffer.resize(needed);
+    return buffer.data();
   }
   const Rope::State& state_;
   const Frequencies& freqs_;
@@ -111,13 +133,16 @@ Rope::Rope(const RopeConfig& config, const Frequencies& frequencies, const RopeO
   s.frequencies = frequencies;
   s.frequencies.rotary_dim = rotary_dim;
   s.half = rotary_dim / 2;
+  s.num_axes = config.num_axes();
+  s.pair_axes = config.pair_axes();
   if (options.cache_positions < 0) {
     throw Error(ErrorCode::kInvalidArgument, "options.cache_positions",
                 "expected >= 0, got " + std::to_string(options.cache_positions));
   }
   if (options.cache_positions > (int64_t{1} << 40) / std::max<int64_t>(s.half, 1)) {
-    throw Error(ErrorCode::kInvalidArgument, "options.cache_positions",
-                "a cache of " + std::to_string(options.cache_positions) + " positions is too large");
+    throw Error(
+        ErrorCode::kInvalidArgument, "options.cache_positions",
+        "a cache of " + std::to_string(options.cache_positions) + " positions is too large");
   }
   const auto entries = static_cast<std::size_t>(options.cache_positions * s.half);
   s.cos_cache.resize(entries);
@@ -168,7 +193,7 @@ void select_frequencies(const Rope::State& s, int64_t sequence_length, CallFrequ
 }  // namespace
 
 Frequencies Rope::frequencies_for(Positions positions) const {
-  const int64_t length = detail::check_positions(positions, positions.size());
+  const int64_t length = detail::check_positions(positions, positions.size(), state_->num_axes);
   CallFrequencies call;
   select_frequencies(*state_, length, call);
   return *call.frequencies;
@@ -177,20 +202,20 @@ Frequencies Rope::frequencies_for(Positions positions) const {
 void Rope::cos_sin(Positions positions, std::span<float> cos, std::span<float> sin) const {
   const State& s = *state_;
   const int64_t n = positions.size();
-  const int64_t length = detail::check_positions(positions, n);
+  const int64_t length = detail::check_positions(positions, n, s.num_axes);
   const auto needed = static_cast<std::size_t>(n * s.half);
   for (auto [span, name] : {std::pair{cos, "cos"}, std::pair{sin, "sin"}}) {
     if (span.size() != needed) {
       throw Error(ErrorCode::kInvalidArgument, name,
-                  "expected " + std::to_string(needed) + " floats (positions x rotary_dim / 2), got " +
-                      std::to_string(span.size()));
+                  "expected " + std::to_string(needed) +
+                      " floats (positions x rotary_dim / 2), got " + std::to_string(span.size()));
     }
   }
   CallFrequencies call;
   select_frequencies(s, length, call);
   const CosSinSource source(s, *call.frequencies, call.cacheable, s.options.angle_mode);
   for (int64_t t = 0; t < n; ++t) {
-    const auto [c, sn] = source.row(positions[t], false);
+    const auto [c, sn] = source.row(positions, t, false);
     std::copy(c, c + s.half, cos.begin() + t * s.half);
     std::copy(sn, sn + s.half, sin.begin() + t * s.half);
   }
@@ -234,7 +259,7 @@ void Rope::rotate(ConstTensorView q_in, TensorView q_out, ConstTensorView k_in, 
     }
   }
   const int64_t num_tokens = q_in.num_tokens;
-  const int64_t length = detail::check_positions(positions, num_tokens);
+  const int64_t length = detail::check_positions(positions, num_tokens, s.num_axes);
   if (q_in.empty() && (!has_k || k_in.empty())) return;
 
   CallFrequencies call;
@@ -250,7 +275,7 @@ void Rope::rotate(ConstTensorView q_in, TensorView q_out, ConstTensorView k_in, 
 
   // Each token's cos/sin row is computed once and shared by all of its Q and K heads.
   const auto rotate_token = [&](int64_t t) {
-    const auto [cos, sin] = source.row(positions[t], inverse);
+    const auto [cos, sin] = source.row(positions, t, inverse);
     const detail::RotateParams params{cos, sin, s.frequencies.rotary_dim, head_dim};
     if (!q_in.empty()) {
       q_kernel(params, {static_cast<const char*>(q_in.data) + t * q_in.token_stride * q_size,

@@ -25,14 +25,19 @@ int64_t checked_mul_add(int64_t a, int64_t b, int64_t c, const std::string& what
 }  // namespace
 
 ByteRange check_view(const ConstTensorView& v, const std::string& name, int64_t head_dim) {
-  if (v.num_tokens < 0) invalid(name + ".num_tokens", "expected >= 0, got " + std::to_string(v.num_tokens));
-  if (v.num_heads < 0) invalid(name + ".num_heads", "expected >= 0, got " + std::to_string(v.num_heads));
+  if (v.num_tokens < 0)
+    invalid(name + ".num_tokens", "expected >= 0, got " + std::to_string(v.num_tokens));
+  if (v.num_heads < 0)
+    invalid(name + ".num_heads", "expected >= 0, got " + std::to_string(v.num_heads));
   if (v.head_dim != head_dim) {
-    invalid(name + ".head_dim", "expected the configuration's head_dim " + std::to_string(head_dim) +
-                                    ", got " + std::to_string(v.head_dim));
+    invalid(name + ".head_dim", "expected the configuration's head_dim " +
+                                    std::to_string(head_dim) + ", got " +
+                                    std::to_string(v.head_dim));
   }
-  if (v.token_stride < 0) invalid(name + ".token_stride", "expected >= 0, got " + std::to_string(v.token_stride));
-  if (v.head_stride < 0) invalid(name + ".head_stride", "expected >= 0, got " + std::to_string(v.head_stride));
+  if (v.token_stride < 0)
+    invalid(name + ".token_stride", "expected >= 0, got " + std::to_string(v.token_stride));
+  if (v.head_stride < 0)
+    invalid(name + ".head_stride", "expected >= 0, got " + std::to_string(v.head_stride));
   if (v.empty()) return {};
   if (v.data == nullptr) invalid(name + ".data", "null pointer for a non-empty tensor");
   // Last element offset + 1, in elements, then in bytes.
@@ -53,7 +58,8 @@ void check_no_self_overlap(const ConstTensorView& v, const std::string& name) {
   struct Dim {
     int64_t size, stride;
   };
-  std::array<Dim, 3> dims{{{v.head_dim, 1}, {v.num_heads, v.head_stride}, {v.num_tokens, v.token_stride}}};
+  std::array<Dim, 3> dims{
+      {{v.head_dim, 1}, {v.num_heads, v.head_stride}, {v.num_tokens, v.token_stride}}};
   std::sort(dims.begin(), dims.end(), [](Dim a, Dim b) { return a.stride < b.stride; });
   int64_t span = 1;  // elements covered by the dimensions seen so far
   for (const Dim& d : dims) {
@@ -75,8 +81,8 @@ void check_in_out(const ConstTensorView& in, ByteRange in_range, const ConstTens
                           std::to_string(out.num_tokens) + " x " + std::to_string(out.num_heads));
   }
   if (in.dtype != out.dtype) {
-    invalid(out_name + ".dtype", "expected " + std::string(to_string(in.dtype)) + " like " + in_name +
-                                     ", got " + std::string(to_string(out.dtype)));
+    invalid(out_name + ".dtype", "expected " + std::string(to_string(in.dtype)) + " like " +
+                                     in_name + ", got " + std::string(to_string(out.dtype)));
   }
   if (in.empty()) return;
   const bool same_view = in.data == out.data && in.token_stride == out.token_stride &&
@@ -88,20 +94,29 @@ void check_in_out(const ConstTensorView& in, ByteRange in_range, const ConstTens
   }
 }
 
-int64_t check_positions(const Positions& positions, int64_t num_tokens) {
+int64_t check_positions(const Positions& positions, int64_t num_tokens, int num_axes) {
   if (positions.size() != num_tokens) {
     invalid("positions", "expected one position per token (" + std::to_string(num_tokens) +
                              "), got " + std::to_string(positions.size()));
   }
+  const int axes = positions.num_axes();
+  if (axes != 1 && axes != num_axes) {
+    invalid("positions",
+            "expected 1" + (num_axes > 1 ? " or " + std::to_string(num_axes) : std::string()) +
+                " position components per token (the config's axes), got " + std::to_string(axes));
+  }
   if (num_tokens > 0 && positions.data() == nullptr) invalid("positions", "null pointer");
   int64_t max_position = std::numeric_limits<int64_t>::min();
-  for (int64_t i = 0; i < num_tokens; ++i) {
-    const int64_t p = positions[i];
-    if (p > kMaxAbsPosition || p < -kMaxAbsPosition) {
-      invalid("positions[" + std::to_string(i) + "]",
-              "expected |position| <= 2^53, got " + std::to_string(p));
+  for (int a = 0; a < axes; ++a) {
+    for (int64_t i = 0; i < num_tokens; ++i) {
+      const int64_t p = positions.at(i, a);
+      if (p > kMaxAbsPosition || p < -kMaxAbsPosition) {
+        invalid("positions[" + (axes > 1 ? std::to_string(a) + "][" : std::string()) +
+                    std::to_string(i) + "]",
+                "expected |position| <= 2^53, got " + std::to_string(p));
+      }
+      max_position = std::max(max_position, p);
     }
-    max_position = std::max(max_position, p);
   }
   return num_tokens == 0 ? 0 : max_position + 1;
 }

@@ -29,7 +29,9 @@ void check_no_self_overlap(const ConstTensorView& view, const std::string& name)
 void check_in_out(const ConstTensorView& in, ByteRange in_range, const ConstTensorView& out,
                   ByteRange out_range, const std::string& in_name, const std::string& out_name);
 
-// Range and count checks of positions; returns max(position) + 1 (0 when empty).
-int64_t check_positions(const Positions& positions, int64_t num_tokens);
+// Range and count checks of positions against a RoPE with `num_axes` position axes (positions carry
+// one component, or num_axes); returns max(component) + 1 over every axis (0 when empty), the
+// sequence length transformers' per-call rules see.
+int64_t check_positions(const Positions& positions, int64_t num_tokens, int num_axes);
 
 }  // namespace rotary::detail

@@ -41,7 +41,8 @@ TEST(config_json_test, legacy_type_key_and_null_scaling) {
       R"({"head_dim": 64, "rope_theta": 1e6, "rope_scaling": {"type": "linear", "factor": 4}})");
   EXPECT_EQ(c.rope_type, RopeType::kLinear);
   EXPECT_EQ(c.factor, 4.0);
-  const RopeConfig plain = config_from_json(R"({"head_dim": 64, "rope_scaling": null, "head_dim_extra": 1})");
+  const RopeConfig plain =
+      config_from_json(R"({"head_dim": 64, "rope_scaling": null, "head_dim_extra": 1})");
   EXPECT_EQ(plain.rope_type, RopeType::kDefault);
   EXPECT_EQ(plain.rope_theta, 10000.0);  // transformers' default_theta
 }
@@ -68,7 +69,8 @@ TEST(config_json_test, top_level_original_context_wins_for_longrope) {
   const RopeConfig c = config_from_json(
       R"({"hidden_size": 3072, "num_attention_heads": 32, "max_position_embeddings": 131072,
           "original_max_position_embeddings": 4096,
-          "rope_scaling": {"type": "su", "short_factor": )" + factors + R"(, "long_factor": )" + factors + "}}");
+          "rope_scaling": {"type": "su", "short_factor": )" +
+      factors + R"(, "long_factor": )" + factors + "}}");
   EXPECT_EQ(c.rope_type, RopeType::kLongRope);
   EXPECT_EQ(c.original_max_position_embeddings, 4096);
   EXPECT_NEAR(compute_frequencies(c).attention_factor, 1.1902381, 1e-7);
@@ -78,7 +80,8 @@ TEST(config_json_test, per_layer_type_configs_need_a_choice) {
   const std::string gemma3 = R"({"text_config": {"head_dim": 256, "hidden_size": 3840,
       "num_attention_heads": 16, "rope_theta": 1000000.0, "rope_local_base_freq": 10000.0,
       "rope_scaling": {"rope_type": "linear", "factor": 8.0}}})";
-  EXPECT_EQ(rope_layer_types(gemma3), (std::vector<std::string>{"full_attention", "sliding_attention"}));
+  EXPECT_EQ(rope_layer_types(gemma3),
+            (std::vector<std::string>{"full_attention", "sliding_attention"}));
   EXPECT_THROW(config_from_json(gemma3), Error);
   const RopeConfig global = config_from_json(gemma3, "full_attention");
   EXPECT_EQ(global.rope_type, RopeType::kLinear);
@@ -108,23 +111,28 @@ TEST(config_json_test, deepseek_rotates_the_rope_slice_interleaved) {
 
 // DeepSeek's config.json files never state rope_interleave: transformers defaults it to true.
 TEST(config_json_test, deepseek_defaults_to_interleaved_pairs) {
-  const std::string v3 = R"({"model_type": "deepseek_v3", "hidden_size": 7168, "num_attention_heads": 128,
+  const std::string v3 =
+      R"({"model_type": "deepseek_v3", "hidden_size": 7168, "num_attention_heads": 128,
       "qk_rope_head_dim": 64, "rope_theta": 10000})";
   EXPECT_EQ(config_from_json(v3).layout, Layout::kInterleaved);
-  const std::string v2 = R"({"model_type": "deepseek_v2", "hidden_size": 2048, "num_attention_heads": 16,
+  const std::string v2 =
+      R"({"model_type": "deepseek_v2", "hidden_size": 2048, "num_attention_heads": 16,
       "qk_rope_head_dim": 64})";
   EXPECT_EQ(config_from_json(v2).layout, Layout::kInterleaved);
-  const std::string half = R"({"model_type": "deepseek_v3", "hidden_size": 7168, "num_attention_heads": 128,
+  const std::string half =
+      R"({"model_type": "deepseek_v3", "hidden_size": 7168, "num_attention_heads": 128,
       "qk_rope_head_dim": 64, "rope_interleave": false})";
   EXPECT_EQ(config_from_json(half).layout, Layout::kHalfSplit);
 }
 
 // OLMo 3's v4 rope_scaling applies to its full-attention layers only (transformers' Olmo3Config).
 TEST(config_json_test, olmo3_scales_full_attention_layers_only) {
-  const std::string olmo3 = R"({"model_type": "olmo3", "hidden_size": 5120, "num_attention_heads": 40,
+  const std::string olmo3 =
+      R"({"model_type": "olmo3", "hidden_size": 5120, "num_attention_heads": 40,
       "max_position_embeddings": 65536, "rope_theta": 500000,
       "rope_scaling": {"rope_type": "yarn", "factor": 8.0, "original_max_position_embeddings": 8192}})";
-  EXPECT_EQ(rope_layer_types(olmo3), (std::vector<std::string>{"full_attention", "sliding_attention"}));
+  EXPECT_EQ(rope_layer_types(olmo3),
+            (std::vector<std::string>{"full_attention", "sliding_attention"}));
   EXPECT_THROW(config_from_json(olmo3), Error);
   const RopeConfig full = config_from_json(olmo3, "full_attention");
   EXPECT_EQ(full.rope_type, RopeType::kYarn);
@@ -133,7 +141,51 @@ TEST(config_json_test, olmo3_scales_full_attention_layers_only) {
   EXPECT_EQ(sliding.rope_type, RopeType::kDefault);
   EXPECT_EQ(sliding.rope_theta, 500000.0);
   // Without scaling every layer has the same RoPE.
-  EXPECT_TRUE(rope_layer_types(R"({"model_type": "olmo3", "head_dim": 128, "rope_scaling": null})").empty());
+  EXPECT_TRUE(rope_layer_types(R"({"model_type": "olmo3", "head_dim": 128, "rope_scaling": null})")
+                  .empty());
+}
+
+std::string stored_config(const std::string& name) {
+  std::ifstream in(std::filesystem::path(ROTARY_TEST_DATA_DIR) / "configs" / name);
+  std::stringstream text;
+  text << in.rdbuf();
+  return nlohmann::json::parse(text.str()).at("config").dump();
+}
+
+// Multi-axis RoPE from real configs: Qwen2.5-VL (v4 "mrope" type, chunked), Qwen3.5 (v5 nested,
+// interleaved by the model family), and the Qwen2.5-VL vision tower's axial RoPE.
+TEST(config_json_test, multimodal_sections_and_vision_towers) {
+  const RopeConfig qwen25 = config_from_json(stored_config("qwen2.5-vl-7b-instruct.json"));
+  EXPECT_EQ(qwen25.rope_type, RopeType::kDefault);
+  EXPECT_EQ(qwen25.mrope_section, (std::vector<int64_t>{16, 24, 24}));
+  EXPECT_FALSE(qwen25.mrope_interleaved);
+  EXPECT_EQ(qwen25.num_axes(), 3);
+  const RopeConfig qwen35 = config_from_json(stored_config("qwen3.5-9b.json"), "full_attention");
+  EXPECT_EQ(qwen35.mrope_section, (std::vector<int64_t>{11, 11, 10}));
+  EXPECT_TRUE(qwen35.mrope_interleaved);
+  EXPECT_EQ(qwen35.resolved_rotary_dim(), 64);
+
+  const RopeConfig vision = vision_config_from_json(stored_config("qwen2.5-vl-7b-instruct.json"));
+  EXPECT_EQ(vision.rope_type, RopeType::kAxial);
+  EXPECT_EQ(vision.axial_frequencies, AxialFrequencies::kShared);
+  EXPECT_EQ(vision.head_dim, 1280 / 16);
+  EXPECT_EQ(vision.rope_theta, 10000.0);
+
+  // The family decides the section order, not the flag (Qwen3-VL always interleaves).
+  const RopeConfig qwen3vl = config_from_json(R"({"model_type": "qwen3_vl_text", "head_dim": 128,
+      "rope_scaling": {"rope_type": "default", "mrope_section": [24, 20, 20]}})");
+  EXPECT_TRUE(qwen3vl.mrope_interleaved);
+  const RopeConfig pixtral = vision_config_from_json(R"({"vision_config": {"model_type": "pixtral",
+      "head_dim": 64, "rope_theta": 10000.0}})");
+  EXPECT_EQ(pixtral.axial_frequencies, AxialFrequencies::kAlternating);
+  // Families with their own axis order are refused, not misread.
+  EXPECT_THROW(config_from_json(R"({"model_type": "ernie4_5_vl_moe", "head_dim": 128,
+      "rope_scaling": {"mrope_section": [22, 22, 20]}})"),
+               Error);
+  EXPECT_THROW(vision_config_from_json(R"({"hidden_size": 8, "num_attention_heads": 1})"), Error);
+  EXPECT_THROW(vision_config_from_json(R"({"vision_config": {"model_type": "siglip",
+      "hidden_size": 64, "num_attention_heads": 1}})"),
+               Error);
 }
 
 // Every stored real configuration loads, for every layer type it declares.

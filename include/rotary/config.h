@@ -2,8 +2,8 @@
 //
 // Field names and defaults follow Hugging Face transformers (the de-facto specification), newest
 // released version: `rope_parameters` (v5) and the older `rope_scaling` (v4) dictionaries are both
-// accepted by the JSON loader (config_json.h). Unset optional fields behave exactly as transformers'
-// defaults; see docs in README "Configuration".
+// accepted by the JSON loader (config_json.h). Unset optional fields behave exactly as
+// transformers' defaults; see docs in README "Configuration".
 #pragma once
 
 #include <cstdint>
@@ -16,18 +16,21 @@ namespace rotary {
 
 // The frequency-scaling scheme, transformers' `rope_type`.
 enum class RopeType {
-  kDefault,       // theta_i = base^(-2i/d)
-  kLinear,        // position interpolation: theta_i / factor
-  kDynamic,       // dynamic NTK: the base grows with the sequence length past max_position_embeddings
-  kYarn,          // YaRN: per-pair ramp between extrapolation and interpolation, plus attention factor
-  kLongRope,      // LongRoPE (Phi-3 "su"): per-pair short/long rescale factors, plus attention factor
-  kLlama3,        // Llama 3.1 smoothing between a high- and a low-frequency band
-  kProportional,  // frequencies for a proportion of head_dim, the rest zero (angle 0), exponent over head_dim
+  kDefault,   // theta_i = base^(-2i/d)
+  kLinear,    // position interpolation: theta_i / factor
+  kDynamic,   // dynamic NTK: the base grows with the sequence length past max_position_embeddings
+  kYarn,      // YaRN: per-pair ramp between extrapolation and interpolation, plus attention factor
+  kLongRope,  // LongRoPE (Phi-3 "su"): per-pair short/long rescale factors, plus attention factor
+  kLlama3,    // Llama 3.1 smoothing between a high- and a low-frequency band
+  kProportional,  // frequencies for a proportion of head_dim, the rest zero (angle 0), exponent
+                  // over head_dim
+  kAxial,         // 2D vision RoPE: half the pairs rotate by a patch's row, half by its column
 };
 
 // "default", "linear", ... as written in config.json.
 std::string_view to_string(RopeType type);
-// Parses a rope_type string (also the legacy alias "su" for longrope); throws Error on an unknown name.
+// Parses a rope_type string (also the legacy alias "su" for longrope); throws Error on an unknown
+// name.
 RopeType parse_rope_type(std::string_view name);
 
 // How channels pair up. Half-split (GPT-NeoX, transformers' rotate_half): channel j pairs with
@@ -36,11 +39,23 @@ RopeType parse_rope_type(std::string_view name);
 enum class Layout { kHalfSplit, kInterleaved };
 std::string_view to_string(Layout layout);
 
+// How an axial (2D vision) RoPE derives its frequencies; transformers names both "axial" and the
+// model class decides.
+enum class AxialFrequencies {
+  // Qwen2-VL's vision tower: rows and columns share the rotary_dim/4 frequencies of a
+  // rotary_dim/2-channel RoPE.
+  kShared,
+  // Pixtral: the rotary_dim/2 frequencies of a rotary_dim-channel RoPE, dealt alternately to rows
+  // (even i) and columns (odd i).
+  kAlternating,
+};
+std::string_view to_string(AxialFrequencies frequencies);
+
 struct RopeConfig {
   RopeType rope_type = RopeType::kDefault;
   Layout layout = Layout::kHalfSplit;  // a fact of the model family (GPT-J: interleaved)
-  double rope_theta = 10000.0;  // the base
-  int64_t head_dim = 0;         // required: the size of one query/key head
+  double rope_theta = 10000.0;         // the base
+  int64_t head_dim = 0;                // required: the size of one query/key head
   // The rotated part: rotary_dim = int(head_dim * partial_rotary_factor) unless `rotary_dim` is set
   // (GPT-J states rotary_dim directly). Must come out even.
   double partial_rotary_factor = 1.0;
@@ -63,12 +78,29 @@ struct RopeConfig {
   std::optional<double> low_freq_factor;   // Llama 3
   std::optional<double> high_freq_factor;  // Llama 3
 
+  // Multi-axis RoPE. A token carries one position per axis and rotary pair j rotates by the
+  // position of axis_of_pair(j). mrope_section gives the number of pairs per axis (Qwen2-VL's
+  // [16, 24, 24] for temporal, height, width; they sum to rotary_dim / 2); empty means one axis.
+  // Chunked (Qwen2-VL): the first section's pairs take axis 0, the next axis 1, ... Interleaved
+  // (Qwen3-VL, mrope_interleaved): pair j takes axis a >= 1 when j % n == a and j < n * section[a]
+  // (n axes), else axis 0.
+  std::vector<int64_t> mrope_section;
+  bool mrope_interleaved = false;
+  // kAxial: two axes (row, column), rotary_dim / 4 pairs each, chunked.
+  AxialFrequencies axial_frequencies = AxialFrequencies::kShared;
+
   // The number of channels that rotate (even, 0 < rotary_dim <= head_dim). Throws on a bad config.
   int64_t resolved_rotary_dim() const;
   // original_max_position_embeddings, or max_position_embeddings when absent.
   int64_t resolved_original_max_position_embeddings() const;
   // Checks every field this rope_type needs; throws Error(kInvalidConfig) naming the field.
   void validate() const;
+  // Position components per token: mrope_section.size(), 2 for kAxial, else 1.
+  int num_axes() const;
+  // The pairs per axis after defaults (kAxial: rotary_dim / 4 twice; one axis: rotary_dim / 2).
+  std::vector<int64_t> resolved_mrope_section() const;
+  // The axis of every rotary pair (rotary_dim / 2 entries), from the sections and their order.
+  std::vector<int> pair_axes() const;
 };
 
 // The plain RoPE of RoFormer / Llama 2: no scaling.

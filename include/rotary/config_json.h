@@ -8,7 +8,7 @@
 //   - GPT-NeoX's rotary_pct / rotary_emb_base, GPT-J's rotary_dim (interleaved, base 10000),
 //     Gemma 3's rope_local_base_freq for sliding-attention layers, DeepSeek's qk_rope_head_dim and
 //     rope_interleave, Phi-3's top-level original_max_position_embeddings;
-//   - multimodal configs with a text_config.
+//   - multimodal configs with a text_config; Qwen-VL's mrope_section / mrope_interleaved.
 // Errors name the field and what was expected (Error, kParseError or kInvalidConfig).
 #pragma once
 
@@ -25,6 +25,11 @@ namespace rotary {
 RopeConfig config_from_json(std::string_view json_text, std::string_view layer_type = {});
 // Same, reading a file; errors are prefixed with the path.
 RopeConfig config_from_json_file(const std::string& path, std::string_view layer_type = {});
+
+// The 2D RoPE of the model's vision tower (`vision_config`): rope_type kAxial with the family's
+// frequencies (Pixtral: alternating; Qwen2-VL, Qwen2.5-VL, Qwen3-VL, Qwen3.5: shared), the tower's
+// head_dim and rope_theta (default 10000).
+RopeConfig vision_config_from_json(std::string_view json_text);
 
 // The layer types whose RoPE differs in this config (empty when one RoPE serves all layers).
 std::vector<std::string> rope_layer_types(std::string_view json_text);

@@ -7,6 +7,8 @@
 #include "rotary/config_json.h"
 #include "rotary/error.h"
 #include "rotary/frequencies.h"
+#include "rotary/multimodal.h"
+#include "rotary/positions.h"
 #include "rotary/rope.h"
 #include "rotary/simd.h"
 #include "rotary/tensor.h"

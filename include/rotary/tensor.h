@@ -1,4 +1,4 @@
-// Views of caller-owned memory: query/key tensors and position arrays.
+// Views of caller-owned memory: query and key tensors (positions.h: the position arrays).
 //
 // A tensor is `num_tokens x num_heads x head_dim` elements with arbitrary non-negative token and
 // head strides (in elements) and a contiguous last dimension. BSHD, BHSD (one sequence), and the
@@ -11,7 +11,8 @@
 #include <ranges>
 #include <span>
 #include <string_view>
-#include <variant>
+
+#include "rotary/positions.h"
 
 namespace rotary {
 
@@ -69,35 +70,6 @@ struct ConstTensorView {
     return {data, dtype, num_tokens, num_heads, head_dim, num_heads * head_dim, head_dim};
   }
   bool empty() const { return num_tokens == 0 || num_heads == 0 || head_dim == 0; }
-};
-
-// One position per token, int32 or int64 (batches, offsets and packed variable-length sequences
-// are all just position arrays). Positions may be negative (rotation by a negative angle).
-class Positions {
- public:
-  Positions(std::span<const int32_t> values) : values_(values) {}  // NOLINT
-  Positions(std::span<const int64_t> values) : values_(values) {}  // NOLINT
-  // Any contiguous container of int32_t or int64_t (std::vector, std::array, ...); not owned.
-  template <std::ranges::contiguous_range Range>
-    requires std::same_as<std::ranges::range_value_t<Range>, int32_t> ||
-             std::same_as<std::ranges::range_value_t<Range>, int64_t>
-  Positions(const Range& values)  // NOLINT
-      : values_(std::span<const std::ranges::range_value_t<Range>>(std::ranges::data(values),
-                                                                   std::ranges::size(values))) {}
-
-  int64_t size() const {
-    return std::visit([](auto s) { return static_cast<int64_t>(s.size()); }, values_);
-  }
-  int64_t operator[](int64_t i) const {
-    return std::visit([i](auto s) { return static_cast<int64_t>(s[i]); }, values_);
-  }
-  // The data pointer, for null checks (a non-empty span must not be null).
-  const void* data() const {
-    return std::visit([](auto s) { return static_cast<const void*>(s.data()); }, values_);
-  }
-
- private:
-  std::variant<std::span<const int32_t>, std::span<const int64_t>> values_;
 };
 
 }  // namespace rotary
