@@ -1,7 +1,9 @@
 #include "config_source.h"
 
 #include <filesystem>
+#include <fstream>
 #include <nlohmann/json.hpp>
+#include <sstream>
 
 #include "builtin_configs.h"
 #include "rotary/config_json.h"
@@ -9,23 +11,43 @@
 
 namespace rotary::tools {
 
-LoadedConfig load_config(const std::string& argument, const std::string& layer_type) {
+namespace {
+
+RopeConfig parse(const std::string& json_text, const std::string& layer_type, bool vision) {
+  return vision ? vision_config_from_json(json_text) : config_from_json(json_text, layer_type);
+}
+
+}  // namespace
+
+LoadedConfig load_config(const std::string& argument, const std::string& layer_type, bool vision) {
   if (std::filesystem::exists(argument)) {
-    return {config_from_json_file(argument, layer_type), argument, argument};
+    if (!vision) return {config_from_json_file(argument, layer_type), argument, argument};
+    std::ifstream in(argument, std::ios::binary);
+    std::ostringstream text;
+    text << in.rdbuf();
+    try {
+      return {parse(text.str(), layer_type, true), argument + " (vision tower)", argument};
+    } catch (const Error& e) {
+      throw Error(e.code(), argument + (e.argument().empty() ? "" : ": " + e.argument()),
+                  e.message());
+    }
   }
   const BuiltinConfig* builtin = find_builtin_config(argument);
   if (builtin == nullptr) {
-    throw Error(ErrorCode::kIoError, argument,
-                "no such file, and not a built-in config (built-ins: " + builtin_config_names() + ")");
+    throw Error(
+        ErrorCode::kIoError, argument,
+        "no such file, and not a built-in config (built-ins: " + builtin_config_names() + ")");
   }
   const nlohmann::json record = nlohmann::json::parse(builtin->record);
   const nlohmann::json& source = record.at("source");
   try {
-    return {config_from_json(record.at("config").dump(), layer_type),
-            record.at("model").get<std::string>(),
-            source.at("repository").get<std::string>() + " " + source.at("path").get<std::string>()};
+    return {
+        parse(record.at("config").dump(), layer_type, vision),
+        record.at("model").get<std::string>() + (vision ? " (vision tower)" : ""),
+        source.at("repository").get<std::string>() + " " + source.at("path").get<std::string>()};
   } catch (const Error& e) {
-    throw Error(e.code(), std::string(builtin->name) + (e.argument().empty() ? "" : ": " + e.argument()),
+    throw Error(e.code(),
+                std::string(builtin->name) + (e.argument().empty() ? "" : ": " + e.argument()),
                 e.message());
   }
 }

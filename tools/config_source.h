@@ -13,7 +13,9 @@ struct LoadedConfig {
   std::string source;  // where the values come from (repository/path of a built-in, or the path)
 };
 
-// Throws rotary::Error naming the file (or built-in) and the field.
-LoadedConfig load_config(const std::string& argument, const std::string& layer_type);
+// Throws rotary::Error naming the file (or built-in) and the field. `vision`: the RoPE of the
+// model's vision tower (its 2D axial RoPE) instead of the language model's.
+LoadedConfig load_config(const std::string& argument, const std::string& layer_type,
+                         bool vision = false);
 
 }  // namespace rotary::tools

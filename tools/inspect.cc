@@ -21,19 +21,27 @@ std::string format_number(double v) {
 
 }  // namespace
 
+std::string axis_name(const RopeConfig& config, int axis) {
+  if (config.rope_type == RopeType::kAxial) return axis == 0 ? "row" : "column";
+  if (config.num_axes() == 3) return axis == 0 ? "temporal" : axis == 1 ? "height" : "width";
+  return "axis " + std::to_string(axis);
+}
+
 Inspection inspect(const LoadedConfig& loaded, int64_t context) {
   const RopeConfig& c = loaded.config;
   Inspection out;
   out.loaded = loaded;
-  out.context = context > 0 ? context
+  out.context = context > 0                     ? context
                 : c.max_position_embeddings > 0 ? c.max_position_embeddings
                                                 : c.resolved_original_max_position_embeddings();
-  const Frequencies f = compute_frequencies(c, out.context > 0 ? std::optional<int64_t>(out.context)
-                                                               : std::nullopt);
+  const Frequencies f =
+      compute_frequencies(c, out.context > 0 ? std::optional<int64_t>(out.context) : std::nullopt);
   out.attention_factor = f.attention_factor;
   RopeConfig plain = c;
   plain.rope_type = RopeType::kDefault;
   if (c.rope_type == RopeType::kProportional) plain.rotary_dim = c.head_dim;
+  if (c.rope_type == RopeType::kAxial) plain = c;  // its own frequencies are the unscaled ones
+  const std::vector<int> pair_axes = c.pair_axes();
   const Frequencies unscaled = compute_frequencies(plain);
   const double factor = c.factor.value_or(1.0);
   YarnCorrectionRange range;
@@ -46,6 +54,7 @@ Inspection inspect(const LoadedConfig& loaded, int64_t context) {
     p.index = static_cast<int64_t>(i);
     p.theta_unscaled = unscaled.inv_freq[i];
     p.theta = f.inv_freq[i];
+    p.axis = pair_axes[i];
     const double inf = std::numeric_limits<double>::infinity();
     p.wavelength_unscaled = 2 * std::numbers::pi / p.theta_unscaled;
     p.wavelength = p.theta > 0 ? 2 * std::numbers::pi / p.theta : inf;
@@ -72,7 +81,8 @@ Inspection inspect(const LoadedConfig& loaded, int64_t context) {
       }
       case RopeType::kLlama3: {
         const double ctx = static_cast<double>(c.resolved_original_max_position_embeddings());
-        const double high_wavelength = ctx / *c.high_freq_factor, low_wavelength = ctx / *c.low_freq_factor;
+        const double high_wavelength = ctx / *c.high_freq_factor,
+                     low_wavelength = ctx / *c.low_freq_factor;
         p.rule = p.wavelength_unscaled < high_wavelength  ? "high-frequency band"
                  : p.wavelength_unscaled > low_wavelength ? "low-frequency band"
                                                           : "smoothed band";
@@ -85,7 +95,8 @@ Inspection inspect(const LoadedConfig& loaded, int64_t context) {
       case RopeType::kDynamic:
         p.rule = out.context > c.max_position_embeddings ? "NTK-grown base" : "base unchanged";
         break;
-      default: break;
+      default:
+        break;
     }
     out.pairs.push_back(p);
   }
@@ -111,17 +122,26 @@ nlohmann::json to_json(const Inspection& in) {
     const YarnCorrectionRange r = yarn_correction_range(c);
     j["yarn_correction_range"] = {r.low, r.high};
   }
+  j["num_axes"] = c.num_axes();
+  if (c.num_axes() > 1) {
+    j["mrope_section"] = c.resolved_mrope_section();
+    j["mrope_interleaved"] = c.mrope_interleaved;
+    if (c.rope_type == RopeType::kAxial)
+      j["axial_frequencies"] = std::string(to_string(c.axial_frequencies));
+  }
   nlohmann::json pairs = nlohmann::json::array();
   for (const PairReport& p : in.pairs) {
-    pairs.push_back({{"index", p.index},
-                     {"theta", p.theta},
-                     {"theta_unscaled", p.theta_unscaled},
-                     {"wavelength", std::isfinite(p.wavelength) ? nlohmann::json(p.wavelength) : nullptr},
-                     {"wavelength_unscaled", p.wavelength_unscaled},
-                     {"scale", p.scale},
-                     {"turns_in_context", p.turns_in_context},
-                     {"rule", p.rule},
-                     {"regime", p.regime}});
+    pairs.push_back(
+        {{"index", p.index},
+         {"theta", p.theta},
+         {"theta_unscaled", p.theta_unscaled},
+         {"wavelength", std::isfinite(p.wavelength) ? nlohmann::json(p.wavelength) : nullptr},
+         {"wavelength_unscaled", p.wavelength_unscaled},
+         {"scale", p.scale},
+         {"turns_in_context", p.turns_in_context},
+         {"rule", p.rule},
+         {"axis", p.axis},
+         {"regime", p.regime}});
   }
   j["pairs"] = pairs;
   return j;
@@ -132,29 +152,52 @@ void print_inspection(const Inspection& in) {
   std::printf("%s\n  source             %s\n", in.loaded.label.c_str(), in.loaded.source.c_str());
   std::printf("  rope_type          %s\n", std::string(to_string(c.rope_type)).c_str());
   std::printf("  rope_theta         %g\n", c.rope_theta);
-  std::printf("  head_dim           %lld, rotary_dim %lld, %s\n", static_cast<long long>(c.head_dim),
-              static_cast<long long>(c.resolved_rotary_dim()), std::string(to_string(c.layout)).c_str());
+  std::printf("  head_dim           %lld, rotary_dim %lld, %s\n",
+              static_cast<long long>(c.head_dim), static_cast<long long>(c.resolved_rotary_dim()),
+              std::string(to_string(c.layout)).c_str());
   if (c.factor) std::printf("  factor             %g\n", *c.factor);
   if (c.rope_type == RopeType::kYarn) {
     const YarnCorrectionRange r = yarn_correction_range(c);
-    std::printf("  YaRN ramp          pairs %g .. %g (beta_fast %g, beta_slow %g%s)\n", r.low, r.high,
-                c.beta_fast.value_or(32), c.beta_slow.value_or(1),
+    std::printf("  YaRN ramp          pairs %g .. %g (beta_fast %g, beta_slow %g%s)\n", r.low,
+                r.high, c.beta_fast.value_or(32), c.beta_slow.value_or(1),
                 c.truncate.value_or(true) ? "" : ", not truncated");
   }
   if (c.rope_type == RopeType::kLlama3) {
-    std::printf("  Llama 3 bands      low_freq_factor %g, high_freq_factor %g\n", *c.low_freq_factor,
-                *c.high_freq_factor);
+    std::printf("  Llama 3 bands      low_freq_factor %g, high_freq_factor %g\n",
+                *c.low_freq_factor, *c.high_freq_factor);
+  }
+  if (c.num_axes() > 1) {
+    const std::vector<int64_t> sections = c.resolved_mrope_section();
+    std::string text;
+    for (std::size_t a = 0; a < sections.size(); ++a) {
+      text +=
+          (a ? ", " : "") + axis_name(c, static_cast<int>(a)) + " " + std::to_string(sections[a]);
+    }
+    const char* order = c.rope_type == RopeType::kAxial ? "axial, " : "";
+    std::printf("  position axes      %d: pairs per axis %s (%s%s)\n", c.num_axes(), text.c_str(),
+                order,
+                c.mrope_interleaved && c.rope_type != RopeType::kAxial ? "interleaved"
+                                                                       : "consecutive sections");
+    if (c.rope_type == RopeType::kAxial) {
+      std::printf("  axial frequencies  %s\n", std::string(to_string(c.axial_frequencies)).c_str());
+    }
   }
   std::printf("  context            %lld (original %lld, max_position_embeddings %lld)\n",
               static_cast<long long>(in.context),
               static_cast<long long>(c.resolved_original_max_position_embeddings()),
               static_cast<long long>(c.max_position_embeddings));
   std::printf("  attention factor   %.7f\n\n", in.attention_factor);
-  std::printf("  pair  theta          theta unscaled  wavelength   scale      turns in ctx  rule                    regime\n");
+  const bool axes = c.num_axes() > 1;
+  std::printf(
+      "  pair  %stheta          theta unscaled  wavelength   scale      turns in ctx  rule         "
+      "           regime\n",
+      axes ? "axis      " : "");
   for (const PairReport& p : in.pairs) {
-    std::printf("  %4lld  %-13.6e  %-14.6e  %-11.5g  %-9.5f  %-12.4g  %-22s  %s\n",
-                static_cast<long long>(p.index), p.theta, p.theta_unscaled, p.wavelength, p.scale,
-                p.turns_in_context, p.rule.c_str(), p.regime.c_str());
+    const std::string axis = axes ? axis_name(c, p.axis) : std::string();
+    std::printf("  %4lld  %-*s%-13.6e  %-14.6e  %-11.5g  %-9.5f  %-12.4g  %-22s  %s\n",
+                static_cast<long long>(p.index), axes ? 10 : 0, axis.c_str(), p.theta,
+                p.theta_unscaled, p.wavelength, p.scale, p.turns_in_context, p.rule.c_str(),
+                p.regime.c_str());
   }
 }
 

@@ -22,7 +22,11 @@ struct PairReport {
   double turns_in_context = 0;
   std::string rule;    // the scheme's own quantity: YaRN ramp, Llama 3 band, LongRoPE factor
   std::string regime;  // extrapolated | interpolated | blended | rescaled | not rotated
+  int axis = 0;        // the position axis this pair rotates by (multi-axis RoPE)
 };
+
+// "temporal", "height", "width" for M-RoPE's three axes, "row", "column" for 2D axial RoPE.
+std::string axis_name(const RopeConfig& config, int axis);
 
 struct Inspection {
   LoadedConfig loaded;

@@ -27,10 +27,12 @@ int main(int argc, char** argv) {
   CLI::App* list = app.add_subcommand("list", "List the built-in model configurations");
 
   std::string config_arg, layer_type;
+  bool vision = false;
   const auto add_config = [&](CLI::App* cmd) {
     cmd->add_option("CONFIG", config_arg, "config.json path or built-in name")->required();
     cmd->add_option("--layer-type", layer_type,
                     "for configs with a RoPE per layer type, e.g. full_attention, sliding_attention");
+    cmd->add_flag("--vision", vision, "the vision tower's 2D RoPE (vision_config) instead of the text model's");
   };
 
   CLI::App* inspect_cmd = app.add_subcommand("inspect", "Resolved RoPE parameters and a per-pair table");
@@ -74,7 +76,7 @@ int main(int argc, char** argv) {
       return 0;
     }
     if (bench_cmd->parsed()) return run_bench(bench);
-    const LoadedConfig loaded = load_config(config_arg, layer_type);
+    const LoadedConfig loaded = load_config(config_arg, layer_type, vision);
     if (inspect_cmd->parsed()) {
       const Inspection result = inspect(loaded, context);
       if (as_json) {

@@ -218,3 +218,28 @@ def test_demo_is_the_main_job():
 def test_bench_prints_throughput():
     text = run("bench", "--tokens", "256", "--repeats", "3").stdout
     assert "GB/s" in text and "bfloat16" in text
+
+
+def test_inspect_shows_the_position_axes_of_multimodal_configs():
+    """M-RoPE sections (chunked and interleaved) and the vision tower's 2D RoPE, checked against the
+    library's own pair-to-axis map, which test_multimodal.py checks against transformers."""
+    for name, layer_type in (("qwen2.5-vl-7b-instruct", None), ("qwen3.5-9b", "full_attention")):
+        args = ["inspect", name, "--json"] + (["--layer-type", layer_type] if layer_type else [])
+        report = json.loads(run(*args).stdout)
+        config = rotary.config_from_dict(record(name)["config"], layer_type)
+        assert report["num_axes"] == 3
+        assert report["mrope_section"] == list(config.mrope_section)
+        assert report["mrope_interleaved"] == config.mrope_interleaved
+        assert [p["axis"] for p in report["pairs"]] == list(config.pair_axes)
+        text = run("inspect", name, *(["--layer-type", layer_type] if layer_type else [])).stdout
+        assert "position axes      3: pairs per axis temporal" in text
+        assert ("interleaved" if config.mrope_interleaved else "consecutive sections") in text
+
+    vision = json.loads(run("inspect", "qwen2.5-vl-7b-instruct", "--vision", "--json").stdout)
+    assert (vision["rope_type"], vision["head_dim"], vision["num_axes"]) == ("axial", 80, 2)
+    assert vision["mrope_section"] == [20, 20]
+    assert vision["axial_frequencies"] == "shared"
+    rope = rotary.Rope(record("qwen2.5-vl-7b-instruct")["config"], vision=True)
+    assert [p["theta"] for p in vision["pairs"]] == [float(t) for t in rope.inv_freq]
+    failed = run("inspect", "llama-3-8b", "--vision", check=False)
+    assert failed.returncode == 2 and "vision_config" in failed.stderr
