@@ -16,6 +16,7 @@ backward pass applies the transposed rotation.
 from ._config import config_from_dict, config_from_file, rope_layer_types
 from ._rope import Rope
 from ._rotary import Error, RopeConfig
+from .multimodal import mrope_positions, vision_patch_positions
 
 __version__ = "0.1.0"
 
@@ -25,5 +26,7 @@ __all__ = [
     "RopeConfig",
     "config_from_dict",
     "config_from_file",
+    "mrope_positions",
     "rope_layer_types",
+    "vision_patch_positions",
 ]

@@ -28,7 +28,7 @@ def _as_json_text(config):
         raise invalid("config", f"cannot be written as JSON: {e}") from None
 
 
-def config_from_dict(config, layer_type=None):
+def config_from_dict(config, layer_type=None, *, vision=False):
     """Reads the RoPE part of a model configuration given as a dict.
 
     Parameters
@@ -42,6 +42,10 @@ def config_from_dict(config, layer_type=None):
     layer_type : str, optional
         For configs with one RoPE per layer type (Gemma 3, OLMo 3, nested ``rope_parameters``):
         ``"full_attention"`` or ``"sliding_attention"``; see :func:`rope_layer_types`.
+    vision : bool
+        Read the vision tower's 2D RoPE (``vision_config``: Pixtral, Qwen2-VL, Qwen2.5-VL,
+        Qwen3-VL, Qwen3.5) instead of the language model's; rope_type ``"axial"``, two position
+        axes (row, column).
 
     Returns
     -------
@@ -55,10 +59,12 @@ def config_from_dict(config, layer_type=None):
         (a ValueError) naming the offending field, e.g. ``rope_scaling.factor: required for
         rope_type 'linear'``.
     """
+    if vision:
+        return _rotary.vision_config_from_json(_as_json_text(config))
     return _rotary.config_from_json(_as_json_text(config), layer_type or "")
 
 
-def config_from_file(path, layer_type=None):
+def config_from_file(path, layer_type=None, *, vision=False):
     """Reads the RoPE part of a model's ``config.json``.
 
     Parameters
@@ -66,6 +72,8 @@ def config_from_file(path, layer_type=None):
     path : str or os.PathLike
         The file. Errors are prefixed with the path.
     layer_type : str, optional
+        As in :func:`config_from_dict`.
+    vision : bool
         As in :func:`config_from_dict`.
 
     Returns
@@ -75,6 +83,13 @@ def config_from_file(path, layer_type=None):
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise FileNotFoundError(f"{path}: no such file")
+    if vision:
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+        try:
+            return _rotary.vision_config_from_json(text)
+        except _rotary.Error as e:
+            raise invalid(path, str(e)) from None
     return _rotary.config_from_json_file(path, layer_type or "")
 
 

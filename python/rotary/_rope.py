@@ -17,9 +17,13 @@ def _torch_tensor(x):
     return torch is not None and isinstance(x, torch.Tensor)
 
 
-def _as_positions(positions, token_shape=None):
-    """Positions as a contiguous 1-d int32/int64 array, broadcast to `token_shape` when given.
+def _as_positions(positions, token_shape=None, num_axes=1):
+    """Positions as a contiguous 1-d int32/int64 array, broadcast to `token_shape` when given, and
+    the number of position axes they carry.
 
+    With a multi-axis RoPE (``num_axes`` > 1), an array with one more dimension than the tokens and
+    ``num_axes`` rows (transformers' ``(3, batch, seq)`` position_ids) gives each token one
+    component per axis; it is flattened axis-major. Anything else is one position per token.
     Positions are small and read-only, so converting or broadcasting them copies nothing that
     matters; q and k are never copied.
     """
@@ -32,17 +36,23 @@ def _as_positions(positions, token_shape=None):
         if array.size and array.dtype.kind == "u" and array.max() > np.iinfo(np.int64).max:
             raise invalid("positions", "values past the int64 range")
         array = array.astype(np.int64)
+    axes = 1
+    if num_axes > 1 and array.ndim >= 1 and array.shape[0] == num_axes and (
+            token_shape is None or array.ndim == len(token_shape) + 1):
+        axes = num_axes
     if token_shape is not None:
         token_shape = tuple(int(s) for s in token_shape)
+        target = token_shape if axes == 1 else (axes,) + token_shape
         try:
-            array = np.broadcast_to(array, token_shape)
+            array = np.broadcast_to(array, target)
         except ValueError:
+            expected = f"{token_shape} (one position per token)"
+            if num_axes > 1:
+                expected += f" or {(num_axes,) + token_shape} (one per token and axis)"
             raise invalid(
-                "positions",
-                f"expected shape {token_shape} (one position per token) or one that broadcasts "
-                f"to it, got {array.shape}",
+                "positions", f"expected shape {expected} or one that broadcasts to it, got {array.shape}"
             ) from None
-    return np.ascontiguousarray(array).reshape(-1)
+    return np.ascontiguousarray(array).reshape(-1), axes
 
 
 def _layout_and_tokens(q, layout):
@@ -104,6 +114,8 @@ class Rope:
         and LongRoPE have one; 1 otherwise).
     layer_type : str, optional
         When ``config`` is a dict or path with one RoPE per layer type.
+    vision : bool
+        When ``config`` is a dict or path: the vision tower's 2D RoPE instead of the text model's.
     max_threads : int
         Threads for one large call: 0 uses every hardware thread, 1 stays on the caller's thread.
         The GIL is released while rotary computes.
@@ -116,11 +128,11 @@ class Rope:
     """
 
     def __init__(self, config, angle_mode="hf", cache_positions=0, inv_freq=None, attention_factor=None,
-                 *, layer_type=None, max_threads=0):
+                 *, layer_type=None, vision=False, max_threads=0):
         if isinstance(config, (str, os.PathLike)):
-            config = config_from_file(config, layer_type)
+            config = config_from_file(config, layer_type, vision=vision)
         elif not isinstance(config, _rotary.RopeConfig):
-            config = config_from_dict(config, layer_type)
+            config = config_from_dict(config, layer_type, vision=vision)
         if inv_freq is not None:
             if _torch_tensor(inv_freq):
                 inv_freq = inv_freq.detach().cpu().numpy()
@@ -168,6 +180,11 @@ class Rope:
         return self._rope.rotary_dim
 
     @property
+    def num_axes(self):
+        """int: position components per token (3 for M-RoPE, 2 for 2D vision RoPE, else 1)."""
+        return self._rope.num_axes
+
+    @property
     def layout(self):
         """str: ``"half_split"`` (channel j pairs with j + rotary_dim/2) or ``"interleaved"`` (2j with 2j+1)."""
         return self._rope.config.layout
@@ -192,7 +209,7 @@ class Rope:
         inv_freq : numpy.ndarray of float32, shape (rotary_dim // 2,)
         attention_factor : float
         """
-        inv_freq, factor = self._rope.frequencies_for(_as_positions(positions))
+        inv_freq, factor = self._rope.frequencies_for(*_as_positions(positions, None, self.num_axes))
         return np.array(inv_freq, dtype=np.float32), factor
 
     def cos_sin(self, positions):
@@ -209,12 +226,12 @@ class Rope:
         """
         if _torch_tensor(positions):
             positions = positions.detach().cpu().numpy()
-        shape = np.shape(positions)
-        flat = _as_positions(positions)
+        flat, axes = _as_positions(positions, None, self.num_axes)
+        shape = np.shape(positions)[1:] if axes > 1 else np.shape(positions)
         half = self.rotary_dim // 2
-        cos = np.empty((flat.size, half), dtype=np.float32)
-        sin = np.empty((flat.size, half), dtype=np.float32)
-        self._rope.cos_sin(flat, cos, sin)
+        cos = np.empty((flat.size // axes, half), dtype=np.float32)
+        sin = np.empty((flat.size // axes, half), dtype=np.float32)
+        self._rope.cos_sin(flat, axes, cos, sin)
         return cos.reshape(*shape, half), sin.reshape(*shape, half)
 
     def rotate(self, q, positions, k=None, *, q_out=None, k_out=None, inverse=False, layout=None):
@@ -228,7 +245,10 @@ class Rope:
             QKV buffer are rotated where they lie.
         positions : array_like or torch.Tensor of int
             One position per token: shape (seq,) or (batch, seq), or anything that broadcasts to it
-            (e.g. (seq,) for every batch entry). Negative positions rotate backwards.
+            (e.g. (seq,) for every batch entry). Negative positions rotate backwards. For a
+            multi-axis RoPE (:attr:`num_axes` > 1) also (num_axes, seq) or (num_axes, batch, seq),
+            transformers' M-RoPE ``position_ids``: one component per axis (see
+            :func:`rotary.mrope_positions`); one position per token means the same on every axis.
         k : like q, optional
             Keys, same batch and seq sizes as q; the head count may differ (GQA/MQA).
         q_out, k_out : like q, optional
@@ -256,7 +276,7 @@ class Rope:
             that do not match the tokens.
         """
         layout, token_shape = _layout_and_tokens(q, layout)
-        flat_positions = _as_positions(positions, token_shape)
+        flat_positions, axes = _as_positions(positions, token_shape, self.num_axes)
         if k is None and k_out is not None:
             raise invalid("k_out", "given without k")
         q_target = _writable(q if q_out is None else q_out, "q" if q_out is None else "q_out")
@@ -264,7 +284,7 @@ class Rope:
         if k is not None:
             k_target = _writable(k if k_out is None else k_out, "k" if k_out is None else "k_out")
         self._rope.rotate(_readable(q), q_target, None if k is None else _readable(k), k_target,
-                          flat_positions, layout, bool(inverse))
+                          flat_positions, axes, layout, bool(inverse))
         for target in (q_target, k_target):
             _mark_modified(target)
         return q_target if k is None else (q_target, k_target)

@@ -60,7 +60,8 @@ def apply_rotary(q, k, positions, rope, *, layout=None):
     k : torch.Tensor or None
         Keys, same batch and seq sizes as q (the head count may differ).
     positions : torch.Tensor or array_like of int
-        One position per token, shape (seq,) or (batch, seq) or broadcastable to it.
+        One position per token, shape (seq,) or (batch, seq) or broadcastable to it; for a
+        multi-axis RoPE also one per token and axis, (num_axes, seq) or (num_axes, batch, seq).
     rope : rotary.Rope
     layout : {"shd", "hsd", "bshd", "bhsd"}, optional
         As in :meth:`rotary.Rope.rotate`; transformers' (batch, heads, seq, head_dim) is "bhsd".
@@ -83,5 +84,6 @@ def apply_rotary(q, k, positions, rope, *, layout=None):
         _check(k, "k")
     layout, token_shape = _layout_and_tokens(q, layout)
     # Converted once here, reused by the backward pass.
-    positions = _as_positions(positions, token_shape).reshape(token_shape)
+    flat, axes = _as_positions(positions, token_shape, rope.num_axes)
+    positions = flat.reshape(((axes,) if axes > 1 else ()) + token_shape)
     return _Rotate.apply(rope, positions, layout, q, k)

@@ -18,6 +18,7 @@
 #include <nanobind/stl/optional.h>
 #include <nanobind/stl/pair.h>
 #include <nanobind/stl/string.h>
+#include <nanobind/stl/tuple.h>
 #include <nanobind/stl/vector.h>
 
 #include <algorithm>
@@ -256,14 +257,15 @@ void check_in_out(const Batched& in, const Batched& out, const std::string& in_n
   }
 }
 
-rotary::Positions positions_view(const PositionArray& p) {
+// `num_axes` rows of one component per token, axis-major (the Python layer flattens (A, ...) ids).
+rotary::Positions positions_view(const PositionArray& p, int num_axes = 1) {
   const auto t = p.dtype();
   const auto n = static_cast<std::size_t>(p.shape(0));
   if (t == nb::dtype<int64_t>()) {
-    return std::span<const int64_t>(static_cast<const int64_t*>(p.data()), n);
+    return {std::span<const int64_t>(static_cast<const int64_t*>(p.data()), n), num_axes};
   }
   if (t == nb::dtype<int32_t>()) {
-    return std::span<const int32_t>(static_cast<const int32_t*>(p.data()), n);
+    return {std::span<const int32_t>(static_cast<const int32_t*>(p.data()), n), num_axes};
   }
   invalid("positions", "expected int32 or int64, got " + dtype_name(t));
 }
@@ -307,8 +309,8 @@ PyRope make_rope(const rotary::RopeConfig& config, const std::string& angle_mode
 }
 
 void rotate(const PyRope& self, nb::handle q_obj, nb::handle q_out_obj, nb::handle k_obj,
-            nb::handle k_out_obj, const PositionArray& positions_array, const std::string& layout,
-            bool inverse) {
+            nb::handle k_out_obj, const PositionArray& positions_array, int num_axes,
+            const std::string& layout, bool inverse) {
   const ReadArray q_in = read_array(q_obj, "q");
   const WriteArray q_out = write_array(q_out_obj, "q_out");
   const bool has_k = !k_obj.is_none();
@@ -332,7 +334,7 @@ void rotate(const PyRope& self, nb::handle q_obj, nb::handle q_out_obj, nb::hand
   if (has_k && !(same_tokens(q, k) && same_tokens(k, ko))) {
     invalid(!same_tokens(q, k) ? "k" : "k_out", "expected the batch and sequence sizes of q");
   }
-  const rotary::Positions positions = positions_view(positions_array);
+  const rotary::Positions positions = positions_view(positions_array, num_axes);
   const rotary::Direction direction =
       inverse ? rotary::Direction::kInverse : rotary::Direction::kForward;
 
@@ -368,15 +370,7 @@ void rotate(const PyRope& self, nb::handle q_obj, nb::handle q_out_obj, nb::hand
   }
   const rotary::Rope& rope = pinned ? *pinned : self.rope;
   for (int64_t b = 0; b < q.batch; ++b) {
-    const int64_t first = b * q.tokens;
-    const rotary::Positions entry_positions =
-        positions_array.dtype() == nb::dtype<int64_t>()
-            ? rotary::Positions(std::span<const int64_t>(
-                  static_cast<const int64_t*>(positions_array.data()) + first,
-                  static_cast<std::size_t>(q.tokens)))
-            : rotary::Positions(std::span<const int32_t>(
-                  static_cast<const int32_t*>(positions_array.data()) + first,
-                  static_cast<std::size_t>(q.tokens)));
+    const rotary::Positions entry_positions = positions.slice(b * q.tokens, q.tokens);
     rope.rotate(q.entry(b), qo.entry(b),
                 has_k ? rotary::ConstTensorView(k.entry(b)) : rotary::ConstTensorView{},
                 has_k ? ko.entry(b) : rotary::TensorView{}, entry_positions, direction);
@@ -469,7 +463,45 @@ NB_MODULE(_rotary, m) {
       .def_ro("long_factor", &RopeConfig::long_factor)
       .def_ro("low_freq_factor", &RopeConfig::low_freq_factor)
       .def_ro("high_freq_factor", &RopeConfig::high_freq_factor)
+      .def_prop_ro("mrope_section", &RopeConfig::resolved_mrope_section)
+      .def_ro("mrope_interleaved", &RopeConfig::mrope_interleaved)
+      .def_prop_ro("num_axes", &RopeConfig::num_axes)
+      .def_prop_ro("pair_axes", &RopeConfig::pair_axes)
+      .def_prop_ro("axial_frequencies",
+                   [](const RopeConfig& c) {
+                     return c.rope_type == rotary::RopeType::kAxial
+                                ? nb::object(nb::str(rotary::to_string(c.axial_frequencies).data()))
+                                : nb::none();
+                   })
       .def("__repr__", &config_repr);
+
+  m.def(
+      "vision_config_from_json",
+      [](const std::string& text) { return rotary::vision_config_from_json(text); },
+      nb::arg("json_text"));
+  m.def(
+      "mrope_positions",
+      [](const std::vector<std::tuple<int64_t, int64_t, int64_t, int64_t, double>>& segments,
+         int64_t spatial_merge_size) {
+        // (text_tokens, t, h, w, time_interval) per segment.
+        std::vector<rotary::PromptSegment> prompt;
+        for (const auto& [text, t, h, w, interval] : segments) {
+          prompt.push_back({text, {t, h, w}, interval});
+        }
+        rotary::MultimodalPositions p = rotary::mrope_positions(prompt, spatial_merge_size);
+        return std::make_tuple(std::move(p.ids), p.num_tokens, p.rope_delta);
+      },
+      nb::arg("segments"), nb::arg("spatial_merge_size"));
+  m.def(
+      "vision_patch_positions",
+      [](const std::vector<std::tuple<int64_t, int64_t, int64_t>>& grids,
+         int64_t spatial_merge_size) {
+        std::vector<rotary::VisionGrid> g;
+        for (const auto& [t, h, w] : grids) g.push_back({t, h, w});
+        rotary::MultimodalPositions p = rotary::vision_patch_positions(g, spatial_merge_size);
+        return std::make_pair(std::move(p.ids), p.num_tokens);
+      },
+      nb::arg("grids"), nb::arg("spatial_merge_size"));
 
   m.def(
       "config_from_json",
@@ -497,6 +529,7 @@ NB_MODULE(_rotary, m) {
                    [](const PyRope& r) { return r.rope.frequencies().attention_factor; })
       .def_prop_ro("head_dim", [](const PyRope& r) { return r.rope.head_dim(); })
       .def_prop_ro("rotary_dim", [](const PyRope& r) { return r.rope.rotary_dim(); })
+      .def_prop_ro("num_axes", [](const PyRope& r) { return r.rope.config().num_axes(); })
       .def_prop_ro("angle_mode",
                    [](const PyRope& r) {
                      return std::string(
@@ -508,15 +541,18 @@ NB_MODULE(_rotary, m) {
       .def_prop_ro("fixed_frequencies", [](const PyRope& r) { return r.fixed; })
       .def(
           "frequencies_for",
-          [](const PyRope& r, const PositionArray& positions) {
-            const rotary::Frequencies f = r.rope.frequencies_for(positions_view(positions));
+          [](const PyRope& r, const PositionArray& positions, int num_axes) {
+            const rotary::Frequencies f =
+                r.rope.frequencies_for(positions_view(positions, num_axes));
             return std::make_pair(f.inv_freq, f.attention_factor);
           },
-          nb::arg("positions").noconvert())
+          nb::arg("positions").noconvert(), nb::arg("num_axes"))
       .def(
           "cos_sin",
-          [](const PyRope& r, const PositionArray& positions, FloatMatrix cos, FloatMatrix sin) {
-            const auto rows = static_cast<int64_t>(positions.shape(0));
+          [](const PyRope& r, const PositionArray& positions, int num_axes, FloatMatrix cos,
+             FloatMatrix sin) {
+            const rotary::Positions p = positions_view(positions, num_axes);
+            const int64_t rows = p.size();
             const int64_t half = r.rope.rotary_dim() / 2;
             for (auto [a, name] : {std::pair{&cos, "cos"}, std::pair{&sin, "sin"}}) {
               if (static_cast<int64_t>(a->shape(0)) != rows ||
@@ -525,12 +561,12 @@ NB_MODULE(_rotary, m) {
                                   std::to_string(half) + ")");
               }
             }
-            const rotary::Positions p = positions_view(positions);
             nb::gil_scoped_release release;
             r.rope.cos_sin(p, {cos.data(), cos.size()}, {sin.data(), sin.size()});
           },
-          nb::arg("positions").noconvert(), nb::arg("cos").noconvert(), nb::arg("sin").noconvert())
+          nb::arg("positions").noconvert(), nb::arg("num_axes"), nb::arg("cos").noconvert(),
+          nb::arg("sin").noconvert())
       .def("rotate", &rotate, nb::arg("q"), nb::arg("q_out"), nb::arg("k").none(),
-           nb::arg("k_out").none(), nb::arg("positions").noconvert(), nb::arg("layout"),
-           nb::arg("inverse"));
+           nb::arg("k_out").none(), nb::arg("positions").noconvert(), nb::arg("num_axes"),
+           nb::arg("layout"), nb::arg("inverse"));
 }
