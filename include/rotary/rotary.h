@@ -3,10 +3,12 @@
 #pragma once
 
 #include "rotary/angles.h"
+#include "rotary/attention.h"
 #include "rotary/config.h"
 #include "rotary/config_json.h"
 #include "rotary/error.h"
 #include "rotary/frequencies.h"
+#include "rotary/kv_cache.h"
 #include "rotary/multimodal.h"
 #include "rotary/positions.h"
 #include "rotary/rope.h"
