@@ -1,11 +1,13 @@
 #include "plot.h"
 
 #include <cmath>
-#include <complex>
+#include <cstdint>
 #include <numbers>
 #include <sstream>
+#include <vector>
 
 #include "atomic_file.h"
+#include "rotary/decay.h"
 #include "rotary/frequencies.h"
 
 namespace rotary::tools {
@@ -78,16 +80,6 @@ void panel(std::ostringstream& svg, const std::string& title, const std::string&
 
 }  // namespace
 
-double relative_distance_bound(const std::vector<float>& inv_freq, double r) {
-  std::complex<double> partial = 0;
-  double total = 0;
-  for (float theta : inv_freq) {
-    partial += std::polar(1.0, r * static_cast<double>(theta));
-    total += std::abs(partial);
-  }
-  return total / static_cast<double>(inv_freq.size());
-}
-
 void write_plot(const LoadedConfig& loaded, const std::string& out) {
   const RopeConfig& c = loaded.config;
   const Frequencies scaled = compute_frequencies(c);
@@ -107,7 +99,7 @@ void write_plot(const LoadedConfig& loaded, const std::string& out) {
   Series bound{"decay-bound", "(1/(d/2)) sum_j |S_j|", "#2ca02c", {}};
   for (int k = 0; k <= 400; ++k) {
     const double r = std::pow(10.0, k * std::log10(4 * context) / 400);
-    bound.points.emplace_back(r, relative_distance_bound(scaled.inv_freq, r));
+    bound.points.emplace_back(r, long_term_decay_bound(scaled.inv_freq, r));
   }
 
   std::ostringstream svg;

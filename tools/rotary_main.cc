@@ -1,4 +1,4 @@
-// The rotary command-line tool: inspect, plot, export, bench, demo. Exit codes: 0 success,
+// The rotary command-line tool: inspect, plot, decay, export, bench, demo. Exit codes: 0 success,
 // 1 a failure at run time, 2 bad usage or bad input (one line on stderr naming the file, the field
 // and what was expected).
 #include <unistd.h>
@@ -9,6 +9,7 @@
 
 #include "bench.h"
 #include "builtin_configs.h"
+#include "decay_cmd.h"
 #include "demo.h"
 #include "export.h"
 #include "inspect.h"
@@ -46,6 +47,20 @@ int main(int argc, char** argv) {
   add_config(plot_cmd);
   std::string out;
   plot_cmd->add_option("--out", out, "output .svg file")->required();
+
+  CLI::App* decay_cmd =
+      app.add_subcommand("decay", "CSV: RoFormer's long-term decay bound per relative distance");
+  add_config(decay_cmd);
+  DecayRequest decay;
+  decay_cmd
+      ->add_option("--max-distance", decay.max_distance,
+                   "largest distance (default: 2 * max_position_embeddings, or 65536)")
+      ->type_name("INT");
+  decay_cmd
+      ->add_option("--points-per-decade", decay.points_per_decade,
+                   "log-spaced distances per decade (default: 50)")
+      ->type_name("INT");
+  decay_cmd->add_option("--out", decay.out, "output .csv file (default: standard output)");
 
   CLI::App* export_cmd = app.add_subcommand("export", "cos/sin tables for positions [0, N) as npy or safetensors");
   add_config(export_cmd);
@@ -86,6 +101,8 @@ int main(int argc, char** argv) {
       }
     } else if (plot_cmd->parsed()) {
       write_plot(loaded, out);
+    } else if (decay_cmd->parsed()) {
+      write_decay(loaded, decay);
     } else if (export_cmd->parsed()) {
       request.format = format == "npy" ? ExportFormat::kNpy : ExportFormat::kSafetensors;
       request.dtype = dtype == "f32" ? rotary::DType::kF32 : dtype == "f16" ? rotary::DType::kF16 : rotary::DType::kBF16;

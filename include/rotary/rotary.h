@@ -6,6 +6,7 @@
 #include "rotary/attention.h"
 #include "rotary/config.h"
 #include "rotary/config_json.h"
+#include "rotary/decay.h"
 #include "rotary/error.h"
 #include "rotary/frequencies.h"
 #include "rotary/kv_cache.h"
