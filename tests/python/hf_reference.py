@@ -84,7 +84,8 @@ def hf_config_kwargs(record):
 
 
 # transformers module (models/<name>/modeling_<name>.py) per config model_type.
-_MODULE = {"gemma3_text": "gemma3", "qwen2_5_vl_text": "qwen2_5_vl", "qwen3_5_text": "qwen3_5"}
+_MODULE = {"gemma3_text": "gemma3", "qwen2_5_vl_text": "qwen2_5_vl", "qwen3_5_text": "qwen3_5",
+           "qwen3_vl_text": "qwen3_vl", "ministral3": "ministral3"}
 
 
 def _modeling(model_type):

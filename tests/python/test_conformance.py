@@ -8,7 +8,8 @@ when it fails, and the numbers are printed as a table at the end of the run.
 Tolerances, and why:
 - inv_freq: within 1 float32 ulp. transformers computes theta = 1 / base ** (2i/d) with torch's
   vectorised float32 pow, which is not correctly rounded; rotary's powf is. They agree bit for bit
-  for most entries and differ by 1 ulp for the rest (the bit-equal count is reported).
+  for most entries and differ by 1 ulp for the rest (the bit-equal count is reported). YaRN: within
+  2 ulps, as its interpolated frequencies round twice more after the pow.
 - attention factor: within 1e-12 (both are the same float64 expression).
 - cos/sin with transformers' own inv_freq (rotary.Rope(..., inv_freq=...), hf angle mode), at
   every position 0 ... 2 * max_position_embeddings: within 1e-6 absolute. Both take angle =
@@ -156,12 +157,19 @@ def positions_through(last, seed=0):
 # a. inverse frequencies and attention factor
 
 
+def _theta_ulps(config):
+    """YaRN divides torch's pow result by the factor, inverts it and blends it: two more float32
+    roundings after a pow that may be 1 ulp off, which can surface as 2 ulps (Devstral-Small-2:
+    base 1e8, factor 48, pair 44). Every other type: 1 ulp."""
+    return 2 if config.rope_type == "yarn" else 1
+
+
 @pytest.mark.parametrize("file_name, rec, layer_type", CASES)
 def test_inverse_frequencies_and_attention_factor(file_name, rec, layer_type):
     case = _case(file_name, rec, layer_type)
     hf_inv, hf_factor = case.hf.initial_frequencies()
     rope = rotary.Rope(case.config)
-    stats = check_ulps(case.model, "inv_freq", hf_inv, rope.inv_freq, max_ulps=1)
+    stats = check_ulps(case.model, "inv_freq", hf_inv, rope.inv_freq, max_ulps=_theta_ulps(rope.config))
     record(case.model, "inv_freq bit-equal", stats.bit_equal_text())
     check_abs(case.model, "attention_factor", np.float64(hf_factor), np.float64(rope.attention_factor), 1e-12)
 
@@ -233,7 +241,7 @@ def test_cos_sin_with_rotary_theta(file_name, rec, layer_type):
         span = f"positions {positions[0]}..{positions[-1]}, rotary's theta"
         hf_cos, hf_sin, hf_inv, hf_factor = case.hf_call(positions)
         inv_freq, factor = rope.frequencies_for(positions)
-        check_ulps(case.model, f"inv_freq ({span})", hf_inv, inv_freq, max_ulps=1)
+        check_ulps(case.model, f"inv_freq ({span})", hf_inv, inv_freq, max_ulps=_theta_ulps(case.config))
         cos, sin = rope.cos_sin(positions)
         allowed = _theta_shift_allowance(positions, inv_freq, hf_inv, factor)
         check_abs(case.model, f"cos ({span})", hf_cos, cos, allowed, _THETA_SHIFT_RULE)

@@ -35,6 +35,8 @@ from transformers.models.qwen2_vl.configuration_qwen2_vl import Qwen2VLVisionCon
 from transformers.models.qwen3_5 import modeling_qwen3_5  # noqa: E402
 from transformers.models.qwen3_5.configuration_qwen3_5 import Qwen3_5TextConfig  # noqa: E402
 from transformers.models.qwen3_vl import modeling_qwen3_vl  # noqa: E402
+from transformers.models.qwen3_vl.configuration_qwen3_vl import (  # noqa: E402
+    Qwen3VLTextConfig, Qwen3VLVisionConfig)
 from transformers.models.qwen2_5_vl.configuration_qwen2_5_vl import Qwen2_5_VLTextConfig  # noqa: E402
 from transformers import vision_utils  # noqa: E402
 
@@ -113,19 +115,23 @@ def test_vision_patch_positions_equal_transformers(merge):
 
 def _text_case(name):
     config = _record(name)["config"]
+    """(transformers config, rotary module class, apply module, layer type)."""
     if name.startswith("qwen2.5-vl"):
-        hf_config = Qwen2_5_VLTextConfig(**_text_fields(config))
-        return hf_config, modeling_qwen2_5_vl, None
-    hf_config = Qwen3_5TextConfig(**_text_fields(config))
-    return hf_config, modeling_qwen3_5, "full_attention"
+        return (Qwen2_5_VLTextConfig(**_text_fields(config)), modeling_qwen2_5_vl.Qwen2_5_VLRotaryEmbedding,
+                modeling_qwen2_5_vl, None)
+    if name.startswith("qwen3-vl"):
+        return (Qwen3VLTextConfig(**_text_fields(config)), modeling_qwen3_vl.Qwen3VLTextRotaryEmbedding,
+                modeling_qwen3_vl, None)
+    return (Qwen3_5TextConfig(**_text_fields(config)), modeling_qwen3_5.Qwen3_5TextRotaryEmbedding,
+            modeling_qwen3_5, "full_attention")
 
 
-@pytest.mark.parametrize("name", ["qwen2.5-vl-7b-instruct.json", "qwen3.5-9b.json"])
+@pytest.mark.parametrize("name", ["qwen2.5-vl-7b-instruct.json", "qwen3-vl-4b-instruct.json",
+                                  "qwen3.5-9b.json"])
 def test_mrope_rotation_equals_transformers(name):
     record_ = _record(name)
-    hf_config, modeling, layer_type = _text_case(name)
-    module = (modeling.Qwen2_5_VLRotaryEmbedding if modeling is modeling_qwen2_5_vl
-              else modeling.Qwen3_5TextRotaryEmbedding)(hf_config)
+    hf_config, module_class, modeling, layer_type = _text_case(name)
+    module = module_class(hf_config)
     position_ids, _ = rotary.mrope_positions(PROMPT, spatial_merge_size=2)
     # A long prompt too: the image at position 100000.
     far, _ = rotary.mrope_positions([100000, (1, 8, 12), 3], spatial_merge_size=2)
@@ -205,26 +211,43 @@ def test_qwen2_vl_vision_tower_equals_transformers():
                   positions)
 
 
+def test_qwen3_vl_vision_tower_equals_transformers():
+    record_ = _record("qwen3-vl-4b-instruct.json")
+    vision = record_["config"]["vision_config"]
+    hf_config = Qwen3VLVisionConfig(hidden_size=vision["hidden_size"], num_heads=vision["num_heads"],
+                                    spatial_merge_size=vision["spatial_merge_size"])
+    module = modeling_qwen3_vl.Qwen3VLVisionRotaryEmbedding(hf_config)
+    grids = [(1, 6, 10), (2, 4, 4)]
+    hf_positions = vision_utils.get_vision_position_ids(torch.tensor(grids), vision["spatial_merge_size"])
+    hf_cos, hf_sin = module(torch.zeros(1), hf_positions)
+    rope = rotary.Rope(record_["config"], vision=True)
+    assert (rope.head_dim, rope.config.axial_frequencies) == (1024 // 16, "shared")
+    positions = rotary.vision_patch_positions(grids, vision["spatial_merge_size"])
+    _vision_check(record_["model"] + " (vision tower, 2D)", rope, hf_cos, hf_sin,
+                  lambda q, k: modeling_qwen3_vl.apply_rotary_pos_emb_vision(q, k, hf_cos, hf_sin),
+                  positions)
+
+
 def test_pixtral_vision_tower_equals_transformers():
-    # Pixtral-12B's tower: head_dim 64, rope_theta 10000 (PixtralVisionConfig's defaults, the values
-    # of the published config); a 1024-pixel image of 16-pixel patches has up to 64 x 64 patches.
-    hf_config = PixtralVisionConfig()
-    assert hf_config.head_dim == 64
+    # Devstral-Small-2's Pixtral tower (head_dim 64, rope_parameters.rope_theta 10000); a
+    # 1540-pixel image of 14-pixel patches has up to 110 x 110 patches.
+    record_ = _record("devstral-small-2-24b-instruct.json")
+    vision = record_["config"]["vision_config"]
+    hf_config = PixtralVisionConfig(**{k: v for k, v in vision.items() if k != "model_type"})
     module = modeling_pixtral.PixtralVisionRotaryEmbedding(hf_config)
-    rows, cols = np.meshgrid(np.arange(40), np.arange(64), indexing="ij")
+    rows, cols = np.meshgrid(np.arange(40), np.arange(110), indexing="ij")
     hf_positions = torch.from_numpy(np.stack([rows.ravel(), cols.ravel()], axis=-1))
     hf_cos, hf_sin = module(torch.zeros(1), hf_positions)
-    rope = rotary.Rope({"vision_config": {"model_type": "pixtral", "head_dim": 64, "rope_theta": 10000.0}},
-                       vision=True)
-    assert rope.config.axial_frequencies == "alternating"
-    np.testing.assert_array_equal(rotary.vision_patch_positions([(1, 40, 64)]), hf_positions.numpy().T)
+    rope = rotary.Rope(record_["config"], vision=True)
+    assert (rope.head_dim, rope.config.axial_frequencies) == (64, "alternating")
+    np.testing.assert_array_equal(rotary.vision_patch_positions([(1, 40, 110)]), hf_positions.numpy().T)
 
     def apply(q, k):  # (patches, heads, head_dim) -> transformers' (heads, patches, head_dim)
         hq, hk = modeling_pixtral.apply_rotary_pos_emb(q.transpose(0, 1), k.transpose(0, 1), hf_cos, hf_sin,
                                                        unsqueeze_dim=0)
         return hq.transpose(0, 1), hk.transpose(0, 1)
 
-    _vision_check("Pixtral vision tower (2D)", rope, hf_cos, hf_sin, apply, hf_positions.numpy().T)
+    _vision_check(record_["model"] + " (Pixtral vision tower, 2D)", rope, hf_cos, hf_sin, apply, hf_positions.numpy().T)
 
 
 # ---- the API ----------------------------------------------------------------------------------------
