@@ -180,7 +180,8 @@ void KvCache::append(const Rope& rope, TensorView q, ConstTensorView k, ConstTen
     const int64_t block = sequence.blocks[static_cast<std::size_t>(index / block_size_)];
     const int64_t offset = index % block_size_;
     const int64_t count = std::min(n - done, block_size_ - offset);
-    TensorView q_chunk;
+    // Without queries: an empty q view (no heads) of the right head_dim and token count.
+    TensorView q_chunk{nullptr, k.dtype, count, 0, head_dim_, 0, 0};
     if (has_q) {
       q_chunk = q;
       q_chunk.data = static_cast<char*>(q.data) + done * q.token_stride * q_esize;

@@ -388,6 +388,11 @@ TEST(kv_cache_test, errors_leave_everything_as_it_was) {
   // And the same sequence then appends normally.
   EXPECT_NO_THROW(append(in.q_view(6, 3), in.kv_view(in.k, 6, 3), in.kv_view(in.v, 6, 3), roomy));
   EXPECT_EQ(roomy.length, 9);
+  // Keys only (no queries): an empty q view.
+  BlockTable keys_only{{3}, 0};
+  EXPECT_NO_THROW(cache.append(rope, TensorView{}, in.kv_view(in.k, 0, 2), in.kv_view(in.v, 0, 2),
+                               positions_from(0, 2), keys_only));
+  EXPECT_EQ(std::memcmp(cache.keys(3, 0, 1).data, cache.keys(2, 0, 1).data, kKvHeads * d * 4), 0);
   EXPECT_THROW(KvCache::paged(0, 4, 1, 64, DType::kF32), Error);
   EXPECT_THROW(KvCache::contiguous(int64_t{1} << 41, 8, 128, DType::kF32), Error);
 }

@@ -16,11 +16,15 @@ backward pass applies the transposed rotation.
 from ._config import config_from_dict, config_from_file, rope_layer_types
 from ._rope import Rope
 from ._rotary import Error, RopeConfig
+from .kv_cache import BlockTable, KvCache, attention
 from .multimodal import mrope_positions, vision_patch_positions
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "BlockTable",
+    "KvCache",
+    "attention",
     "Error",
     "Rope",
     "RopeConfig",
