@@ -67,9 +67,10 @@ std::size_t KvCache::byte_offset(int64_t block, int64_t first) const {
          dtype_size(dtype_);
 }
 
-TensorView KvCache::block_view(std::vector<unsigned char>& storage, int64_t block, int64_t first,
-                               int64_t count) {
-  return {storage.data() + byte_offset(block, first),
+// One shape for every view; whether it may be written is decided by the public accessors.
+TensorView KvCache::view(const std::vector<unsigned char>& storage, int64_t block, int64_t first,
+                         int64_t count) const {
+  return {const_cast<unsigned char*>(storage.data()) + byte_offset(block, first),
           dtype_,
           count,
           num_kv_heads_,
@@ -88,13 +89,7 @@ ConstTensorView KvCache::const_view(const std::vector<unsigned char>& storage, i
     invalid("first", "tokens [first, first + count) must lie inside one block of " +
                          std::to_string(block_size_));
   }
-  return {storage.data() + byte_offset(block, first),
-          dtype_,
-          count,
-          num_kv_heads_,
-          head_dim_,
-          num_kv_heads_ * head_dim_,
-          head_dim_};
+  return view(storage, block, first, count);
 }
 
 ConstTensorView KvCache::keys(int64_t block, int64_t first, int64_t count) const {
@@ -190,9 +185,9 @@ void KvCache::append(const Rope& rope, TensorView q, ConstTensorView k, ConstTen
     ConstTensorView k_chunk = k;
     k_chunk.data = byte_pointer(k.data) + done * k.token_stride * esize;
     k_chunk.num_tokens = count;
-    call_rope.rotate(q_chunk, q_chunk, k_chunk, block_view(keys_, block, offset, count),
+    call_rope.rotate(q_chunk, q_chunk, k_chunk, view(keys_, block, offset, count),
                      positions.slice(done, count));
-    const TensorView v_cache = block_view(values_, block, offset, count);
+    const TensorView v_cache = view(values_, block, offset, count);
     const std::size_t row_bytes = static_cast<std::size_t>(head_dim_) * esize;
     for (int64_t t = 0; t < count; ++t) {
       for (int64_t h = 0; h < num_kv_heads_; ++h) {

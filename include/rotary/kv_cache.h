@@ -70,8 +70,8 @@ class KvCache {
   KvCache(int64_t num_blocks, int64_t block_size, int64_t num_kv_heads, int64_t head_dim,
           DType dtype);
   std::size_t byte_offset(int64_t block, int64_t first) const;
-  TensorView block_view(std::vector<unsigned char>& storage, int64_t block, int64_t first,
-                        int64_t count);
+  TensorView view(const std::vector<unsigned char>& storage, int64_t block, int64_t first,
+                  int64_t count) const;
   ConstTensorView const_view(const std::vector<unsigned char>& storage, int64_t block,
                              int64_t first, int64_t count) const;
 

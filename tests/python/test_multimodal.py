@@ -193,39 +193,31 @@ def _vision_check(model, rope, hf_cos, hf_sin, apply, positions):
     record(model, "q/k f32 rel err", f"{stats.worst:.1e}")
 
 
-def test_qwen2_vl_vision_tower_equals_transformers():
-    record_ = _record("qwen2.5-vl-7b-instruct.json")
+QWEN_TOWERS = [
+    # record, its tower's head_dim, transformers config class and width field, modeling module
+    ("qwen2.5-vl-7b-instruct.json", 1280 // 16, Qwen2VLVisionConfig, "embed_dim", modeling_qwen2_vl),
+    ("qwen3-vl-4b-instruct.json", 1024 // 16, Qwen3VLVisionConfig, "hidden_size", modeling_qwen3_vl),
+]
+
+
+@pytest.mark.parametrize("name, head_dim, config_class, width_field, modeling", QWEN_TOWERS,
+                         ids=["qwen2.5-vl", "qwen3-vl"])
+def test_qwen_vision_tower_equals_transformers(name, head_dim, config_class, width_field, modeling):
+    record_ = _record(name)
     vision = record_["config"]["vision_config"]
-    hf_config = Qwen2VLVisionConfig(embed_dim=vision["hidden_size"], num_heads=vision["num_heads"],
-                                    spatial_merge_size=vision["spatial_merge_size"])
-    module = modeling_qwen2_vl.Qwen2VLVisionRotaryEmbedding(hf_config)
+    hf_config = config_class(**{width_field: vision["hidden_size"]}, num_heads=vision["num_heads"],
+                             spatial_merge_size=vision["spatial_merge_size"])
+    module_class = next(getattr(modeling, n) for n in dir(modeling) if n.endswith("VisionRotaryEmbedding"))
+    module = module_class(hf_config)
     grids = [(1, 8, 12), (2, 4, 4)]
     hf_positions = vision_utils.get_vision_position_ids(torch.tensor(grids), vision["spatial_merge_size"])
     hf_cos, hf_sin = module(torch.zeros(1), hf_positions)
     rope = rotary.Rope(record_["config"], vision=True)
-    assert (rope.head_dim, rope.num_axes, rope.config.axial_frequencies) == (80, 2, "shared")
-    np.testing.assert_allclose(rope.inv_freq[:20], module.inv_freq.numpy(), rtol=2e-7)
+    assert (rope.head_dim, rope.num_axes, rope.config.axial_frequencies) == (head_dim, 2, "shared")
+    np.testing.assert_allclose(rope.inv_freq[:head_dim // 4], module.inv_freq.numpy(), rtol=2e-7)
     positions = rotary.vision_patch_positions(grids, vision["spatial_merge_size"])
     _vision_check(record_["model"] + " (vision tower, 2D)", rope, hf_cos, hf_sin,
-                  lambda q, k: modeling_qwen2_vl.apply_rotary_pos_emb_vision(q, k, hf_cos, hf_sin),
-                  positions)
-
-
-def test_qwen3_vl_vision_tower_equals_transformers():
-    record_ = _record("qwen3-vl-4b-instruct.json")
-    vision = record_["config"]["vision_config"]
-    hf_config = Qwen3VLVisionConfig(hidden_size=vision["hidden_size"], num_heads=vision["num_heads"],
-                                    spatial_merge_size=vision["spatial_merge_size"])
-    module = modeling_qwen3_vl.Qwen3VLVisionRotaryEmbedding(hf_config)
-    grids = [(1, 6, 10), (2, 4, 4)]
-    hf_positions = vision_utils.get_vision_position_ids(torch.tensor(grids), vision["spatial_merge_size"])
-    hf_cos, hf_sin = module(torch.zeros(1), hf_positions)
-    rope = rotary.Rope(record_["config"], vision=True)
-    assert (rope.head_dim, rope.config.axial_frequencies) == (1024 // 16, "shared")
-    positions = rotary.vision_patch_positions(grids, vision["spatial_merge_size"])
-    _vision_check(record_["model"] + " (vision tower, 2D)", rope, hf_cos, hf_sin,
-                  lambda q, k: modeling_qwen3_vl.apply_rotary_pos_emb_vision(q, k, hf_cos, hf_sin),
-                  positions)
+                  lambda q, k: modeling.apply_rotary_pos_emb_vision(q, k, hf_cos, hf_sin), positions)
 
 
 def test_pixtral_vision_tower_equals_transformers():
