@@ -15,6 +15,7 @@ enum class ErrorCode {
   kInvalidConfig,    // a RoPE configuration that is incomplete or contradicts itself
   kParseError,       // malformed JSON, or a field of the wrong type
   kIoError,          // a file that cannot be read
+  kDeviceError,      // the CUDA runtime refused a launch or an allocation (CUDA backend)
 };
 
 class Error : public std::runtime_error {

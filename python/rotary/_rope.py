@@ -124,7 +124,10 @@ class Rope:
     -----
     The tensors :meth:`rotate` accepts: float32, float16 or bfloat16; NumPy arrays or any DLPack
     tensor on the CPU (PyTorch); arbitrary strides as long as head_dim is contiguous. Nothing is ever
-    copied: a tensor rotary cannot address raises :class:`rotary.Error` (a ValueError).
+    copied: a tensor rotary cannot address raises :class:`rotary.Error` (a ValueError). CUDA torch
+    tensors run on the CUDA backend when the extension was built with it (nvcc present at build
+    time; ``rotary._rotary.has_cuda_backend()``), on the current stream, without synchronising;
+    otherwise they raise :class:`rotary.Error`.
     """
 
     def __init__(self, config, angle_mode="hf", cache_positions=0, inv_freq=None, attention_factor=None,
@@ -276,6 +279,8 @@ class Rope:
             that do not match the tokens.
         """
         layout, token_shape = _layout_and_tokens(q, layout)
+        if _torch_tensor(q) and q.is_cuda:
+            return self._rotate_cuda(q, positions, k, q_out, k_out, inverse, layout, token_shape)
         flat_positions, axes = _as_positions(positions, token_shape, self.num_axes)
         if k is None and k_out is not None:
             raise invalid("k_out", "given without k")
@@ -285,6 +290,55 @@ class Rope:
             k_target = _writable(k if k_out is None else k_out, "k" if k_out is None else "k_out")
         self._rope.rotate(_readable(q), q_target, None if k is None else _readable(k), k_target,
                           flat_positions, axes, layout, bool(inverse))
+        for target in (q_target, k_target):
+            _mark_modified(target)
+        return q_target if k is None else (q_target, k_target)
+
+    def _rotate_cuda(self, q, positions, k, q_out, k_out, inverse, layout, token_shape):
+        """rotate() for CUDA tensors: the CUDA backend, on the current stream, without a sync.
+
+        Positions move to q's device (a host array is copied there; a CUDA tensor is used where it
+        lies). Frequencies that follow the sequence length (dynamic NTK, LongRoPE) need
+        max(positions) + 1 on the host: taken from host positions, or read back from device ones
+        (that one case synchronises).
+        """
+        torch = sys.modules["torch"]
+        if not _rotary.has_cuda_backend():
+            raise invalid("q", "is on a CUDA device; this build of rotary has no CUDA backend "
+                               "(no copy is made)")
+        axes = 1
+        if _torch_tensor(positions) and positions.is_cuda:
+            if positions.dtype not in (torch.int32, torch.int64):
+                raise invalid("positions", f"expected int32 or int64, got {positions.dtype}")
+            device_positions = positions
+            if (self.num_axes > 1 and device_positions.dim() == len(token_shape) + 1
+                    and device_positions.shape[0] == self.num_axes):
+                axes = self.num_axes
+            target = token_shape if axes == 1 else (axes,) + tuple(token_shape)
+            try:
+                device_positions = device_positions.expand(target)
+            except RuntimeError:
+                raise invalid("positions", f"expected shape {tuple(token_shape)} or one that "
+                                           f"broadcasts to it, got {tuple(positions.shape)}") from None
+            device_positions = device_positions.contiguous().reshape(-1)
+            sequence_length = 0
+            if self._rope.length_dependent and device_positions.numel():
+                sequence_length = int(device_positions.max().item()) + 1
+        else:
+            flat, axes = _as_positions(positions, token_shape, self.num_axes)
+            sequence_length = int(flat.max()) + 1 if flat.size else 0
+            device_positions = torch.from_numpy(flat).to(q.device)
+        if k is None and k_out is not None:
+            raise invalid("k_out", "given without k")
+        q_target = _writable(q if q_out is None else q_out, "q" if q_out is None else "q_out")
+        k_target = None
+        if k is not None:
+            k_target = _writable(k if k_out is None else k_out, "k" if k_out is None else "k_out")
+        with torch.cuda.device(q.device):
+            stream = torch.cuda.current_stream(q.device).cuda_stream
+            self._rope.rotate_cuda(_readable(q), q_target, None if k is None else _readable(k),
+                                   k_target, device_positions, axes, layout, bool(inverse),
+                                   sequence_length, int(stream))
         for target in (q_target, k_target):
             _mark_modified(target)
         return q_target if k is None else (q_target, k_target)

@@ -25,6 +25,7 @@
 #include <array>
 #include <cstdint>
 #include <cstring>
+#include <memory>
 #include <optional>
 #include <span>
 #include <string>
@@ -32,6 +33,9 @@
 #include <vector>
 
 #include "rotary/rotary.h"
+#ifdef ROTARY_HAVE_CUDA
+#include "rotary/cuda.h"
+#endif
 
 namespace nb = nanobind;
 
@@ -187,9 +191,15 @@ Axes layout_axes(const std::string& layout) {
           "expected 'shd' or 'hsd' (3-d) or 'bshd' or 'bhsd' (4-d), got '" + layout + "'");
 }
 
+// `device_type`: the DLPack device the call runs on (CPU, or CUDA for the CUDA backend).
 template <typename Array>
-Batched describe(const Array& a, const std::string& name, const std::string& layout) {
-  if (a.device_type() != nb::device::cpu::value) {
+Batched describe(const Array& a, const std::string& name, const std::string& layout,
+                 int device_type = nb::device::cpu::value) {
+  if (device_type == nb::device::cuda::value && a.device_type() != device_type) {
+    invalid(name, "is on a " + device_name(a.device_type()) +
+                      " device; the CUDA call needs every tensor on the CUDA device of q");
+  }
+  if (device_type == nb::device::cpu::value && a.device_type() != nb::device::cpu::value) {
     invalid(name, "is on a " + device_name(a.device_type()) +
                       " device; this build of rotary runs on the CPU only (no copy is made)");
   }
@@ -279,9 +289,27 @@ rotary::AngleMode parse_angle_mode(const std::string& mode) {
 
 // A Rope and whether its frequencies were given by the caller (then never switched per call).
 struct PyRope {
+  PyRope(rotary::Rope r, bool f) : rope(std::move(r)), fixed(f) {}
   rotary::Rope rope;
   bool fixed;
+#ifdef ROTARY_HAVE_CUDA
+  // The same frequencies on the device (built with the Rope: no device call), or why not.
+  std::shared_ptr<rotary::CudaRope> cuda;
+  std::string cuda_unavailable;
+#endif
 };
+
+PyRope with_cuda(rotary::Rope rope, bool fixed) {
+  PyRope r{std::move(rope), fixed};
+#ifdef ROTARY_HAVE_CUDA
+  try {
+    r.cuda = std::make_shared<rotary::CudaRope>(r.rope);
+  } catch (const Error& e) {
+    r.cuda_unavailable = e.what();
+  }
+#endif
+  return r;
+}
 
 PyRope make_rope(const rotary::RopeConfig& config, const std::string& angle_mode,
                  int64_t cache_positions, std::optional<std::vector<float>> inv_freq,
@@ -299,14 +327,14 @@ PyRope make_rope(const rotary::RopeConfig& config, const std::string& angle_mode
       invalid("attention_factor",
               "give it together with inv_freq (the two replace the config's frequencies)");
     }
-    return {rotary::Rope(config, options), false};
+    return with_cuda(rotary::Rope(config, options), false);
   }
   rotary::Frequencies f;
   f.inv_freq = std::move(*inv_freq);
   // Without an explicit factor the configuration's own (YaRN's or LongRoPE's) is kept.
   f.attention_factor =
       attention_factor ? *attention_factor : rotary::compute_frequencies(config).attention_factor;
-  return {rotary::Rope(config, f, options), true};
+  return with_cuda(rotary::Rope(config, f, options), true);
 }
 
 void rotate(const PyRope& self, nb::handle q_obj, nb::handle q_out_obj, nb::handle k_obj,
@@ -421,6 +449,116 @@ DType parse_dtype(const std::string& name) {
   invalid("dtype", "expected 'float32', 'float16' or 'bfloat16', got '" + name + "'");
 }
 
+// The CUDA backend: q, k and their outputs on one CUDA device, positions there too (int32/int64,
+// flattened axis-major by the Python layer), `sequence_length` = max(positions) + 1 when the
+// frequencies follow it (the Python layer computes it), `stream` a cudaStream_t as an integer.
+// Nothing is synchronised; the launch is ordered on `stream`.
+void rotate_cuda(const PyRope& self, nb::handle q_obj, nb::handle q_out_obj, nb::handle k_obj,
+                 nb::handle k_out_obj, nb::handle positions_obj, int num_axes,
+                 const std::string& layout, bool inverse, int64_t sequence_length,
+                 std::uintptr_t stream) {
+#ifndef ROTARY_HAVE_CUDA
+  (void)self, (void)q_obj, (void)q_out_obj, (void)k_obj, (void)k_out_obj, (void)positions_obj;
+  (void)num_axes, (void)layout, (void)inverse, (void)sequence_length, (void)stream;
+  invalid("q", "is on a CUDA device; this build of rotary has no CUDA backend (no copy is made)");
+#else
+  if (!self.cuda) invalid("q", "the CUDA backend cannot run this RoPE: " + self.cuda_unavailable);
+  constexpr int kCuda = nb::device::cuda::value;
+  const ReadArray q_in = read_array(q_obj, "q");
+  const WriteArray q_out = write_array(q_out_obj, "q_out");
+  const bool has_k = !k_obj.is_none();
+  ReadArray k_in;
+  WriteArray k_out;
+  if (has_k) {
+    k_in = read_array(k_obj, "k");
+    k_out = write_array(k_out_obj, "k_out");
+  }
+  const Batched q = describe(q_in, "q", layout, kCuda);
+  const Batched qo = describe(q_out, "q_out", layout, kCuda);
+  Batched k, ko;
+  if (has_k) {
+    k = describe(k_in, "k", layout, kCuda);
+    ko = describe(k_out, "k_out", layout, kCuda);
+  }
+  const auto same_tokens = [](const Batched& a, const Batched& b) {
+    return a.batch == b.batch && a.tokens == b.tokens;
+  };
+  if (!same_tokens(q, qo)) invalid("q_out", "expected the batch and sequence sizes of q");
+  if (has_k && !(same_tokens(q, k) && same_tokens(k, ko))) {
+    invalid(!same_tokens(q, k) ? "k" : "k_out", "expected the batch and sequence sizes of q");
+  }
+  const auto check_device = [&](int32_t id, const char* name) {
+    if (id != q_in.device_id()) invalid(name, "expected on the CUDA device of q");
+  };
+  check_device(q_out.device_id(), "q_out");
+  if (has_k) {
+    check_device(k_in.device_id(), "k");
+    check_device(k_out.device_id(), "k_out");
+  }
+  ReadArray pos;
+  if (!nb::try_cast(positions_obj, pos, /*convert=*/false) || pos.ndim() != 1 ||
+      (pos.shape(0) > 1 && pos.stride(0) != 1)) {
+    invalid("positions", "expected a contiguous 1-d int32/int64 CUDA tensor");
+  }
+  if (pos.device_type() != kCuda || pos.device_id() != q_in.device_id()) {
+    invalid("positions", "expected on the CUDA device of q");
+  }
+  rotary::PositionType type;
+  if (pos.dtype() == nb::dtype<int64_t>()) {
+    type = rotary::PositionType::kInt64;
+  } else if (pos.dtype() == nb::dtype<int32_t>()) {
+    type = rotary::PositionType::kInt32;
+  } else {
+    invalid("positions", "expected int32 or int64, got " + dtype_name(pos.dtype()));
+  }
+  const int64_t total = q.batch * q.tokens;
+  if (static_cast<int64_t>(pos.shape(0)) != total * num_axes) {
+    invalid("positions", "expected one position per token (" + std::to_string(total) + "), got " +
+                             std::to_string(pos.shape(0) / static_cast<std::size_t>(num_axes)));
+  }
+  const rotary::Direction direction =
+      inverse ? rotary::Direction::kInverse : rotary::Direction::kForward;
+  auto* cuda_stream = reinterpret_cast<rotary::CudaStream>(stream);
+  const std::size_t pos_size = type == rotary::PositionType::kInt64 ? 8 : 4;
+  const bool folds = q.folds() && qo.folds() && (!has_k || (k.folds() && ko.folds()));
+  nb::gil_scoped_release release;
+  if (folds) {
+    const rotary::CudaPositions p{pos.data(), type, total, num_axes, total, sequence_length};
+    self.cuda->rotate(q.folded(), qo.folded(),
+                      has_k ? rotary::ConstTensorView(k.folded()) : rotary::ConstTensorView{},
+                      has_k ? ko.folded() : rotary::TensorView{}, p, direction, cuda_stream);
+    return;
+  }
+  check_no_self_overlap(qo, "q_out");
+  check_in_out(q, qo, "q", "q_out");
+  if (has_k) {
+    check_no_self_overlap(ko, "k_out");
+    check_in_out(k, ko, "k", "k_out");
+  }
+  // One launch per batch entry; all on one stream, no synchronisation.
+  for (int64_t b = 0; b < q.batch; ++b) {
+    const rotary::CudaPositions p{
+        static_cast<const char*>(pos.data()) + static_cast<std::size_t>(b * q.tokens) * pos_size,
+        type,
+        q.tokens,
+        num_axes,
+        total,
+        sequence_length};
+    self.cuda->rotate(q.entry(b), qo.entry(b),
+                      has_k ? rotary::ConstTensorView(k.entry(b)) : rotary::ConstTensorView{},
+                      has_k ? ko.entry(b) : rotary::TensorView{}, p, direction, cuda_stream);
+  }
+#endif
+}
+
+bool has_cuda_backend() {
+#ifdef ROTARY_HAVE_CUDA
+  return true;
+#else
+  return false;
+#endif
+}
+
 // rotary::Error -> rotary.Error (a ValueError subclass) with the same message, plus `argument`
 // (the offending argument or field) and `code` ("invalid_argument", ...).
 nb::object& error_type() {
@@ -438,6 +576,8 @@ const char* code_name(ErrorCode code) {
       return "parse_error";
     case ErrorCode::kIoError:
       return "io_error";
+    case ErrorCode::kDeviceError:
+      return "device_error";
   }
   return "unknown";
 }
@@ -612,7 +752,14 @@ NB_MODULE(_rotary, m) {
           nb::arg("sin").noconvert())
       .def("rotate", &rotate, nb::arg("q"), nb::arg("q_out"), nb::arg("k").none(),
            nb::arg("k_out").none(), nb::arg("positions").noconvert(), nb::arg("num_axes"),
-           nb::arg("layout"), nb::arg("inverse"));
+           nb::arg("layout"), nb::arg("inverse"))
+      .def("rotate_cuda", &rotate_cuda, nb::arg("q"), nb::arg("q_out"), nb::arg("k").none(),
+           nb::arg("k_out").none(), nb::arg("positions"), nb::arg("num_axes"), nb::arg("layout"),
+           nb::arg("inverse"), nb::arg("sequence_length"), nb::arg("stream"))
+      .def_prop_ro("length_dependent", [](const PyRope& r) {
+        return !r.fixed && rotary::frequencies_depend_on_length(r.rope.config());
+      });
+  m.def("has_cuda_backend", &has_cuda_backend);
 
   nb::class_<rotary::BlockTable>(m, "BlockTable")
       .def(nb::init<>())
