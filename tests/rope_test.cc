@@ -53,7 +53,8 @@ TEST_P(RotateVsReference, matches_long_double_reference) {
       Buffer out = in;
       const auto q_in = ConstTensorView::contiguous(in.data(), k.dtype, tokens, heads, k.head_dim);
       if (in_place) {
-        rope.rotate(TensorView::contiguous(out.data(), k.dtype, tokens, heads, k.head_dim), positions, dir);
+        rope.rotate(TensorView::contiguous(out.data(), k.dtype, tokens, heads, k.head_dim),
+                    positions, dir);
       } else {
         std::fill(out.bytes.begin(), out.bytes.end(), 0xAB);
         rope.rotate(q_in, TensorView::contiguous(out.data(), k.dtype, tokens, heads, k.head_dim),
@@ -119,8 +120,10 @@ TEST(rope_test, scores_depend_only_on_relative_position) {
     k.fill_normal(2);
     auto score = [&](int64_t m, int64_t n) {
       Buffer rq = q, rk = k;
-      rope.rotate(TensorView::contiguous(rq.data(), DType::kF32, 1, 1, 128), std::vector<int64_t>{m});
-      rope.rotate(TensorView::contiguous(rk.data(), DType::kF32, 1, 1, 128), std::vector<int64_t>{n});
+      rope.rotate(TensorView::contiguous(rq.data(), DType::kF32, 1, 1, 128),
+                  std::vector<int64_t>{m});
+      rope.rotate(TensorView::contiguous(rk.data(), DType::kF32, 1, 1, 128),
+                  std::vector<int64_t>{n});
       return dot(rq, rk, 0, 128);
     };
     const double reference = score(3, 10);
@@ -164,8 +167,9 @@ TEST(rope_test, prefix_then_suffix_equals_whole_sequence) {
     auto* base = static_cast<unsigned char*>(parts.data());
     rope.rotate(TensorView::contiguous(base, DType::kBF16, prefix, heads, 64),
                 std::span<const int64_t>(positions).first(prefix));
-    rope.rotate(TensorView::contiguous(base + prefix * heads * 64 * 2, DType::kBF16, n - prefix, heads, 64),
-                std::span<const int64_t>(positions).subspan(prefix));
+    rope.rotate(
+        TensorView::contiguous(base + prefix * heads * 64 * 2, DType::kBF16, n - prefix, heads, 64),
+        std::span<const int64_t>(positions).subspan(prefix));
     EXPECT_EQ(whole.bytes, parts.bytes);
   }
 }
@@ -246,13 +250,52 @@ TEST(rope_test, strided_views_of_packed_qkv_and_bhsd) {
   bhsd.fill_normal(12);
   for (int64_t h = 0; h < qh; ++h)
     for (int64_t t = 0; t < tokens; ++t)
-      for (int64_t d = 0; d < hd; ++d) bshd.set((t * qh + h) * hd + d, bhsd.get((h * tokens + t) * hd + d));
+      for (int64_t d = 0; d < hd; ++d)
+        bshd.set((t * qh + h) * hd + d, bhsd.get((h * tokens + t) * hd + d));
   rope.rotate(TensorView{bhsd.data(), DType::kBF16, tokens, qh, hd, hd, tokens * hd}, positions);
   rope.rotate(TensorView::contiguous(bshd.data(), DType::kBF16, tokens, qh, hd), positions);
   for (int64_t h = 0; h < qh; ++h)
     for (int64_t t = 0; t < tokens; ++t)
       for (int64_t d = 0; d < hd; ++d)
         ASSERT_EQ(bhsd.get((h * tokens + t) * hd + d), bshd.get((t * qh + h) * hd + d));
+}
+
+// Head-major views (BHSD) give exactly the token-major results, over many tokens, for every dtype
+// and layout, partial rotary, in and out of place, with K token-major beside a head-major Q.
+TEST(rope_test, head_major_path_equals_token_major) {
+  const int64_t tokens = 70, qh = 3, kvh = 2, hd = 48;
+  for (DType dtype : {DType::kF32, DType::kF16, DType::kBF16}) {
+    for (Layout layout : {Layout::kHalfSplit, Layout::kInterleaved}) {
+      SCOPED_TRACE(std::string(to_string(dtype)) + " " + std::string(to_string(layout)));
+      const Rope rope(make_config(hd, 32, layout), {.cache_positions = 40});
+      const auto positions = iota_positions(tokens, 3);
+      Buffer q_hm(dtype, qh * tokens * hd), k(dtype, tokens * kvh * hd);
+      q_hm.fill_normal(21);
+      k.fill_normal(22);
+      Buffer q_tm(dtype, tokens * qh * hd);  // the same values, token-major
+      for (int64_t h = 0; h < qh; ++h)
+        for (int64_t t = 0; t < tokens; ++t)
+          for (int64_t d = 0; d < hd; ++d)
+            q_tm.set((t * qh + h) * hd + d, q_hm.get((h * tokens + t) * hd + d));
+      Buffer k_tm = k, out_hm(dtype, qh * tokens * hd), k_out(dtype, tokens * kvh * hd);
+      const TensorView head_major{q_hm.data(), dtype, tokens, qh, hd, hd, tokens * hd};
+      const TensorView out_head_major{out_hm.data(), dtype, tokens, qh, hd, hd, tokens * hd};
+      rope.rotate(head_major, out_head_major,
+                  TensorView::contiguous(k.data(), dtype, tokens, kvh, hd),
+                  TensorView::contiguous(k_out.data(), dtype, tokens, kvh, hd), positions);
+      rope.rotate(head_major, TensorView::contiguous(k.data(), dtype, tokens, kvh, hd), positions);
+      rope.rotate(TensorView::contiguous(q_tm.data(), dtype, tokens, qh, hd),
+                  TensorView::contiguous(k_tm.data(), dtype, tokens, kvh, hd), positions);
+      for (int64_t h = 0; h < qh; ++h)
+        for (int64_t t = 0; t < tokens; ++t)
+          for (int64_t d = 0; d < hd; ++d) {
+            ASSERT_EQ(q_hm.get((h * tokens + t) * hd + d), q_tm.get((t * qh + h) * hd + d));
+            ASSERT_EQ(out_hm.get((h * tokens + t) * hd + d), q_tm.get((t * qh + h) * hd + d));
+          }
+      EXPECT_EQ(k.bytes, k_tm.bytes);
+      EXPECT_EQ(k_out.bytes, k_tm.bytes);
+    }
+  }
 }
 
 TEST(rope_test, int32_and_int64_positions_agree_and_negative_positions_invert) {
@@ -266,7 +309,8 @@ TEST(rope_test, int32_and_int64_positions_agree_and_negative_positions_invert) {
   rope.rotate(TensorView::contiguous(a.data(), DType::kF32, 3, 1, 64), p32);
   rope.rotate(TensorView::contiguous(b.data(), DType::kF32, 3, 1, 64), p64);
   EXPECT_EQ(a.bytes, b.bytes);
-  rope.rotate(TensorView::contiguous(c.data(), DType::kF32, 3, 1, 64), negative, Direction::kInverse);
+  rope.rotate(TensorView::contiguous(c.data(), DType::kF32, 3, 1, 64), negative,
+              Direction::kInverse);
   EXPECT_EQ(a.bytes, c.bytes);
 }
 
