@@ -1,6 +1,6 @@
-// The rotary command-line tool: inspect, plot, decay, export, bench, demo. Exit codes: 0 success,
-// 1 a failure at run time, 2 bad usage or bad input (one line on stderr naming the file, the field
-// and what was expected).
+// The rotary command-line tool: inspect, plot, decay, export, verify, bench, demo. Exit codes:
+// 0 success, 1 a failure at run time (and for verify: the table does not match), 2 bad usage or
+// bad input (one line on stderr naming the file, the field and what was expected).
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
@@ -15,6 +15,7 @@
 #include "inspect.h"
 #include "plot.h"
 #include "rotary/error.h"
+#include "verify.h"
 
 int main(int argc, char** argv) {
   using namespace rotary::tools;
@@ -72,6 +73,27 @@ int main(int argc, char** argv) {
   export_cmd->add_option("--angle-mode", mode, "hf or exact")->check(CLI::IsMember({"hf", "exact"}));
   export_cmd->add_option("--out", request.out, "output file")->required();
 
+  CLI::App* verify_cmd = app.add_subcommand(
+      "verify",
+      "Check cos/sin tables another engine exported (npy, safetensors) against a config: what "
+      "differs, in words; exit 0 when they match, 1 when they do not");
+  VerifyRequest verify_request;
+  std::string precision;
+  bool verify_json = false;
+  verify_cmd->add_option("TABLE", verify_request.table, "npy or safetensors file")->required();
+  verify_cmd->add_option("--config", config_arg, "config.json path or built-in name")->required();
+  verify_cmd->add_option("--layer-type", layer_type,
+                         "for configs with a RoPE per layer type, e.g. full_attention");
+  verify_cmd->add_option("--names", verify_request.names,
+                         "tensors holding the table: COS,SIN or one TABLE (stacked (2, N, W) or "
+                         "cos|sin concatenated); default: cos,sin, cos_cached,sin_cached, "
+                         "cos_sin_cache");
+  verify_cmd
+      ->add_option("--precision", precision,
+                   "cos/sin precision to accept: f32, f16 or bf16 (default: the table's dtype)")
+      ->check(CLI::IsMember({"f32", "f16", "bf16"}));
+  verify_cmd->add_flag("--json", verify_json, "machine-readable output");
+
   CLI::App* bench_cmd = app.add_subcommand("bench", "CPU benchmark: GB/s and % of the in-place and memcpy limits");
   BenchRequest bench;
   bench_cmd->add_option("--tokens", bench.tokens, "tokens per call")->check(CLI::PositiveNumber);
@@ -92,6 +114,16 @@ int main(int argc, char** argv) {
     }
     if (bench_cmd->parsed()) return run_bench(bench);
     const LoadedConfig loaded = load_config(config_arg, layer_type, vision);
+    if (verify_cmd->parsed()) {
+      verify_request.precision = precision;
+      const TableVerification result = verify_table(loaded, verify_request);
+      if (verify_json) {
+        std::printf("%s\n", to_json(result).dump(2).c_str());
+      } else {
+        print_verification(result);
+      }
+      return result.matches() ? 0 : 1;
+    }
     if (inspect_cmd->parsed()) {
       const Inspection result = inspect(loaded, context);
       if (as_json) {

@@ -11,13 +11,21 @@ Example::
 
 For autograd, ``rotary.torch.apply_rotary(q, k, positions, rope)`` rotates out of place and its
 backward pass applies the transposed rotation.
+
+``rotary.verify(fn, expected=...)`` probes another RoPE implementation from outside and reports what
+it computes and what is wrong with it; ``rotary.compat.meta`` and ``rotary.compat.hf`` are drop-in
+replacements for Meta's and transformers' RoPE functions.
 """
 
+from ._builtins import builtin_config, builtin_names
 from ._config import config_from_dict, config_from_file, rope_layer_types
 from ._rope import Rope
 from ._rotary import Error, RopeConfig
 from .kv_cache import BlockTable, KvCache, attention
 from .multimodal import mrope_positions, vision_patch_positions
+from ._verify_report import VerifyReport
+from .adapters import adapt_hf, adapt_meta
+from .verify import verify
 
 __version__ = "0.1.0"
 
@@ -28,9 +36,15 @@ __all__ = [
     "Error",
     "Rope",
     "RopeConfig",
+    "VerifyReport",
+    "adapt_hf",
+    "adapt_meta",
+    "builtin_config",
+    "builtin_names",
     "config_from_dict",
     "config_from_file",
     "mrope_positions",
     "rope_layer_types",
     "vision_patch_positions",
+    "verify",
 ]

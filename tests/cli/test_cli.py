@@ -49,7 +49,8 @@ def binary_exists():
 
 
 def test_help_for_every_command():
-    for command in ([], ["demo"], ["list"], ["inspect"], ["plot"], ["decay"], ["export"], ["bench"]):
+    for command in ([], ["demo"], ["list"], ["inspect"], ["plot"], ["decay"], ["export"], ["verify"],
+                    ["bench"]):
         result = run(*command, "--help")
         assert "Usage" in result.stdout or "usage" in result.stdout.lower()
 
