@@ -104,36 +104,8 @@ void KvCache::append(const Rope& rope, TensorView q, ConstTensorView k, ConstTen
                      Positions positions, BlockTable& sequence) {
   // Every check before the first write: the cache, the sequence and q stay as they were on error.
   const int64_t n = k.num_tokens;
-  if (rope.head_dim() != head_dim_) {
-    invalid("rope", "head_dim " + std::to_string(rope.head_dim()) + " differs from the cache's " +
-                        std::to_string(head_dim_));
-  }
-  for (auto [view, name] : {std::pair{&k, "k"}, std::pair{&v, "v"}}) {
-    if (view->num_heads != num_kv_heads_) {
-      invalid(std::string(name) + ".num_heads",
-              "expected the cache's " + std::to_string(num_kv_heads_) + " KV heads, got " +
-                  std::to_string(view->num_heads));
-    }
-    if (view->dtype != dtype_) {
-      invalid(std::string(name) + ".dtype", "expected the cache's " +
-                                                std::string(to_string(dtype_)) + ", got " +
-                                                std::string(to_string(view->dtype)));
-    }
-    detail::check_view(*view, name, head_dim_);
-  }
-  if (v.num_tokens != n) {
-    invalid("v.num_tokens", "expected as many tokens as k (" + std::to_string(n) + "), got " +
-                                std::to_string(v.num_tokens));
-  }
-  const bool has_q = q.num_heads != 0;
-  if (has_q) {
-    detail::check_view(ConstTensorView(q), "q", head_dim_);
-    detail::check_no_self_overlap(ConstTensorView(q), "q");
-    if (q.num_tokens != n) {
-      invalid("q.num_tokens", "expected as many tokens as k (" + std::to_string(n) + "), got " +
-                                  std::to_string(q.num_tokens));
-    }
-  }
+  const bool has_q =
+      detail::check_append_views(rope.head_dim(), num_kv_heads_, head_dim_, dtype_, q, k, v);
   detail::check_positions(positions, n, rope.config().num_axes());
   if (sequence.length < 0) invalid("sequence.length", "expected >= 0");
   if (sequence.length > capacity(sequence) || n > capacity(sequence) - sequence.length) {

@@ -235,29 +235,7 @@ void Rope::rotate(ConstTensorView q_in, TensorView q_out, ConstTensorView k_in, 
   const int64_t head_dim = s.config.head_dim;
 
   // Every check happens before the first write.
-  const ConstTensorView q_out_c(q_out), k_out_c(k_out);
-  const detail::ByteRange q_in_range = detail::check_view(q_in, "q", head_dim);
-  const detail::ByteRange q_out_range = detail::check_view(q_out_c, "q_out", head_dim);
-  const bool has_k = !(k_in.num_heads == 0 && k_out.num_heads == 0);
-  detail::ByteRange k_in_range, k_out_range;
-  if (has_k) {
-    k_in_range = detail::check_view(k_in, "k", head_dim);
-    k_out_range = detail::check_view(k_out_c, "k_out", head_dim);
-  }
-  detail::check_in_out(q_in, q_in_range, q_out_c, q_out_range, "q", "q_out");
-  detail::check_no_self_overlap(q_out_c, "q_out");
-  if (has_k) {
-    detail::check_in_out(k_in, k_in_range, k_out_c, k_out_range, "k", "k_out");
-    detail::check_no_self_overlap(k_out_c, "k_out");
-    if (k_in.num_tokens != q_in.num_tokens) {
-      throw Error(ErrorCode::kInvalidArgument, "k.num_tokens",
-                  "expected as many tokens as q (" + std::to_string(q_in.num_tokens) + "), got " +
-                      std::to_string(k_in.num_tokens));
-    }
-    if (!k_out.empty() && k_out.data == q_out.data) {
-      throw Error(ErrorCode::kInvalidArgument, "k_out", "is the same memory as q_out");
-    }
-  }
+  const bool has_k = detail::check_rotate_views(q_in, q_out, k_in, k_out, head_dim);
   const int64_t num_tokens = q_in.num_tokens;
   const int64_t length = detail::check_positions(positions, num_tokens, s.num_axes);
   if (q_in.empty() && (!has_k || k_in.empty())) return;

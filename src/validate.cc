@@ -121,4 +121,65 @@ int64_t check_positions(const Positions& positions, int64_t num_tokens, int num_
   return num_tokens == 0 ? 0 : max_position + 1;
 }
 
+bool check_rotate_views(const ConstTensorView& q_in, const TensorView& q_out,
+                        const ConstTensorView& k_in, const TensorView& k_out, int64_t head_dim) {
+  const ConstTensorView q_out_c(q_out), k_out_c(k_out);
+  const ByteRange q_in_range = check_view(q_in, "q", head_dim);
+  const ByteRange q_out_range = check_view(q_out_c, "q_out", head_dim);
+  const bool has_k = !(k_in.num_heads == 0 && k_out.num_heads == 0);
+  ByteRange k_in_range, k_out_range;
+  if (has_k) {
+    k_in_range = check_view(k_in, "k", head_dim);
+    k_out_range = check_view(k_out_c, "k_out", head_dim);
+  }
+  check_in_out(q_in, q_in_range, q_out_c, q_out_range, "q", "q_out");
+  check_no_self_overlap(q_out_c, "q_out");
+  if (has_k) {
+    check_in_out(k_in, k_in_range, k_out_c, k_out_range, "k", "k_out");
+    check_no_self_overlap(k_out_c, "k_out");
+    if (k_in.num_tokens != q_in.num_tokens) {
+      invalid("k.num_tokens", "expected as many tokens as q (" + std::to_string(q_in.num_tokens) +
+                                  "), got " + std::to_string(k_in.num_tokens));
+    }
+    if (!k_out.empty() && k_out.data == q_out.data) invalid("k_out", "is the same memory as q_out");
+  }
+  return has_k;
+}
+
+bool check_append_views(int64_t rope_head_dim, int64_t num_kv_heads, int64_t head_dim, DType dtype,
+                        const TensorView& q, const ConstTensorView& k, const ConstTensorView& v) {
+  const int64_t n = k.num_tokens;
+  if (rope_head_dim != head_dim) {
+    invalid("rope", "head_dim " + std::to_string(rope_head_dim) + " differs from the cache's " +
+                        std::to_string(head_dim));
+  }
+  for (auto [view, name] : {std::pair{&k, "k"}, std::pair{&v, "v"}}) {
+    if (view->num_heads != num_kv_heads) {
+      invalid(std::string(name) + ".num_heads",
+              "expected the cache's " + std::to_string(num_kv_heads) + " KV heads, got " +
+                  std::to_string(view->num_heads));
+    }
+    if (view->dtype != dtype) {
+      invalid(std::string(name) + ".dtype", "expected the cache's " +
+                                                std::string(to_string(dtype)) + ", got " +
+                                                std::string(to_string(view->dtype)));
+    }
+    detail::check_view(*view, name, head_dim);
+  }
+  if (v.num_tokens != n) {
+    invalid("v.num_tokens", "expected as many tokens as k (" + std::to_string(n) + "), got " +
+                                std::to_string(v.num_tokens));
+  }
+  const bool has_q = q.num_heads != 0;
+  if (has_q) {
+    detail::check_view(ConstTensorView(q), "q", head_dim);
+    detail::check_no_self_overlap(ConstTensorView(q), "q");
+    if (q.num_tokens != n) {
+      invalid("q.num_tokens", "expected as many tokens as k (" + std::to_string(n) + "), got " +
+                                  std::to_string(q.num_tokens));
+    }
+  }
+  return has_q;
+}
+
 }  // namespace rotary::detail

@@ -34,4 +34,16 @@ void check_in_out(const ConstTensorView& in, ByteRange in_range, const ConstTens
 // sequence length transformers' per-call rules see.
 int64_t check_positions(const Positions& positions, int64_t num_tokens, int num_axes);
 
+// Rope::rotate's checks of its views (CPU and CUDA): each view against head_dim, outputs that are
+// their inputs or disjoint from them and do not overlap themselves, K with Q's token count and
+// not Q's memory. Returns whether K is given.
+bool check_rotate_views(const ConstTensorView& q_in, const TensorView& q_out,
+                        const ConstTensorView& k_in, const TensorView& k_out, int64_t head_dim);
+
+// KvCache::append's checks (CPU and CUDA): k and v against a cache of num_kv_heads x head_dim in
+// `dtype`, the rope's head_dim, and q (optional: no heads) with as many tokens as k. Returns
+// whether q has heads.
+bool check_append_views(int64_t rope_head_dim, int64_t num_kv_heads, int64_t head_dim, DType dtype,
+                        const TensorView& q, const ConstTensorView& k, const ConstTensorView& v);
+
 }  // namespace rotary::detail

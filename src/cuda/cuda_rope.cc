@@ -189,27 +189,8 @@ void CudaRope::rotate(ConstTensorView q_in, TensorView q_out, ConstTensorView k_
   const State& s = *state_;
   const int64_t head_dim = s.rope.head_dim();
 
-  // The CPU driver's checks (src/rope.cc), in its order, on the views' addresses only.
-  const ConstTensorView q_out_c(q_out), k_out_c(k_out);
-  const detail::ByteRange q_in_range = detail::check_view(q_in, "q", head_dim);
-  const detail::ByteRange q_out_range = detail::check_view(q_out_c, "q_out", head_dim);
-  const bool has_k = !(k_in.num_heads == 0 && k_out.num_heads == 0);
-  detail::ByteRange k_in_range, k_out_range;
-  if (has_k) {
-    k_in_range = detail::check_view(k_in, "k", head_dim);
-    k_out_range = detail::check_view(k_out_c, "k_out", head_dim);
-  }
-  detail::check_in_out(q_in, q_in_range, q_out_c, q_out_range, "q", "q_out");
-  detail::check_no_self_overlap(q_out_c, "q_out");
-  if (has_k) {
-    detail::check_in_out(k_in, k_in_range, k_out_c, k_out_range, "k", "k_out");
-    detail::check_no_self_overlap(k_out_c, "k_out");
-    if (k_in.num_tokens != q_in.num_tokens) {
-      invalid("k.num_tokens", "expected as many tokens as q (" + std::to_string(q_in.num_tokens) +
-                                  "), got " + std::to_string(k_in.num_tokens));
-    }
-    if (!k_out.empty() && k_out.data == q_out.data) invalid("k_out", "is the same memory as q_out");
-  }
+  // The CPU driver's checks (src/rope.cc), on the views' addresses only.
+  const bool has_k = detail::check_rotate_views(q_in, q_out, k_in, k_out, head_dim);
   const bool q_any = !q_in.empty();
   const bool k_any = has_k && !k_in.empty();
   check_token_size((q_any ? q_in.num_heads : 0) + (k_any ? k_in.num_heads : 0), head_dim);
@@ -354,36 +335,8 @@ void CudaKvCache::append(const CudaRope& rope, TensorView q, ConstTensorView k, 
   // KvCache::append's checks, in its order; the block table's entries are on the device and are
   // the caller's promise (an entry outside the pool drops its tokens' keys and values).
   const int64_t n = k.num_tokens;
-  if (rope.head_dim() != head_dim_) {
-    invalid("rope", "head_dim " + std::to_string(rope.head_dim()) + " differs from the cache's " +
-                        std::to_string(head_dim_));
-  }
-  for (auto [view_ptr, name] : {std::pair{&k, "k"}, std::pair{&v, "v"}}) {
-    if (view_ptr->num_heads != num_kv_heads_) {
-      invalid(std::string(name) + ".num_heads",
-              "expected the cache's " + std::to_string(num_kv_heads_) + " KV heads, got " +
-                  std::to_string(view_ptr->num_heads));
-    }
-    if (view_ptr->dtype != dtype_) {
-      invalid(std::string(name) + ".dtype", "expected the cache's " +
-                                                std::string(to_string(dtype_)) + ", got " +
-                                                std::string(to_string(view_ptr->dtype)));
-    }
-    detail::check_view(*view_ptr, name, head_dim_);
-  }
-  if (v.num_tokens != n) {
-    invalid("v.num_tokens", "expected as many tokens as k (" + std::to_string(n) + "), got " +
-                                std::to_string(v.num_tokens));
-  }
-  const bool has_q = q.num_heads != 0;
-  if (has_q) {
-    detail::check_view(ConstTensorView(q), "q", head_dim_);
-    detail::check_no_self_overlap(ConstTensorView(q), "q");
-    if (q.num_tokens != n) {
-      invalid("q.num_tokens", "expected as many tokens as k (" + std::to_string(n) + "), got " +
-                                  std::to_string(q.num_tokens));
-    }
-  }
+  const bool has_q =
+      detail::check_append_views(rope.head_dim(), num_kv_heads_, head_dim_, dtype_, q, k, v);
   if (sequence.blocks != nullptr && sequence.num_blocks < 0) {
     invalid("sequence.num_blocks", "expected >= 0");
   }
