@@ -23,9 +23,9 @@ struct Rope::State {
   bool fixed_frequencies = false;  // given by the caller: never switched per call
   // cos/sin for positions [0, cache_positions) with `frequencies`, row-major, half floats per row.
   std::vector<float> cos_cache, sin_cache;
-  // Multi-axis RoPE: the position axis of every pair (config.pair_axes()).
+  // Multi-axis RoPE: the pairs of each position axis (from config.pair_axes()); empty for one axis.
   int num_axes = 1;
-  std::vector<int> pair_axes;
+  std::vector<std::vector<int>> axis_pairs;
 };
 
 namespace {
@@ -36,7 +36,13 @@ namespace {
 class CosSinSource {
  public:
   CosSinSource(const Rope::State& s, const Frequencies& freqs, bool cacheable, AngleMode mode)
-      : state_(s), freqs_(freqs), cacheable_(cacheable), mode_(mode) {}
+      : state_(s), freqs_(freqs), cacheable_(cacheable), mode_(mode) {
+    // Multi-axis: each axis's own frequencies, so that a token computes each pair's angle once.
+    for (const std::vector<int>& pairs : s.axis_pairs) {
+      std::vector<float>& theta = axis_theta_.emplace_back();
+      for (int i : pairs) theta.push_back(freqs.inv_freq[static_cast<std::size_t>(i)]);
+    }
+  }
 
   // Returns {cos, sin} for token t; for the inverse rotation sin is negated (rotate by -angle).
   // The pointers stay valid until the calling thread's next row().
@@ -52,14 +58,31 @@ class CosSinSource {
       // Text tokens of a multi-axis model carry equal components: plain 1D RoPE.
       cs = single_row(positions.at(t, 0), buf + 3 * half);
     } else {
-      std::pair<const float*, const float*> axis_rows[Positions::kMaxAxes];
+      // Each pair's angle from its own axis's component: the cache row of that component, or
+      // the axis's frequencies computed once and scattered to their pairs.
+      const auto cached =
+          static_cast<int64_t>(state_.cos_cache.size()) / std::max<int64_t>(half, 1);
+      float* cos_tmp = buf + 3 * half;
+      float* sin_tmp = buf + 4 * half;
       for (int a = 0; a < axes; ++a) {
-        axis_rows[a] = single_row(positions.at(t, a), buf + (3 + 2 * a) * half);
-      }
-      const int* pair_axis = state_.pair_axes.data();
-      for (int64_t i = 0; i < half; ++i) {
-        buf[i] = axis_rows[pair_axis[i]].first[i];
-        buf[half + i] = axis_rows[pair_axis[i]].second[i];
+        const int64_t position = positions.at(t, a);
+        const std::vector<int>& pairs = state_.axis_pairs[static_cast<std::size_t>(a)];
+        if (cacheable_ && position >= 0 && position < cached) {
+          const float* cos_row = state_.cos_cache.data() + position * half;
+          const float* sin_row = state_.sin_cache.data() + position * half;
+          for (int i : pairs) {
+            buf[i] = cos_row[i];
+            buf[half + i] = sin_row[i];
+          }
+          continue;
+        }
+        const std::vector<float>& theta = axis_theta_[static_cast<std::size_t>(a)];
+        compute_cos_sin(theta, freqs_.attention_factor, position, mode_, {cos_tmp, theta.size()},
+                        {sin_tmp, theta.size()});
+        for (std::size_t j = 0; j < pairs.size(); ++j) {
+          buf[pairs[j]] = cos_tmp[j];
+          buf[half + pairs[j]] = sin_tmp[j];
+        }
       }
       cs = {buf, buf + half};
     }
@@ -82,11 +105,11 @@ class CosSinSource {
                     {out + half, static_cast<std::size_t>(half)});
     return {out, out + half};
   }
-  // Per thread (row() runs in worker threads): the gathered row, the negated sin and one row per
-  // axis.
+  // Per thread (row() runs in worker threads): the gathered row, the negated sin and a computed
+  // row.
   static float* scratch(int64_t half) {
     thread_local std::vector<float> buffer;
-    const auto needed = static_cast<std::size_t>((3 + 2 * Positions::kMaxAxes) * half);
+    const auto needed = static_cast<std::size_t>(5 * half);
     if (buffer.size() < needed) buffer.resize(needed);
     return buffer.data();
   }
@@ -94,6 +117,7 @@ class CosSinSource {
   const Frequencies& freqs_;
   bool cacheable_;
   AngleMode mode_;
+  std::vector<std::vector<float>> axis_theta_;
 };
 
 }  // namespace
@@ -134,7 +158,13 @@ Rope::Rope(const RopeConfig& config, const Frequencies& frequencies, const RopeO
   s.frequencies.rotary_dim = rotary_dim;
   s.half = rotary_dim / 2;
   s.num_axes = config.num_axes();
-  s.pair_axes = config.pair_axes();
+  if (s.num_axes > 1) {
+    s.axis_pairs.resize(static_cast<std::size_t>(s.num_axes));
+    const std::vector<int> pair_axes = config.pair_axes();
+    for (std::size_t i = 0; i < pair_axes.size(); ++i) {
+      s.axis_pairs[static_cast<std::size_t>(pair_axes[i])].push_back(static_cast<int>(i));
+    }
+  }
   if (options.cache_positions < 0) {
     throw Error(ErrorCode::kInvalidArgument, "options.cache_positions",
                 "expected >= 0, got " + std::to_string(options.cache_positions));
