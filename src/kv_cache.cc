@@ -5,6 +5,7 @@
 #include <optional>
 #include <string>
 
+#include "kv_storage.h"
 #include "rotary/error.h"
 #include "validate.h"
 
@@ -13,12 +14,6 @@ namespace {
 
 [[noreturn]] void invalid(const std::string& argument, const std::string& message) {
   throw Error(ErrorCode::kInvalidArgument, argument, message);
-}
-
-void require_positive(int64_t value, const char* name, int64_t limit) {
-  if (value <= 0 || value > limit) {
-    invalid(name, "expected 1 .. " + std::to_string(limit) + ", got " + std::to_string(value));
-  }
 }
 
 const char* byte_pointer(const void* p) { return static_cast<const char*>(p); }
@@ -32,24 +27,13 @@ KvCache::KvCache(int64_t num_blocks, int64_t block_size, int64_t num_kv_heads, i
       num_kv_heads_(num_kv_heads),
       head_dim_(head_dim),
       dtype_(dtype) {
-  require_positive(num_blocks, "num_blocks", int64_t{1} << 31);
-  require_positive(block_size, "block_size", int64_t{1} << 40);
-  require_positive(num_kv_heads, "num_kv_heads", 1 << 16);
-  require_positive(head_dim, "head_dim", 1 << 16);
-  // Each factor is at most 2^40 and the product is checked step by step against 2^40 bytes (double
-  // keeps the comparison free of overflow).
-  const double bytes = static_cast<double>(num_blocks) * static_cast<double>(block_size) *
-                       static_cast<double>(num_kv_heads * head_dim) *
-                       static_cast<double>(dtype_size(dtype));
-  if (bytes > static_cast<double>(int64_t{1} << 40)) {
-    invalid("num_blocks", "a cache of more than 1 TiB per tensor is not allocated");
-  }
-  keys_.resize(static_cast<std::size_t>(bytes));
-  values_.resize(static_cast<std::size_t>(bytes));
+  const std::size_t bytes = detail::check_kv_shape(shape());
+  keys_.resize(bytes);
+  values_.resize(bytes);
 }
 
 KvCache KvCache::contiguous(int64_t capacity, int64_t num_kv_heads, int64_t head_dim, DType dtype) {
-  require_positive(capacity, "capacity", int64_t{1} << 40);
+  detail::check_kv_capacity(capacity);
   return KvCache(1, capacity, num_kv_heads, head_dim, dtype);
 }
 
@@ -62,42 +46,16 @@ int64_t KvCache::capacity(const BlockTable& sequence) const {
   return static_cast<int64_t>(sequence.blocks.size()) * block_size_;
 }
 
-std::size_t KvCache::byte_offset(int64_t block, int64_t first) const {
-  return static_cast<std::size_t>((block * block_size_ + first) * num_kv_heads_ * head_dim_) *
-         dtype_size(dtype_);
-}
-
-// One shape for every view; whether it may be written is decided by the public accessors.
-TensorView KvCache::view(const std::vector<unsigned char>& storage, int64_t block, int64_t first,
-                         int64_t count) const {
-  return {const_cast<unsigned char*>(storage.data()) + byte_offset(block, first),
-          dtype_,
-          count,
-          num_kv_heads_,
-          head_dim_,
-          num_kv_heads_ * head_dim_,
-          head_dim_};
-}
-
-ConstTensorView KvCache::const_view(const std::vector<unsigned char>& storage, int64_t block,
-                                    int64_t first, int64_t count) const {
-  if (block < 0 || block >= num_blocks_) {
-    invalid("block",
-            "expected 0 .. " + std::to_string(num_blocks_ - 1) + ", got " + std::to_string(block));
-  }
-  if (first < 0 || count < 0 || first > block_size_ - count) {
-    invalid("first", "tokens [first, first + count) must lie inside one block of " +
-                         std::to_string(block_size_));
-  }
-  return view(storage, block, first, count);
+detail::KvStorageShape KvCache::shape() const {
+  return {num_blocks_, block_size_, num_kv_heads_, head_dim_, dtype_};
 }
 
 ConstTensorView KvCache::keys(int64_t block, int64_t first, int64_t count) const {
-  return const_view(keys_, block, first, count);
+  return detail::kv_rows(keys_.data(), shape(), block, first, count);
 }
 
 ConstTensorView KvCache::values(int64_t block, int64_t first, int64_t count) const {
-  return const_view(values_, block, first, count);
+  return detail::kv_rows(values_.data(), shape(), block, first, count);
 }
 
 void KvCache::append(const Rope& rope, TensorView q, ConstTensorView k, ConstTensorView v,
@@ -157,9 +115,10 @@ void KvCache::append(const Rope& rope, TensorView q, ConstTensorView k, ConstTen
     ConstTensorView k_chunk = k;
     k_chunk.data = byte_pointer(k.data) + done * k.token_stride * esize;
     k_chunk.num_tokens = count;
-    call_rope.rotate(q_chunk, q_chunk, k_chunk, view(keys_, block, offset, count),
+    call_rope.rotate(q_chunk, q_chunk, k_chunk,
+                     detail::kv_rows(keys_.data(), shape(), block, offset, count),
                      positions.slice(done, count));
-    const TensorView v_cache = view(values_, block, offset, count);
+    const TensorView v_cache = detail::kv_rows(values_.data(), shape(), block, offset, count);
     const std::size_t row_bytes = static_cast<std::size_t>(head_dim_) * esize;
     for (int64_t t = 0; t < count; ++t) {
       for (int64_t h = 0; h < num_kv_heads_; ++h) {

@@ -39,6 +39,9 @@
 #include "rotary/tensor.h"
 
 namespace rotary {
+namespace detail {
+struct KvStorageShape;
+}  // namespace detail
 
 using CudaStream = void*;
 
@@ -139,7 +142,7 @@ class CudaKvCache {
  private:
   CudaKvCache(int64_t num_blocks, int64_t block_size, int64_t num_kv_heads, int64_t head_dim,
               DType dtype);
-  ConstTensorView view(const void* storage, int64_t block, int64_t first, int64_t count) const;
+  detail::KvStorageShape shape() const;
 
   int64_t num_blocks_ = 0, block_size_ = 0, num_kv_heads_ = 0, head_dim_ = 0;
   DType dtype_ = DType::kF32;

@@ -25,6 +25,9 @@
 #include "rotary/tensor.h"
 
 namespace rotary {
+namespace detail {
+struct KvStorageShape;
+}  // namespace detail
 
 // One sequence's place in a cache: logical block i of the sequence is physical block blocks[i],
 // and the sequence holds `length` tokens (cache indices [0, length)).
@@ -69,11 +72,7 @@ class KvCache {
  private:
   KvCache(int64_t num_blocks, int64_t block_size, int64_t num_kv_heads, int64_t head_dim,
           DType dtype);
-  std::size_t byte_offset(int64_t block, int64_t first) const;
-  TensorView view(const std::vector<unsigned char>& storage, int64_t block, int64_t first,
-                  int64_t count) const;
-  ConstTensorView const_view(const std::vector<unsigned char>& storage, int64_t block,
-                             int64_t first, int64_t count) const;
+  detail::KvStorageShape shape() const;
 
   int64_t num_blocks_ = 0, block_size_ = 0, num_kv_heads_ = 0, head_dim_ = 0;
   DType dtype_ = DType::kF32;

@@ -10,6 +10,7 @@
 #include <utility>
 
 #include "cuda/launch.h"
+#include "kv_storage.h"
 #include "rotary/error.h"
 #include "validate.h"
 
@@ -219,16 +220,6 @@ void CudaRope::rotate(ConstTensorView q_in, TensorView q_out, ConstTensorView k_
 
 // --- CudaKvCache ---------------------------------------------------------------------------------
 
-namespace {
-
-void require_positive(int64_t value, const char* name, int64_t limit) {
-  if (value <= 0 || value > limit) {
-    invalid(name, "expected 1 .. " + std::to_string(limit) + ", got " + std::to_string(value));
-  }
-}
-
-}  // namespace
-
 CudaKvCache::CudaKvCache(int64_t num_blocks, int64_t block_size, int64_t num_kv_heads,
                          int64_t head_dim, DType dtype)
     : num_blocks_(num_blocks),
@@ -236,19 +227,10 @@ CudaKvCache::CudaKvCache(int64_t num_blocks, int64_t block_size, int64_t num_kv_
       num_kv_heads_(num_kv_heads),
       head_dim_(head_dim),
       dtype_(dtype) {
-  require_positive(num_blocks, "num_blocks", int64_t{1} << 31);
-  require_positive(block_size, "block_size", int64_t{1} << 40);
-  require_positive(num_kv_heads, "num_kv_heads", 1 << 16);
-  require_positive(head_dim, "head_dim", 1 << 16);
-  const double bytes = static_cast<double>(num_blocks) * static_cast<double>(block_size) *
-                       static_cast<double>(num_kv_heads * head_dim) *
-                       static_cast<double>(dtype_size(dtype));
-  if (bytes > static_cast<double>(int64_t{1} << 40)) {
-    invalid("num_blocks", "a cache of more than 1 TiB per tensor is not allocated");
-  }
-  keys_ = dc::device_alloc_zeroed(static_cast<std::size_t>(bytes));
+  const std::size_t bytes = detail::check_kv_shape(shape());
+  keys_ = dc::device_alloc_zeroed(bytes);
   try {
-    values_ = dc::device_alloc_zeroed(static_cast<std::size_t>(bytes));
+    values_ = dc::device_alloc_zeroed(bytes);
   } catch (...) {
     dc::device_free(keys_);
     throw;
@@ -257,7 +239,7 @@ CudaKvCache::CudaKvCache(int64_t num_blocks, int64_t block_size, int64_t num_kv_
 
 CudaKvCache CudaKvCache::contiguous(int64_t capacity, int64_t num_kv_heads, int64_t head_dim,
                                     DType dtype) {
-  require_positive(capacity, "capacity", int64_t{1} << 40);
+  detail::check_kv_capacity(capacity);
   return CudaKvCache(1, capacity, num_kv_heads, head_dim, dtype);
 }
 
@@ -299,34 +281,16 @@ int64_t CudaKvCache::capacity(const CudaBlockTable& sequence) const {
   return (sequence.blocks == nullptr ? 1 : sequence.num_blocks) * block_size_;
 }
 
-ConstTensorView CudaKvCache::view(const void* storage, int64_t block, int64_t first,
-                                  int64_t count) const {
-  if (block < 0 || block >= num_blocks_) {
-    invalid("block",
-            "expected 0 .. " + std::to_string(num_blocks_ - 1) + ", got " + std::to_string(block));
-  }
-  if (first < 0 || count < 0 || first > block_size_ - count) {
-    invalid("first", "tokens [first, first + count) must lie inside one block of " +
-                         std::to_string(block_size_));
-  }
-  const auto offset =
-      static_cast<std::size_t>((block * block_size_ + first) * num_kv_heads_ * head_dim_) *
-      dtype_size(dtype_);
-  return {static_cast<const char*>(storage) + offset,
-          dtype_,
-          count,
-          num_kv_heads_,
-          head_dim_,
-          num_kv_heads_ * head_dim_,
-          head_dim_};
+detail::KvStorageShape CudaKvCache::shape() const {
+  return {num_blocks_, block_size_, num_kv_heads_, head_dim_, dtype_};
 }
 
 ConstTensorView CudaKvCache::keys(int64_t block, int64_t first, int64_t count) const {
-  return view(keys_, block, first, count);
+  return detail::kv_rows(keys_, shape(), block, first, count);
 }
 
 ConstTensorView CudaKvCache::values(int64_t block, int64_t first, int64_t count) const {
-  return view(values_, block, first, count);
+  return detail::kv_rows(values_, shape(), block, first, count);
 }
 
 void CudaKvCache::append(const CudaRope& rope, TensorView q, ConstTensorView k, ConstTensorView v,
