@@ -304,16 +304,25 @@ def _bands(ratio, ratio_tol, factor):
     return kept, divided, blended
 
 
-def _fit_llama3(ev, theta, tol, base):
+def _scaled_bands(ev, theta, tol, base):
+    """theta against the default RoPE of `base`, for the schemes that keep some pairs and divide
+    others by a factor (Llama 3.1, YaRN): (theta_default, ratio, factor, kept, divided, blended),
+    or None when theta is not scaled down anywhere."""
     theta_default = ev.default_theta(base)
     if theta_default is None:
         return None
     ratio = theta / theta_default
-    ratio_tol = tol / theta_default
     factor = 1 / ratio.min()
     if factor <= 1 + 1e-6:
         return None
-    kept, divided, blended = _bands(ratio, ratio_tol, factor)
+    return (theta_default, ratio, factor) + _bands(ratio, tol / theta_default, factor)
+
+
+def _fit_llama3(ev, theta, tol, base):
+    scaled = _scaled_bands(ev, theta, tol, base)
+    if scaled is None:
+        return None
+    theta_default, ratio, factor, kept, divided, blended = scaled
     wavelength = _TWO_PI / theta_default
     if not kept.any() or not divided.any():
         return None
@@ -361,15 +370,10 @@ def _bases(base):
 
 
 def _fit_yarn(ev, theta, tol, base):
-    theta_default = ev.default_theta(base)
-    if theta_default is None:
+    scaled = _scaled_bands(ev, theta, tol, base)
+    if scaled is None:
         return None
-    ratio = theta / theta_default
-    ratio_tol = tol / theta_default
-    factor = 1 / ratio.min()
-    if factor <= 1 + 1e-6:
-        return None
-    kept, divided, blended = _bands(ratio, ratio_tol, factor)
+    _, ratio, factor, _, _, blended = scaled
     if blended.sum() < 2:
         return None
     # YaRN: ratio = 1 - ramp (1 - 1/factor), ramp = (i - low) / (high - low): linear in i.
