@@ -8,30 +8,14 @@ before. The binary is $ROTARY_CLI, or build/tools/rotary under the repository ro
 import json
 import math
 import os
-import pathlib
-import subprocess
 import xml.etree.ElementTree as ET
 
 import numpy as np
 import pytest
 
-ROOT = pathlib.Path(__file__).resolve().parents[2]
-CLI = os.environ.get("ROTARY_CLI", str(ROOT / "build" / "tools" / "rotary"))
-CONFIGS = ROOT / "tests" / "data" / "configs"
-BUILTINS = sorted(p.stem for p in CONFIGS.glob("*.json"))
+from cli_runner import BUILTINS, CLI, record, run
 
 rotary = pytest.importorskip("rotary")
-
-
-def run(*args, check=True):
-    result = subprocess.run([CLI, *args], capture_output=True, text=True, timeout=300)
-    if check and result.returncode != 0:
-        raise AssertionError(f"rotary {' '.join(args)} exited {result.returncode}: {result.stderr}")
-    return result
-
-
-def record(name):
-    return json.loads((CONFIGS / f"{name}.json").read_text())
 
 
 def layer_types(name):

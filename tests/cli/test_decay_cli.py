@@ -9,17 +9,12 @@ repository root.
 
 import csv
 import io
-import json
 import os
-import pathlib
-import subprocess
 
 import numpy as np
 import pytest
 
-ROOT = pathlib.Path(__file__).resolve().parents[2]
-CLI = os.environ.get("ROTARY_CLI", str(ROOT / "build" / "tools" / "rotary"))
-CONFIGS = ROOT / "tests" / "data" / "configs"
+from cli_runner import CLI, record, run
 
 rotary = pytest.importorskip("rotary")
 
@@ -31,15 +26,8 @@ CASES = {
 }
 
 
-def run(*args, check=True):
-    result = subprocess.run([CLI, *args], capture_output=True, text=True, timeout=300)
-    if check and result.returncode != 0:
-        raise AssertionError(f"rotary {' '.join(args)} exited {result.returncode}: {result.stderr}")
-    return result
-
-
 def config(name):
-    return json.loads((CONFIGS / f"{name}.json").read_text())["config"]
+    return record(name)["config"]
 
 
 def parse_csv(text):

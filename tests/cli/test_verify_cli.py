@@ -13,17 +13,13 @@ and numbers in them come from the configs, never from an earlier run of the tool
 import json
 import math
 import os
-import pathlib
-import subprocess
 import sys
 
 import numpy as np
 import pytest
 
-ROOT = pathlib.Path(__file__).resolve().parents[2]
-CLI = os.environ.get("ROTARY_CLI", str(ROOT / "build" / "tools" / "rotary"))
-CONFIGS = ROOT / "tests" / "data" / "configs"
-BUILTINS = sorted(p.stem for p in CONFIGS.glob("*.json"))
+from cli_runner import BUILTINS, CLI, ROOT, record
+from cli_runner import run as run_checked
 
 rotary = pytest.importorskip("rotary")
 # transformers as a table producer, offline; hf_reference builds its models from the stored configs.
@@ -33,11 +29,12 @@ sys.path.insert(0, str(ROOT / "tests" / "python"))
 
 
 def run(*args):
-    return subprocess.run([CLI, *map(str, args)], capture_output=True, text=True, timeout=300)
+    """The exit status is what these tests check: 0 match, 1 mismatch, 2 bad input."""
+    return run_checked(*args, check=False)
 
 
 def fields(name):
-    return json.loads((CONFIGS / f"{name}.json").read_text())["config"]
+    return record(name)["config"]
 
 
 def cases():

@@ -1,0 +1,25 @@
+"""What the command-line tests share: where the built binary and the bundled configs are, and how a
+command is run. The binary is $ROTARY_CLI, or build/tools/rotary under the repository root."""
+
+import json
+import os
+import pathlib
+import subprocess
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+CLI = os.environ.get("ROTARY_CLI", str(ROOT / "build" / "tools" / "rotary"))
+CONFIGS = ROOT / "tests" / "data" / "configs"
+BUILTINS = sorted(p.stem for p in CONFIGS.glob("*.json"))
+
+
+def run(*args, check=True):
+    """Runs `rotary ARGS...`; with `check`, a non-zero exit fails the test with its stderr."""
+    result = subprocess.run([CLI, *map(str, args)], capture_output=True, text=True, timeout=300)
+    if check and result.returncode != 0:
+        raise AssertionError(f"rotary {' '.join(map(str, args))} exited {result.returncode}: {result.stderr}")
+    return result
+
+
+def record(name):
+    """The stored record of a bundled config: {"model", "source", "config"}."""
+    return json.loads((CONFIGS / f"{name}.json").read_text())
