@@ -86,14 +86,17 @@ void KvCache::append(const Rope& rope, TensorView q, ConstTensorView k, ConstTen
   }
   if (n == 0) return;
 
-  // Dynamic NTK and LongRoPE pick one frequency set from the whole call, not per block.
-  const Frequencies call_frequencies = rope.frequencies_for(positions);
+  // Dynamic NTK and LongRoPE pick one frequency set from the whole call, not per block. Other
+  // types never switch, so their calls skip the extra pass over the positions.
   std::optional<Rope> pinned;
-  if (call_frequencies.inv_freq != rope.frequencies().inv_freq ||
-      call_frequencies.attention_factor != rope.frequencies().attention_factor) {
-    RopeOptions options = rope.options();
-    options.cache_positions = 0;
-    pinned.emplace(rope.config(), call_frequencies, options);
+  if (frequencies_depend_on_length(rope.config())) {
+    Frequencies call_frequencies = rope.frequencies_for(positions);
+    if (call_frequencies.inv_freq != rope.frequencies().inv_freq ||
+        call_frequencies.attention_factor != rope.frequencies().attention_factor) {
+      RopeOptions options = rope.options();
+      options.cache_positions = 0;
+      pinned.emplace(rope.config(), call_frequencies, options);
+    }
   }
   const Rope& call_rope = pinned ? *pinned : rope;
 
