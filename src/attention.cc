@@ -79,40 +79,50 @@ void attention(ConstTensorView q, const KvCache& cache, const BlockTable& sequen
   const int64_t group = q.num_heads / kv_heads;
   const int64_t block_size = cache.block_size();
 
-  std::vector<float> query(static_cast<std::size_t>(d)), key(static_cast<std::size_t>(d)),
-      value(static_cast<std::size_t>(d)), acc(static_cast<std::size_t>(d));
+  // Per query head of one KV group: its row, and its online-softmax state (running maximum m,
+  // normaliser l, weighted sum acc, rescaled whenever a larger score arrives), so that no score row
+  // is stored and each key and value is loaded once per group, not once per query head.
+  const auto dim = static_cast<std::size_t>(d);
+  std::vector<float> queries(static_cast<std::size_t>(group) * dim), acc(queries.size());
+  std::vector<float> m(static_cast<std::size_t>(group)), l(m.size());
+  std::vector<float> key(dim), value(dim);
   for (int64_t i = 0; i < q.num_tokens; ++i) {
     const int64_t last = first_index + i;
     const int64_t first =
         options.sliding_window > 0 ? std::max<int64_t>(0, last - options.sliding_window + 1) : 0;
-    for (int64_t h = 0; h < q.num_heads; ++h) {
-      load_row(element(q, i, h), q.dtype, d, query.data());
-      const int64_t g = h / group;
-      // Online softmax: running maximum m, normaliser l and weighted sum acc, rescaled whenever
-      // a larger score arrives, so no score row is ever stored.
-      float m = -std::numeric_limits<float>::infinity(), l = 0;
+    for (int64_t g = 0; g < kv_heads; ++g) {
+      for (int64_t r = 0; r < group; ++r) {
+        load_row(element(q, i, g * group + r), q.dtype, d, queries.data() + r * d);
+      }
+      std::fill(m.begin(), m.end(), -std::numeric_limits<float>::infinity());
+      std::fill(l.begin(), l.end(), 0.0f);
       std::fill(acc.begin(), acc.end(), 0.0f);
       for (int64_t j = first; j <= last; ++j) {
         const int64_t block = sequence.blocks[static_cast<std::size_t>(j / block_size)];
-        const ConstTensorView k = cache.keys(block, j % block_size, 1);
-        const ConstTensorView v = cache.values(block, j % block_size, 1);
-        load_row(element(k, 0, g), k.dtype, d, key.data());
-        float score = 0;
-        for (int64_t c = 0; c < d; ++c) score += query[c] * key[c];
-        score *= scale;
-        if (score > m) {
-          const float rescale = std::exp(m - score);  // 0 for the first key
-          l *= rescale;
-          for (float& a : acc) a *= rescale;
-          m = score;
+        load_row(element(cache.keys(block, j % block_size, 1), 0, g), cache.dtype(), d, key.data());
+        load_row(element(cache.values(block, j % block_size, 1), 0, g), cache.dtype(), d,
+                 value.data());
+        for (int64_t r = 0; r < group; ++r) {
+          const float* query = queries.data() + r * d;
+          float* a = acc.data() + r * d;
+          float score = 0;
+          for (int64_t c = 0; c < d; ++c) score += query[c] * key[c];
+          score *= scale;
+          if (score > m[r]) {
+            const float rescale = std::exp(m[r] - score);  // 0 for the first key
+            l[r] *= rescale;
+            for (int64_t c = 0; c < d; ++c) a[c] *= rescale;
+            m[r] = score;
+          }
+          const float w = std::exp(score - m[r]);
+          l[r] += w;
+          for (int64_t c = 0; c < d; ++c) a[c] += w * value[c];
         }
-        const float w = std::exp(score - m);
-        l += w;
-        load_row(element(v, 0, g), v.dtype, d, value.data());
-        for (int64_t c = 0; c < d; ++c) acc[c] += w * value[c];
       }
-      float* o = out.data() + (i * q.num_heads + h) * d;
-      for (int64_t c = 0; c < d; ++c) o[c] = acc[c] / l;
+      for (int64_t r = 0; r < group; ++r) {
+        float* o = out.data() + (i * q.num_heads + g * group + r) * d;
+        for (int64_t c = 0; c < d; ++c) o[c] = acc[r * d + c] / l[r];
+      }
     }
   }
 }
