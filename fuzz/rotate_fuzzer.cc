@@ -3,10 +3,16 @@
 // library, in 128-bit arithmetic). Under AddressSanitizer any access outside the view is a crash.
 // Views whose sizes or strides are negative or overflow must be rejected with rotary::Error; views
 // too large to allocate here are skipped.
+//
+// One input in four instead carves q, q_out, k and k_out out of one small buffer at arbitrary
+// offsets and strides, and checks the aliasing rule both ways by enumerating every byte: a call
+// accepted must have had each output equal to its own input or disjoint from it and from every
+// other tensor, and a call refused for sharing memory must really have shared a byte.
 #include <algorithm>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <string>
 #include <vector>
 
 #include "rotary/error.h"
@@ -41,6 +47,91 @@ int64_t shape_value(Reader& r) {
   return r.take<int64_t>();
 }
 
+// A view of `heads` heads over the buffer, or nothing if it does not fit inside.
+bool carve(Reader& r, unsigned char* buffer, int64_t elements, rotary::DType dtype,
+           int64_t tokens, int64_t heads, int64_t head_dim, rotary::TensorView& view) {
+  const int64_t offset = r.take<uint16_t>() % elements;
+  const int64_t token_stride = r.take<uint8_t>() % 96, head_stride = r.take<uint8_t>() % 96;
+  const int64_t extent = (tokens - 1) * token_stride + (heads - 1) * head_stride + head_dim;
+  if (offset + extent > elements) return false;
+  view = {buffer + offset * static_cast<int64_t>(rotary::dtype_size(dtype)),
+          dtype,
+          tokens,
+          heads,
+          head_dim,
+          token_stride,
+          head_stride};
+  return true;
+}
+
+// Which bytes of the buffer a view touches, one flag per byte.
+std::vector<bool> footprint(const rotary::ConstTensorView& v, const unsigned char* buffer,
+                            std::size_t bytes) {
+  std::vector<bool> touched(bytes);
+  const auto size = static_cast<int64_t>(rotary::dtype_size(v.dtype));
+  const auto first = static_cast<const unsigned char*>(v.data) - buffer;
+  for (int64_t t = 0; t < v.num_tokens; ++t) {
+    for (int64_t h = 0; h < v.num_heads; ++h) {
+      const int64_t row = first + (t * v.token_stride + h * v.head_stride) * size;
+      for (int64_t b = 0; b < v.head_dim * size; ++b) touched[static_cast<std::size_t>(row + b)] = true;
+    }
+  }
+  return touched;
+}
+
+bool intersect(const std::vector<bool>& a, const std::vector<bool>& b) {
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    if (a[i] && b[i]) return true;
+  }
+  return false;
+}
+
+// Whether the rule holds for (q, q_out) and (k, k_out), from the bytes alone.
+bool aliasing_allowed(const rotary::TensorView views[4], const unsigned char* buffer,
+                      std::size_t bytes) {
+  std::vector<bool> touched[4];
+  for (int i = 0; i < 4; ++i) touched[i] = footprint(views[i], buffer, bytes);
+  const auto same = [&](int a, int b) {
+    const rotary::TensorView &x = views[a], &y = views[b];
+    return x.data == y.data && (x.num_tokens <= 1 || x.token_stride == y.token_stride) &&
+           (x.num_heads <= 1 || x.head_stride == y.head_stride);
+  };
+  // 0 q, 1 q_out, 2 k, 3 k_out.
+  return (same(0, 1) || !intersect(touched[0], touched[1])) &&
+         (same(2, 3) || !intersect(touched[2], touched[3])) && !intersect(touched[1], touched[2]) &&
+         !intersect(touched[3], touched[0]) && !intersect(touched[1], touched[3]);
+}
+
+void fuzz_aliasing(Reader& r, const rotary::Rope& rope, rotary::DType dtype) {
+  const int64_t elements = 64 + r.take<uint16_t>() % 1024;
+  const int64_t head_dim = rope.head_dim();
+  const int64_t tokens = 1 + r.take<uint8_t>() % 4;
+  const int64_t q_heads = 1 + r.take<uint8_t>() % 4, k_heads = 1 + r.take<uint8_t>() % 4;
+  const std::size_t bytes = static_cast<std::size_t>(elements) * rotary::dtype_size(dtype);
+  std::vector<unsigned char> buffer(bytes, 0x3C);
+  rotary::TensorView v[4];  // q, q_out, k, k_out
+  const uint8_t in_place = r.take<uint8_t>();
+  for (int i = 0; i < 4; ++i) {
+    if (i % 2 == 1 && (in_place >> i) % 2) {
+      v[i] = v[i - 1];
+    } else if (!carve(r, buffer.data(), elements, dtype, tokens, i < 2 ? q_heads : k_heads,
+                      head_dim, v[i])) {
+      return;
+    }
+  }
+  std::vector<int64_t> positions(static_cast<std::size_t>(tokens));
+  for (int64_t& p : positions) p = r.take<int8_t>();
+  try {
+    rope.rotate(v[0], v[1], v[2], v[3], positions);
+    if (!aliasing_allowed(v, buffer.data(), bytes)) std::abort();  // accepted a real overlap
+  } catch (const rotary::Error& e) {
+    const std::string what = e.what();
+    const bool aliasing = what.find("shares memory") != std::string::npos ||
+                          what.find("partially") != std::string::npos;
+    if (aliasing && aliasing_allowed(v, buffer.data(), bytes)) std::abort();  // refused wrongly
+  }
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
@@ -69,6 +160,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       .cache_positions = r.take<uint8_t>() % 64};
   const rotary::Rope rope(config, options);
   const rotary::DType dtype = static_cast<rotary::DType>(r.take<uint8_t>() % 3);
+  if (r.take<uint8_t>() % 4 == 3) {
+    fuzz_aliasing(r, rope, dtype);
+    return 0;
+  }
 
   rotary::TensorView view;
   view.dtype = dtype;

@@ -63,7 +63,8 @@ void KvCache::append(const Rope& rope, TensorView q, ConstTensorView k, ConstTen
   // Every check before the first write: the cache, the sequence and q stay as they were on error.
   const int64_t n = k.num_tokens;
   const bool has_q =
-      detail::check_append_views(rope.head_dim(), num_kv_heads_, head_dim_, dtype_, q, k, v);
+      detail::check_append_views(rope.head_dim(), num_kv_heads_, head_dim_, dtype_, q, k, v,
+                                 {keys_.data(), values_.data(), keys_.size()});
   detail::check_positions(positions, n, rope.config().num_axes());
   if (sequence.length < 0) invalid("sequence.length", "expected >= 0");
   if (sequence.length > capacity(sequence) || n > capacity(sequence) - sequence.length) {

@@ -3,7 +3,9 @@
 #include <algorithm>
 #include <array>
 #include <limits>
+#include <span>
 
+#include "overlap.h"
 #include "rotary/error.h"
 
 namespace rotary::detail {
@@ -24,7 +26,7 @@ int64_t checked_mul_add(int64_t a, int64_t b, int64_t c, const std::string& what
 
 }  // namespace
 
-ByteRange check_view(const ConstTensorView& v, const std::string& name, int64_t head_dim) {
+void check_view(const ConstTensorView& v, const std::string& name, int64_t head_dim) {
   if (v.num_tokens < 0)
     invalid(name + ".num_tokens", "expected >= 0, got " + std::to_string(v.num_tokens));
   if (v.num_heads < 0)
@@ -38,7 +40,7 @@ ByteRange check_view(const ConstTensorView& v, const std::string& name, int64_t 
     invalid(name + ".token_stride", "expected >= 0, got " + std::to_string(v.token_stride));
   if (v.head_stride < 0)
     invalid(name + ".head_stride", "expected >= 0, got " + std::to_string(v.head_stride));
-  if (v.empty()) return {};
+  if (v.empty()) return;
   if (v.data == nullptr) invalid(name + ".data", "null pointer for a non-empty tensor");
   // Last element offset + 1, in elements, then in bytes.
   int64_t extent = checked_mul_add(v.num_tokens - 1, v.token_stride, v.head_dim, name);
@@ -48,7 +50,6 @@ ByteRange check_view(const ConstTensorView& v, const std::string& name, int64_t 
   if (begin > std::numeric_limits<std::uintptr_t>::max() - static_cast<std::uintptr_t>(bytes)) {
     invalid(name + ".data", "the tensor would extend past the end of the address space");
   }
-  return {begin, begin + static_cast<std::uintptr_t>(bytes)};
 }
 
 void check_no_self_overlap(const ConstTensorView& v, const std::string& name) {
@@ -73,8 +74,8 @@ void check_no_self_overlap(const ConstTensorView& v, const std::string& name) {
   }
 }
 
-void check_in_out(const ConstTensorView& in, ByteRange in_range, const ConstTensorView& out,
-                  ByteRange out_range, const std::string& in_name, const std::string& out_name) {
+void check_in_out_shape(const ConstTensorView& in, const ConstTensorView& out,
+                        const std::string& in_name, const std::string& out_name) {
   if (in.num_tokens != out.num_tokens || in.num_heads != out.num_heads) {
     invalid(out_name, "expected the shape of " + in_name + " (" + std::to_string(in.num_tokens) +
                           " tokens x " + std::to_string(in.num_heads) + " heads), got " +
@@ -83,14 +84,6 @@ void check_in_out(const ConstTensorView& in, ByteRange in_range, const ConstTens
   if (in.dtype != out.dtype) {
     invalid(out_name + ".dtype", "expected " + std::string(to_string(in.dtype)) + " like " +
                                      in_name + ", got " + std::string(to_string(out.dtype)));
-  }
-  if (in.empty()) return;
-  const bool same_view = in.data == out.data && in.token_stride == out.token_stride &&
-                         in.head_stride == out.head_stride;
-  const bool disjoint = in_range.end <= out_range.begin || out_range.end <= in_range.begin;
-  if (!same_view && !disjoint) {
-    invalid(out_name, "overlaps " + in_name +
-                          " partially; pass the same view for in place, or disjoint memory");
   }
 }
 
@@ -124,30 +117,58 @@ int64_t check_positions(const Positions& positions, int64_t num_tokens, int num_
 bool check_rotate_views(const ConstTensorView& q_in, const TensorView& q_out,
                         const ConstTensorView& k_in, const TensorView& k_out, int64_t head_dim) {
   const ConstTensorView q_out_c(q_out), k_out_c(k_out);
-  const ByteRange q_in_range = check_view(q_in, "q", head_dim);
-  const ByteRange q_out_range = check_view(q_out_c, "q_out", head_dim);
+  check_view(q_in, "q", head_dim);
+  check_view(q_out_c, "q_out", head_dim);
   const bool has_k = !(k_in.num_heads == 0 && k_out.num_heads == 0);
-  ByteRange k_in_range, k_out_range;
   if (has_k) {
-    k_in_range = check_view(k_in, "k", head_dim);
-    k_out_range = check_view(k_out_c, "k_out", head_dim);
+    check_view(k_in, "k", head_dim);
+    check_view(k_out_c, "k_out", head_dim);
   }
-  check_in_out(q_in, q_in_range, q_out_c, q_out_range, "q", "q_out");
+  check_in_out_shape(q_in, q_out_c, "q", "q_out");
   check_no_self_overlap(q_out_c, "q_out");
   if (has_k) {
-    check_in_out(k_in, k_in_range, k_out_c, k_out_range, "k", "k_out");
+    check_in_out_shape(k_in, k_out_c, "k", "k_out");
     check_no_self_overlap(k_out_c, "k_out");
     if (k_in.num_tokens != q_in.num_tokens) {
       invalid("k.num_tokens", "expected as many tokens as q (" + std::to_string(q_in.num_tokens) +
                                   "), got " + std::to_string(k_in.num_tokens));
     }
-    if (!k_out.empty() && k_out.data == q_out.data) invalid("k_out", "is the same memory as q_out");
   }
+  const Operand inputs[] = {{"q", strided_bytes(q_in)}, {"k", strided_bytes(k_in)}};
+  const Operand outputs[] = {{"q_out", strided_bytes(q_out_c), 0},
+                             {"k_out", strided_bytes(k_out_c), 1}};
+  const std::size_t count = has_k ? 2 : 1;
+  check_no_aliasing(std::span(inputs, count), std::span(outputs, count));
   return has_k;
 }
 
+namespace {
+
+// The whole of one cache tensor, as a region.
+StridedBytes storage_bytes(const void* data, std::size_t bytes) {
+  StridedBytes r;
+  r.base = reinterpret_cast<std::uintptr_t>(data);
+  r.run_bytes = static_cast<int64_t>(bytes);
+  return r;
+}
+
+// q is rotated in place and the cache is written: neither may hold a byte append reads or writes
+// through another argument.
+void check_append_aliasing(const TensorView& q, const ConstTensorView& k, const ConstTensorView& v,
+                           const KvStorage& storage) {
+  const Operand inputs[] = {
+      {"q", strided_bytes(q)}, {"k", strided_bytes(k)}, {"v", strided_bytes(v)}};
+  const Operand outputs[] = {{"q", strided_bytes(q), 0},
+                             {"the cache's keys", storage_bytes(storage.keys, storage.bytes)},
+                             {"the cache's values", storage_bytes(storage.values, storage.bytes)}};
+  check_no_aliasing(inputs, outputs);
+}
+
+}  // namespace
+
 bool check_append_views(int64_t rope_head_dim, int64_t num_kv_heads, int64_t head_dim, DType dtype,
-                        const TensorView& q, const ConstTensorView& k, const ConstTensorView& v) {
+                        const TensorView& q, const ConstTensorView& k, const ConstTensorView& v,
+                        const KvStorage& storage) {
   const int64_t n = k.num_tokens;
   if (rope_head_dim != head_dim) {
     invalid("rope", "head_dim " + std::to_string(rope_head_dim) + " differs from the cache's " +
@@ -179,6 +200,7 @@ bool check_append_views(int64_t rope_head_dim, int64_t num_kv_heads, int64_t hea
                                   std::to_string(q.num_tokens));
     }
   }
+  check_append_aliasing(has_q ? q : TensorView{}, k, v, storage);
   return has_q;
 }
 

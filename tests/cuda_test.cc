@@ -59,7 +59,7 @@ TEST(cuda_validation_test, bad_views_throw_before_the_device) {
   TensorView k = q;
   k.num_tokens = 3;
   expect_invalid([&] { rope.rotate(q, k, pos); }, "k.num_tokens");
-  expect_invalid([&] { rope.rotate(q, q, pos); }, "k_out");
+  expect_invalid([&] { rope.rotate(q, q, pos); }, "q_out");
   // Out of place onto a partially overlapping output.
   TensorView out = q;
   out.data = static_cast<char*>(q.data) + 2;

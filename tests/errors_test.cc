@@ -113,8 +113,10 @@ TEST_F(ErrorsTest, output_overlapping_itself) {
   EXPECT_ROTARY_ERROR(rope.rotate(out, kv(), positions), ErrorCode::kInvalidArgument, "overlaps itself");
 }
 
-TEST_F(ErrorsTest, q_and_k_outputs_the_same_memory) {
-  EXPECT_ROTARY_ERROR(rope.rotate(qv(), qv(), positions), ErrorCode::kInvalidArgument, "same memory");
+TEST_F(ErrorsTest, q_and_k_the_same_memory) {
+  // In place, q_out (= q) would be read again as k: K rotated twice.
+  EXPECT_ROTARY_ERROR(rope.rotate(qv(), qv(), positions), ErrorCode::kInvalidArgument,
+                      "q_out: shares memory with k");
 }
 
 TEST_F(ErrorsTest, dtype_or_shape_mismatch_out_of_place) {

@@ -40,7 +40,13 @@ const HostileCase kCases[] = {
     {"negative token count", [](Call& c) { c.q.num_tokens = -1; }, "q.num_tokens: expected >= 0"},
     {"heads aliasing each other", [](Call& c) { c.q.head_stride = 1; }, "q_out: the output overlaps itself"},
     {"tokens aliasing each other", [](Call& c) { c.k.token_stride = 0; }, "k_out: the output overlaps itself"},
-    {"K is the same memory as Q", [](Call& c) { c.k = c.q; }, "k_out: is the same memory as q_out"},
+    {"K is the same memory as Q", [](Call& c) { c.k = c.q; }, "q_out: shares memory with k"},
+    {"K shares a head with Q",
+     [](Call& c) { c.k = {static_cast<float*>(c.q.data) + 24, DType::kF32, 3, 2, 12, 48, 12}; },
+     "q_out: shares memory with k"},
+    {"K one element into Q's third head",
+     [](Call& c) { c.k = {static_cast<float*>(c.q.data) + 35, DType::kF32, 3, 2, 12, 36, 12}; },
+     "q_out: shares memory with k"},
     {"position INT64_MAX", [](Call& c) { c.positions[1] = kMax; }, "positions[1]: expected |position| <= 2^53"},
     {"position INT64_MIN", [](Call& c) { c.positions[2] = kMin; }, "positions[2]: expected |position| <= 2^53"},
     {"position 2^53 + 1", [](Call& c) { c.positions[0] = (int64_t{1} << 53) + 1; }, "positions[0]"},
@@ -54,6 +60,12 @@ const HostileCase kCases[] = {
      [](Call& c) { c.q = {nullptr, DType::kF32, 0, 4, 12, 48, 12}; c.k = {nullptr, DType::kF32, 0, 2, 12, 24, 12}; c.positions.clear(); },
      nullptr},
     {"zero heads", [](Call& c) { c.q.num_heads = 0; c.q.data = nullptr; }, nullptr},
+    {"Q and K heads interleaved in one buffer, no element shared",
+     [](Call& c) {
+       c.q = {c.q.data, DType::kF32, 3, 2, 12, 48, 24};
+       c.k = {static_cast<float*>(c.q.data) + 12, DType::kF32, 3, 2, 12, 48, 24};
+     },
+     nullptr},
 };
 
 class HostileInputs : public ::testing::TestWithParam<HostileCase> {};

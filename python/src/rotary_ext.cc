@@ -25,6 +25,7 @@
 #include <array>
 #include <cstdint>
 #include <cstring>
+#include <limits>
 #include <memory>
 #include <optional>
 #include <span>
@@ -32,6 +33,7 @@
 #include <utility>
 #include <vector>
 
+#include "overlap.h"
 #include "rotary/rotary.h"
 #ifdef ROTARY_HAVE_CUDA
 #include "rotary/cuda.h"
@@ -96,10 +98,24 @@ DType storage_type(nb::dlpack::dtype t, const std::string& name) {
 
 std::string python_type_name(nb::handle h) { return nb::type_name(h.type()).c_str(); }
 
+// A tensor DLPack cannot export because of where it lives (PyTorch's meta device, ...) is refused
+// by its device, which is what the user must change.
+void refuse_foreign_device(nb::handle h, const std::string& name) {
+  if (!nb::hasattr(h, "device")) return;
+  const nb::object device = h.attr("device");
+  if (!nb::hasattr(device, "type")) return;
+  const std::string type = nb::str(device.attr("type")).c_str();
+  if (type == "cpu" || type == "cuda") return;
+  invalid(name, "is on the '" + type +
+                    "' device; rotary rotates CPU tensors (and CUDA tensors with its CUDA "
+                    "backend) where they lie, and never copies");
+}
+
 // A readable array; anything that is neither a NumPy array nor a DLPack tensor is an error.
 ReadArray read_array(nb::handle h, const std::string& name) {
   ReadArray a;
   if (!nb::try_cast(h, a, /*convert=*/false)) {
+    refuse_foreign_device(h, name);
     invalid(name, "expected a NumPy array or a DLPack tensor (e.g. torch.Tensor), got " +
                       python_type_name(h));
   }
@@ -111,6 +127,7 @@ ReadArray read_array(nb::handle h, const std::string& name) {
 WriteArray write_array(nb::handle h, const std::string& name) {
   WriteArray a;
   if (nb::try_cast(h, a, /*convert=*/false)) return a;
+  refuse_foreign_device(h, name);
   ReadArray ro;
   if (nb::try_cast(h, ro, /*convert=*/false)) {
     invalid(name,
@@ -149,12 +166,7 @@ struct Batched {
     }
     return {data, dtype, batch * tokens, heads, head_dim, token_stride, head_stride};
   }
-  // Bytes [begin, end) touched; only for non-empty tensors with non-negative strides.
-  std::pair<std::uintptr_t, std::uintptr_t> byte_range() const {
-    const int64_t last = (batch - 1) * batch_stride + (tokens - 1) * token_stride +
-                         (heads - 1) * head_stride + head_dim;
-    const auto begin = reinterpret_cast<std::uintptr_t>(data);
-    return {begin, begin + static_cast<std::uintptr_t>(last) * itemsize()};
+};
   }
 };
 
@@ -217,18 +229,20 @@ Batched describe(const Array& a, const std::string& name, const std::string& lay
   const auto stride = [&](int axis) { return a.stride(static_cast<std::size_t>(axis)); };
   t.data = static_cast<char*>(const_cast<void*>(static_cast<const void*>(a.data())));
   t.head_dim = size(ndim - 1);
-  if (t.head_dim > 1 && stride(ndim - 1) != 1) {
+  // An empty array addresses nothing and its strides are arbitrary (NumPy exports zeros): a no-op.
+  const bool empty = a.size() == 0;
+  if (!empty && t.head_dim > 1 && stride(ndim - 1) != 1) {
     invalid(name, "the last dimension (head_dim) must be contiguous (stride 1), got stride " +
                       std::to_string(stride(ndim - 1)) +
                       "; rotary never copies: pass x.contiguous() if a copy is what you want");
   }
   t.tokens = size(axes.seq);
-  t.token_stride = stride(axes.seq);
+  t.token_stride = empty ? 0 : stride(axes.seq);
   t.heads = size(axes.heads);
-  t.head_stride = stride(axes.heads);
+  t.head_stride = empty ? 0 : stride(axes.heads);
   if (axes.batch >= 0) {
     t.batch = size(axes.batch);
-    t.batch_stride = stride(axes.batch);
+    t.batch_stride = empty ? 0 : stride(axes.batch);
     if (t.batch > 1 && t.batch_stride < 0) {
       invalid(name + ".batch_stride", "expected >= 0, got " + std::to_string(t.batch_stride));
     }
@@ -254,18 +268,31 @@ void check_no_self_overlap(const Batched& t, const std::string& name) {
   }
 }
 
-// `out` is exactly `in` (in place) or shares no byte with it, over the whole batch.
-void check_in_out(const Batched& in, const Batched& out, const std::string& in_name,
-                  const std::string& out_name) {
-  if (in.empty() || out.empty()) return;
-  const bool same = in.data == out.data && in.batch_stride == out.batch_stride &&
-                    in.token_stride == out.token_stride && in.head_stride == out.head_stride;
-  const auto [in_begin, in_end] = in.byte_range();
-  const auto [out_begin, out_end] = out.byte_range();
-  if (!same && !(in_end <= out_begin || out_end <= in_begin)) {
-    invalid(out_name, "overlaps " + in_name +
-                          " partially; pass the same tensor for in place, or disjoint memory");
-  }
+// The bytes a batched tensor touches (nothing when empty).
+rotary::detail::StridedBytes strided_bytes(const Batched& t) {
+  rotary::detail::StridedBytes r;
+  if (t.empty()) return r;
+  const auto size = static_cast<int64_t>(t.itemsize());
+  const auto dim = [size](int64_t count, int64_t stride) {
+    return rotary::detail::StridedBytes::Dim{count, count > 1 ? stride * size : 0};
+  };
+  r.base = reinterpret_cast<std::uintptr_t>(t.data);
+  r.run_bytes = t.head_dim * size;
+  r.dims = {dim(t.batch, t.batch_stride), dim(t.tokens, t.token_stride),
+            dim(t.heads, t.head_stride)};
+  return r;
+}
+
+// The library's aliasing rule (overlap.h) over whole batched tensors, before the first batch
+// entry is written: a per-entry check cannot see q of entry 0 sharing memory with k of entry 1.
+void check_aliasing(const Batched& q, const Batched& qo, const Batched* k, const Batched* ko) {
+  using rotary::detail::Operand;
+  const rotary::detail::StridedBytes none;
+  const Operand inputs[] = {{"q", strided_bytes(q)}, {"k", k ? strided_bytes(*k) : none}};
+  const Operand outputs[] = {{"q_out", strided_bytes(qo), 0},
+                             {"k_out", ko ? strided_bytes(*ko) : none, 1}};
+  const std::size_t count = k ? 2 : 1;
+  rotary::detail::check_no_aliasing(std::span(inputs, count), std::span(outputs, count));
 }
 
 // `num_axes` rows of one component per token, axis-major (the Python layer flattens (A, ...) ids).
@@ -385,11 +412,8 @@ void rotate(const PyRope& self, nb::handle q_obj, nb::handle q_out_obj, nb::hand
   // Checks every position and gives the call's frequency set.
   const rotary::Frequencies call_frequencies = self.rope.frequencies_for(positions);
   check_no_self_overlap(qo, "q_out");
-  check_in_out(q, qo, "q", "q_out");
-  if (has_k) {
-    check_no_self_overlap(ko, "k_out");
-    check_in_out(k, ko, "k", "k_out");
-  }
+  if (has_k) check_no_self_overlap(ko, "k_out");
+  check_aliasing(q, qo, has_k ? &k : nullptr, has_k ? &ko : nullptr);
   const bool per_call = !self.fixed && rotary::frequencies_depend_on_length(self.rope.config());
   std::optional<rotary::Rope> pinned;
   if (per_call) {
@@ -440,6 +464,22 @@ nb::ndarray<nb::numpy> gather(const rotary::KvCache& cache, const rotary::BlockT
                                  : cache.dtype() == DType::kF16 ? nb::dlpack::dtype{2, 16, 1}
                                                                 : nb::dtype<uint16_t>();
   return nb::ndarray<nb::numpy>(out, 3, shape, owner, nullptr, type);
+}
+
+// Block ids as the library stores them (int32, as paged-attention kernels index their pools); a
+// Python int outside that range is named here rather than failing nanobind's overload match.
+std::vector<int32_t> block_ids(const std::vector<int64_t>& blocks) {
+  std::vector<int32_t> ids;
+  ids.reserve(blocks.size());
+  for (std::size_t i = 0; i < blocks.size(); ++i) {
+    if (blocks[i] < std::numeric_limits<int32_t>::min() ||
+        blocks[i] > std::numeric_limits<int32_t>::max()) {
+      invalid("blocks[" + std::to_string(i) + "]",
+              "expected a 32-bit block id (at most 2^31 - 1), got " + std::to_string(blocks[i]));
+    }
+    ids.push_back(static_cast<int32_t>(blocks[i]));
+  }
+  return ids;
 }
 
 DType parse_dtype(const std::string& name) {
@@ -530,11 +570,8 @@ void rotate_cuda(const PyRope& self, nb::handle q_obj, nb::handle q_out_obj, nb:
     return;
   }
   check_no_self_overlap(qo, "q_out");
-  check_in_out(q, qo, "q", "q_out");
-  if (has_k) {
-    check_no_self_overlap(ko, "k_out");
-    check_in_out(k, ko, "k", "k_out");
-  }
+  if (has_k) check_no_self_overlap(ko, "k_out");
+  check_aliasing(q, qo, has_k ? &k : nullptr, has_k ? &ko : nullptr);
   // One launch per batch entry; all on one stream, no synchronisation.
   for (int64_t b = 0; b < q.batch; ++b) {
     const rotary::CudaPositions p{
@@ -765,11 +802,15 @@ NB_MODULE(_rotary, m) {
       .def(nb::init<>())
       .def(
           "__init__",
-          [](rotary::BlockTable* t, std::vector<int32_t> blocks, int64_t length) {
-            new (t) rotary::BlockTable{std::move(blocks), length};
+          [](rotary::BlockTable* t, const std::vector<int64_t>& blocks, int64_t length) {
+            new (t) rotary::BlockTable{block_ids(blocks), length};
           },
           nb::arg("blocks"), nb::arg("length") = 0)
-      .def_rw("blocks", &rotary::BlockTable::blocks)
+      .def_prop_rw(
+          "blocks", [](const rotary::BlockTable& t) { return t.blocks; },
+          [](rotary::BlockTable& t, const std::vector<int64_t>& blocks) {
+            t.blocks = block_ids(blocks);
+          })
       .def_rw("length", &rotary::BlockTable::length)
       .def("__repr__", [](const rotary::BlockTable& t) {
         std::string s = "BlockTable(blocks=[";

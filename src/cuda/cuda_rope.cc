@@ -300,7 +300,8 @@ void CudaKvCache::append(const CudaRope& rope, TensorView q, ConstTensorView k, 
   // the caller's promise (an entry outside the pool drops its tokens' keys and values).
   const int64_t n = k.num_tokens;
   const bool has_q =
-      detail::check_append_views(rope.head_dim(), num_kv_heads_, head_dim_, dtype_, q, k, v);
+      detail::check_append_views(rope.head_dim(), num_kv_heads_, head_dim_, dtype_, q, k, v,
+                                 {keys_, values_, detail::check_kv_shape(shape())});
   if (sequence.blocks != nullptr && sequence.num_blocks < 0) {
     invalid("sequence.num_blocks", "expected >= 0");
   }
