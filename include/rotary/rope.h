@@ -9,10 +9,12 @@
 // position * theta_j; channels [rotary_dim, head_dim) pass through unchanged.
 //
 // Contract. Every argument is checked before any output element is written; a violation throws
-// rotary::Error naming the argument. Output views must not overlap themselves; an output either is
-// exactly its input view (in place) or does not overlap it. Q and K outputs must not overlap each
-// other (not checked: packed QKV slices interleave in memory without sharing elements). A Rope is
-// immutable after construction: concurrent rotate() calls on one Rope are safe.
+// rotary::Error naming the argument. Output views must not overlap themselves. Each output is
+// exactly its input view (in place) or shares no byte with it, and shares no byte with the other
+// input or the other output. This is decided element by element, not by address ranges, so the Q
+// and K slices of one packed QKV buffer (which interleave without sharing an element) pass, and Q
+// and K views that share a head are refused. A Rope is immutable after construction: concurrent
+// rotate() calls on one Rope are safe.
 #pragma once
 
 #include <cstdint>
