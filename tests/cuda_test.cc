@@ -67,6 +67,13 @@ TEST(cuda_validation_test, bad_views_throw_before_the_device) {
   TensorView self_overlap = q;
   self_overlap.token_stride = 64;  // two heads of 64 over a 64-element token stride
   expect_invalid([&] { rope.rotate(self_overlap, TensorView(), pos); }, "q_out");
+  // The CPU's aliasing rule, on device addresses: in rows of 2 Q + 1 K heads, a K view starting at
+  // Q's second head is refused (accepting the true K slice would launch, so it is left to the
+  // CPU tests of the same check).
+  TensorView packed_q = {fake_device_pointer(), DType::kBF16, 4, 2, 64, 3 * 64, 64};
+  TensorView shared_k = {static_cast<char*>(fake_device_pointer()) + 64 * 2, DType::kBF16, 4, 1, 64,
+                         3 * 64, 64};
+  expect_invalid([&] { rope.rotate(packed_q, shared_k, pos); }, "q_out");
 }
 
 TEST(cuda_validation_test, bad_positions_throw_before_the_device) {
