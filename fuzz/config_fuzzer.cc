@@ -1,6 +1,8 @@
 // Fuzzes the config.json reader: any byte string yields either a valid configuration (whose
 // frequencies are then computed and must be finite) or rotary::Error. Anything else (a crash, a
-// sanitizer report, another exception type escaping) is a bug.
+// sanitizer report, another exception type escaping) is a bug. The corpus's deep-* seeds nest far
+// past the reader's depth limit (src/json_read.h); they must end in rotary::Error, not a stack
+// overflow, and scripts/sanitize.sh raises -max_len so that they are read whole.
 #include <cmath>
 #include <cstdint>
 #include <cstdlib>

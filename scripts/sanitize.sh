@@ -30,8 +30,10 @@ CXX=clang++ cmake -S . -B build-fuzz "${common[@]}" -DROTARY_BUILD_TESTS=OFF \
 cmake --build build-fuzz -j"$jobs" >/dev/null
 for target in config rotate; do
   work="$(mktemp -d)"
+  # The config corpus holds deep-nesting seeds of up to 100 KB; inputs may grow that large.
+  max_len=""; [[ $target == config ]] && max_len="-max_len=131072"
   # New inputs go to the scratch directory; the committed corpus is only read.
-  build-fuzz/fuzz/${target}_fuzzer "$work" "fuzz/corpus/$target" -max_total_time="$fuzz_seconds" \
+  build-fuzz/fuzz/${target}_fuzzer "$work" "fuzz/corpus/$target" $max_len -max_total_time="$fuzz_seconds" \
     -print_final_stats=1 2>"$work.log" || { tail -50 "$work.log"; exit 1; }
   echo "$target fuzzer: $(grep -E '^#[0-9]+[[:space:]]+DONE' "$work.log" | tail -1)"
   rm -rf "$work" "$work.log"

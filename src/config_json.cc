@@ -2,10 +2,9 @@
 #include "rotary/config_json.h"
 
 #include <cmath>
-#include <fstream>
 #include <nlohmann/json.hpp>
-#include <sstream>
 
+#include "json_read.h"
 #include "rotary/error.h"
 
 namespace rotary {
@@ -144,13 +143,9 @@ void read_mrope(const Json& dict, const std::string& path, const std::string& mo
   }
 }
 
-Json parse(std::string_view text) {
-  try {
-    return Json::parse(text.begin(), text.end());
-  } catch (const Json::parse_error& e) {
-    throw Error(ErrorCode::kParseError, "", std::string("malformed JSON: ") + e.what());
-  }
-}
+// Bounded in depth and size (json_read.h); errors carry no argument, callers reading a file prefix
+// its path.
+Json parse(std::string_view text) { return detail::parse_json(text, ""); }
 
 RopeConfig from_json(const Json& whole, std::string_view layer_type) {
   if (!whole.is_object()) type_error("(root)", "a JSON object", whole);
@@ -286,12 +281,9 @@ RopeConfig config_from_json(std::string_view json_text, std::string_view layer_t
 }
 
 RopeConfig config_from_json_file(const std::string& path, std::string_view layer_type) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw Error(ErrorCode::kIoError, path, "cannot open file");
-  std::ostringstream text;
-  text << in.rdbuf();
+  const std::string text = detail::read_json_file(path);
   try {
-    return config_from_json(text.str(), layer_type);
+    return config_from_json(text, layer_type);
   } catch (const Error& e) {
     throw Error(e.code(), path + (e.argument().empty() ? "" : ": " + e.argument()), e.message());
   }

@@ -7,8 +7,10 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <random>
 #include <sstream>
 
+#include "json_read.h"
 #include "rotary/error.h"
 #include "rotary/frequencies.h"
 
@@ -217,6 +219,88 @@ TEST(config_json_test, every_real_model_config_loads) {
     }
   }
   EXPECT_GE(loaded, 15);
+}
+
+// ---- limits on what is read: nesting depth and size (src/json_read.h)
+
+// The message of the rotary::Error `read` throws (kParseError unless `code` says otherwise).
+template <typename F>
+std::string error_of(F read, ErrorCode code = ErrorCode::kParseError) {
+  try {
+    read();
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), code) << e.what();
+    return e.what();
+  }
+  ADD_FAILURE() << "no rotary::Error";
+  return {};
+}
+
+std::string nested_arrays(int depth) {
+  return std::string(static_cast<std::size_t>(depth), '[') +
+         std::string(static_cast<std::size_t>(depth), ']');
+}
+
+std::string nested_objects(int depth) {
+  std::string text;
+  for (int i = 0; i < depth; ++i) text += "{\"a\":";
+  return text + "1" + std::string(static_cast<std::size_t>(depth), '}');
+}
+
+// A million levels once overflowed the stack when the error message printed the value back.
+TEST(config_json_test, a_million_levels_of_nesting_are_refused_by_depth) {
+  const std::string limit = std::to_string(detail::kMaxJsonDepth);
+  for (const std::string& text :
+       {nested_arrays(1'000'000), nested_objects(1'000'000), std::string(1'000'000, '['),
+        R"({"head_dim": 64, "rope_scaling": )" + nested_objects(1'000'000)}) {
+    for (const std::string& message :
+         {error_of([&] { config_from_json(text); }), error_of([&] { rope_layer_types(text); }),
+          error_of([&] { vision_config_from_json(text); })}) {
+      EXPECT_NE(message.find("nesting depth exceeds the limit of " + limit), std::string::npos)
+          << message;
+    }
+  }
+}
+
+TEST(config_json_test, nesting_up_to_the_depth_limit_is_accepted) {
+  // The root object is level 1; `extra` adds kMaxJsonDepth - 1 arrays, reaching the limit.
+  const auto config = [](int extra_depth) {
+    return R"({"head_dim": 64, "rope_theta": 10000, "extra": )" + nested_arrays(extra_depth) + "}";
+  };
+  EXPECT_EQ(config_from_json(config(detail::kMaxJsonDepth - 1)).head_dim, 64);
+  EXPECT_NE(error_of([&] { config_from_json(config(detail::kMaxJsonDepth)); }).find("depth"),
+            std::string::npos);
+}
+
+TEST(config_json_test, text_over_the_size_limit_is_refused) {
+  const std::string text(detail::kMaxConfigBytes + 1, ' ');
+  EXPECT_NE(error_of([&] { config_from_json(text); }).find("exceeds the size limit of 16 MiB"),
+            std::string::npos);
+}
+
+// A sparse 8 GiB file: refused from its size alone, in no time and without memory.
+TEST(config_json_test, a_file_over_the_size_limit_is_refused_before_it_is_read) {
+  const std::string path =
+      (std::filesystem::path(testing::TempDir()) /
+       ("rotary_huge_config_" + std::to_string(std::random_device()()) + ".json"))
+          .string();
+  std::ofstream(path).put('{');
+  std::filesystem::resize_file(path, std::uintmax_t{8} << 30);
+  const std::string message = error_of([&] { config_from_json_file(path); });
+  std::filesystem::remove(path);
+  EXPECT_NE(message.find(path + ": file of 8589934592 bytes exceeds the size limit of 16 MiB"),
+            std::string::npos)
+      << message;
+}
+
+TEST(config_json_test, endless_and_unreadable_files_end_in_an_error) {
+  if (std::filesystem::exists("/dev/zero")) {
+    const std::string endless = error_of([] { config_from_json_file("/dev/zero"); });
+    EXPECT_NE(endless.find("/dev/zero: file exceeds the size limit of 16 MiB"), std::string::npos);
+  }
+  const std::string dir = testing::TempDir();
+  EXPECT_NE(error_of([&] { config_from_json_file(dir); }, ErrorCode::kIoError).find("directory"),
+            std::string::npos);
 }
 
 }  // namespace

@@ -1,11 +1,10 @@
 #include "config_source.h"
 
 #include <filesystem>
-#include <fstream>
 #include <nlohmann/json.hpp>
-#include <sstream>
 
 #include "builtin_configs.h"
+#include "json_read.h"
 #include "rotary/config_json.h"
 #include "rotary/error.h"
 
@@ -22,11 +21,9 @@ RopeConfig parse(const std::string& json_text, const std::string& layer_type, bo
 LoadedConfig load_config(const std::string& argument, const std::string& layer_type, bool vision) {
   if (std::filesystem::exists(argument)) {
     if (!vision) return {config_from_json_file(argument, layer_type), argument, argument};
-    std::ifstream in(argument, std::ios::binary);
-    std::ostringstream text;
-    text << in.rdbuf();
+    const std::string text = detail::read_json_file(argument);
     try {
-      return {parse(text.str(), layer_type, true), argument + " (vision tower)", argument};
+      return {parse(text, layer_type, true), argument + " (vision tower)", argument};
     } catch (const Error& e) {
       throw Error(e.code(), argument + (e.argument().empty() ? "" : ": " + e.argument()),
                   e.message());
@@ -38,7 +35,8 @@ LoadedConfig load_config(const std::string& argument, const std::string& layer_t
         ErrorCode::kIoError, argument,
         "no such file, and not a built-in config (built-ins: " + builtin_config_names() + ")");
   }
-  const nlohmann::json record = nlohmann::json::parse(builtin->record);
+  // Compiled-in data, but read like any other JSON: one reader, one set of limits.
+  const nlohmann::json record = detail::parse_json(builtin->record, std::string(builtin->name));
   const nlohmann::json& source = record.at("source");
   try {
     return {

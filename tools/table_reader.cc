@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "json_read.h"
 #include "numeric/float16.h"
 #include "rotary/error.h"
 
@@ -179,18 +180,26 @@ Array parse_npy(const std::string& path, const std::vector<unsigned char>& bytes
 // ---- safetensors
 // ---------------------------------------------------------------------------------
 
+// The safetensors format caps its JSON header at 100 MB (100,000,000 bytes).
+constexpr std::size_t kMaxSafetensorsHeader = 100'000'000;
+
 std::vector<Array> parse_safetensors(const std::string& path,
                                      const std::vector<unsigned char>& bytes) {
   if (bytes.size() < 8) bad(ErrorCode::kParseError, path, "not a safetensors file (too short)");
   uint64_t length = 0;
   for (int b = 7; b >= 0; --b) length = (length << 8) | bytes[b];
+  if (length > kMaxSafetensorsHeader) {
+    bad(ErrorCode::kParseError, path,
+        "safetensors header length " + std::to_string(length) + " exceeds the format's limit of " +
+            std::to_string(kMaxSafetensorsHeader) + " bytes");
+  }
   if (length > bytes.size() - 8) bad(ErrorCode::kParseError, path, "truncated safetensors header");
   nlohmann::json header;
   try {
-    header = nlohmann::json::parse(bytes.begin() + 8,
-                                   bytes.begin() + 8 + static_cast<std::ptrdiff_t>(length));
-  } catch (const nlohmann::json::exception& e) {
-    bad(ErrorCode::kParseError, path, std::string("malformed safetensors header: ") + e.what());
+    const std::string_view text(reinterpret_cast<const char*>(bytes.data()) + 8, length);
+    header = detail::parse_json(text, path, kMaxSafetensorsHeader);
+  } catch (const Error& e) {
+    bad(e.code(), path, "safetensors header: " + e.message());
   }
   if (!header.is_object())
     bad(ErrorCode::kParseError, path, "safetensors header is not a JSON object");

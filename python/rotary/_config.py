@@ -24,8 +24,64 @@ def _as_json_text(config):
         raise invalid("config", f"expected a dict (a model's config.json contents), got {type(config).__name__}")
     try:
         return json.dumps(config, default=_json_value, allow_nan=False)
-    except (TypeError, ValueError) as e:
+    except Exception as e:  # a hostile dict may raise anything: RecursionError when deeply nested, ...
         raise invalid("config", f"cannot be written as JSON: {e}") from None
+
+
+# The core's size limit for a config file (src/json_read.h); real ones are a few KB.
+_MAX_CONFIG_BYTES = 16 << 20
+
+
+def _prefixed(prefix, error):
+    """`error` (a rotary.Error) with `prefix` in front, as the core prefixes a file's errors with its
+    path: "PREFIX: ARGUMENT: message"."""
+    named = invalid(prefix, str(error))
+    named.argument = f"{prefix}: {error.argument}" if error.argument else prefix
+    named.code = error.code
+    return named
+
+
+def _too_large(path, what):
+    error = invalid(path, f"{what} exceeds the size limit of {_MAX_CONFIG_BYTES >> 20} MiB")
+    error.code = "parse_error"
+    return error
+
+
+def _read_config_text(path):
+    """The text of the config file `path`. Its size is checked before it is read, and a file whose size
+    is not known up front (a pipe, a device) is read no further than the limit."""
+    with open(path, "rb") as f:
+        size = os.fstat(f.fileno()).st_size
+        if size > _MAX_CONFIG_BYTES:
+            raise _too_large(path, f"file of {size} bytes")
+        data = f.read(_MAX_CONFIG_BYTES + 1)
+    if len(data) > _MAX_CONFIG_BYTES:
+        raise _too_large(path, "file")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise invalid(path, f"not UTF-8 text: {e}") from None
+
+
+def _parse_dict(parse, config, *args):
+    """`parse(json_text, *args)` of the dict `config`. Errors about the text as a whole (too deep, too
+    large) name no field, so they name `config`."""
+    try:
+        return parse(_as_json_text(config), *args)
+    except _rotary.Error as e:
+        if e.argument:
+            raise
+        raise _prefixed("config", e) from None
+
+
+def _parse_file(parse, path, *args):
+    """`parse(json_text, *args)` of the file `path`, its errors prefixed with the path as the core's
+    own file reader does."""
+    text = _read_config_text(path)
+    try:
+        return parse(text, *args)
+    except _rotary.Error as e:
+        raise _prefixed(path, e) from None
 
 
 def config_from_dict(config, layer_type=None, *, vision=False):
@@ -60,8 +116,8 @@ def config_from_dict(config, layer_type=None, *, vision=False):
         rope_type 'linear'``.
     """
     if vision:
-        return _rotary.vision_config_from_json(_as_json_text(config))
-    return _rotary.config_from_json(_as_json_text(config), layer_type or "")
+        return _parse_dict(_rotary.vision_config_from_json, config)
+    return _parse_dict(_rotary.config_from_json, config, layer_type or "")
 
 
 def config_from_file(path, layer_type=None, *, vision=False):
@@ -84,12 +140,7 @@ def config_from_file(path, layer_type=None, *, vision=False):
     if not os.path.isfile(path):
         raise FileNotFoundError(f"{path}: no such file")
     if vision:
-        with open(path, encoding="utf-8") as f:
-            text = f.read()
-        try:
-            return _rotary.vision_config_from_json(text)
-        except _rotary.Error as e:
-            raise invalid(path, str(e)) from None
+        return _parse_file(_rotary.vision_config_from_json, path)
     return _rotary.config_from_json_file(path, layer_type or "")
 
 
@@ -107,8 +158,5 @@ def rope_layer_types(config):
         For example ``["full_attention", "sliding_attention"]`` for Gemma 3.
     """
     if isinstance(config, (str, os.PathLike)):
-        with open(config, encoding="utf-8") as f:
-            text = f.read()
-    else:
-        text = _as_json_text(config)
-    return _rotary.rope_layer_types(text)
+        return _parse_file(_rotary.rope_layer_types, os.fspath(config))
+    return _parse_dict(_rotary.rope_layer_types, config)

@@ -194,6 +194,52 @@ def test_errors_are_one_line_exit_2_and_leave_no_file(tmp_path):
     assert set(tmp_path.iterdir()) == before
 
 
+def one_line_error(result):
+    """The single line a refused command prints (exit status 2)."""
+    assert result.returncode == 2, (result.returncode, result.stderr)
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    return lines[0]
+
+
+def test_deep_or_oversized_configs_exit_2_naming_the_file(tmp_path):
+    """A million levels of nesting once crashed the tool (stack overflow); now the reader stops at its
+    depth limit, and a file over its size limit is refused from its size."""
+    deep_arrays = tmp_path / "deep-arrays.json"
+    deep_arrays.write_text("[" * 1_000_000 + "]" * 1_000_000)
+    deep_objects = tmp_path / "deep-objects.json"
+    deep_objects.write_text('{"a":' * 300_000 + "1" + "}" * 300_000)
+    out = tmp_path / "x.safetensors"
+    for path in (deep_arrays, deep_objects):
+        for args in (["inspect", path], ["inspect", path, "--vision"],
+                     ["export", path, "--positions", "8", "--out", out]):
+            line = one_line_error(run(*args, check=False))
+            assert str(path) in line and "depth" in line, line
+    assert not out.exists()
+    huge = tmp_path / "huge.json"
+    with open(huge, "wb") as f:
+        f.truncate(8 << 30)  # sparse: reading it whole would take 8 GiB
+    line = one_line_error(run("inspect", huge, check=False))
+    assert line == f"rotary: {huge}: file of {8 << 30} bytes exceeds the size limit of 16 MiB"
+
+
+def test_verify_refuses_hostile_safetensors_headers(tmp_path):
+    def table(name, header, length=None):
+        path = tmp_path / name
+        path.write_bytes((len(header) if length is None else length).to_bytes(8, "little") + header)
+        return path
+
+    cases = {
+        table("deep-arrays.safetensors", b"[" * 1_000_000 + b"]" * 1_000_000): "depth",
+        table("deep-objects.safetensors", b'{"a":' * 300_000 + b"1" + b"}" * 300_000): "depth",
+        # The format caps the header at 100 MB; this one claims 2^62 bytes.
+        table("huge-header.safetensors", b"{}", length=1 << 62): "limit of 100000000 bytes",
+    }
+    for path, fragment in cases.items():
+        line = one_line_error(run("verify", path, "--config", "llama-3.1-8b", check=False))
+        assert str(path) in line and fragment in line, line
+
+
 def test_demo_is_the_main_job():
     text = run("demo").stdout
     for fragment in ("meta-llama/Llama-3.1-8B", "rope_type          llama3", "Relative position", "Angle precision"):

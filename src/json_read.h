@@ -1,0 +1,36 @@
+// Reading JSON that a user points rotary at (config.json files, config text, safetensors headers)
+// within fixed limits of nesting depth and size, so that hostile input ends in rotary::Error rather
+// than exhausting the stack or memory.
+#pragma once
+
+#include <cstddef>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <string_view>
+
+namespace rotary::detail {
+
+// Arrays and objects inside one another, the outermost counting as level 1. Real config.json files
+// nest at most 4 levels (root, rope_parameters, a layer type, a LongRoPE factor list) and
+// safetensors headers 3, so 64 rejects nothing real. It also keeps every recursive walk of a parsed
+// value (dump, copy, comparison) within a few kilobytes of stack.
+inline constexpr int kMaxJsonDepth = 64;
+
+// A config.json is a few kilobytes, LongRoPE's factor lists included; 16 MiB is thousands of times
+// that and still cheap to hold in memory.
+inline constexpr std::size_t kMaxConfigBytes = std::size_t{16} << 20;
+
+// Parses `text`. Throws Error(kParseError) with `source` as the argument (a path, or "" for text a
+// caller prefixes itself) when the text is malformed, longer than `max_bytes`, or nested deeper
+// than kMaxJsonDepth. Depth is checked as each array or object opens, so a deep value is never
+// built, let alone walked.
+nlohmann::json parse_json(std::string_view text, const std::string& source,
+                          std::size_t max_bytes = kMaxConfigBytes);
+
+// The contents of the file `path`, of at most `max_bytes`. A regular file's size is checked before
+// anything is read; anything else (a pipe, /dev/zero) is read no further than one byte past the
+// limit. Throws Error naming `path`: kIoError when it cannot be opened or read, kParseError when
+// it is too large.
+std::string read_json_file(const std::string& path, std::size_t max_bytes = kMaxConfigBytes);
+
+}  // namespace rotary::detail
