@@ -5,6 +5,7 @@ imported, and every model configuration comes from tests/data/configs.
 """
 
 import os
+import sys
 
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["TRANSFORMERS_OFFLINE"] = "1"
@@ -29,6 +30,13 @@ _COLUMNS = [
 
 
 def pytest_terminal_summary(terminalreporter):
+    # The property tests' example counts and worst errors, so that every log shows how much ran.
+    properties = sys.modules.get("test_properties")
+    lines = properties.summary_lines() if properties is not None else []
+    if lines:
+        terminalreporter.section("property-based tests (hypothesis)")
+        for line in lines:
+            terminalreporter.write_line(line)
     if not CONFORMANCE_TABLE:
         return
     header = ["model"] + [short for _, short in _COLUMNS]
