@@ -167,8 +167,6 @@ struct Batched {
     return {data, dtype, batch * tokens, heads, head_dim, token_stride, head_stride};
   }
 };
-  }
-};
 
 std::string device_name(int device_type) {
   switch (device_type) {
