@@ -51,9 +51,10 @@ std::vector<int64_t> log_spaced_distances(int64_t max_distance, int points_per_d
     throw Error(ErrorCode::kInvalidArgument, "max_distance",
                 "expected 0 <= max_distance <= 2^53, got " + std::to_string(max_distance));
   }
-  if (points_per_decade < 1 || points_per_decade > 10000) {
+  if (points_per_decade < 1 || points_per_decade > kMaxPointsPerDecade) {
     throw Error(ErrorCode::kInvalidArgument, "points_per_decade",
-                "expected 1 to 10000, got " + std::to_string(points_per_decade));
+                "expected 1 to " + std::to_string(kMaxPointsPerDecade) + ", got " +
+                    std::to_string(points_per_decade));
   }
   std::vector<int64_t> distances;
   for (int64_t r = 0; r <= std::min<int64_t>(10, max_distance); ++r) distances.push_back(r);

@@ -27,9 +27,7 @@ KvCache::KvCache(int64_t num_blocks, int64_t block_size, int64_t num_kv_heads, i
       num_kv_heads_(num_kv_heads),
       head_dim_(head_dim),
       dtype_(dtype) {
-  const std::size_t bytes = detail::check_kv_shape(shape());
-  keys_.resize(bytes);
-  values_.resize(bytes);
+  detail::allocate_kv(shape(), keys_, values_);
 }
 
 KvCache KvCache::contiguous(int64_t capacity, int64_t num_kv_heads, int64_t head_dim, DType dtype) {

@@ -5,6 +5,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <vector>
 
 #include "rotary/tensor.h"
 
@@ -15,11 +16,18 @@ struct KvStorageShape {
   DType dtype = DType::kF32;
 };
 
-// Checks every size (Error naming "num_blocks", "block_size", ... as the public factories call
-// them); returns the bytes of one tensor (keys or values).
+// Checks every size against rotary/limits.h (Error naming "num_blocks", "block_size", ... as the
+// public factories call them, with the bytes the cache would take); returns the bytes of one
+// tensor (keys or values). A pool of one block is a contiguous cache: its block_size and its total
+// are reported as "capacity".
 std::size_t check_kv_shape(const KvStorageShape& shape);
-// A contiguous cache's capacity (one block of that many tokens).
+// A contiguous cache's capacity (one block of that many tokens) is positive; its limit is
+// check_kv_shape's.
 void check_kv_capacity(int64_t capacity);
+// check_kv_shape, then zeroed host storage for keys and values. A std::bad_alloc becomes an Error
+// naming the cache's size argument and its bytes.
+void allocate_kv(const KvStorageShape& shape, std::vector<unsigned char>& keys,
+                 std::vector<unsigned char>& values);
 
 // Tokens [first, first + count) of `block`, in the storage at `base`. Throws Error naming "block"
 // or "first" when they are not all inside one block of the pool. Whether the view may be written

@@ -5,6 +5,8 @@
 #include <string>
 
 #include "rotary/error.h"
+#include "rotary/limits.h"
+#include "sizes.h"
 
 namespace rotary {
 namespace {
@@ -13,7 +15,7 @@ namespace {
   throw Error(ErrorCode::kInvalidArgument, argument, message);
 }
 
-// Bounds keep every id and count far inside int64 and every grid inside memory.
+// Bounds keep every id and count far inside int64; rotary/limits.h bounds the total.
 constexpr int64_t kMaxExtent = int64_t{1} << 24;
 
 void check_grid(const VisionGrid& g, int64_t merge, const std::string& name) {
@@ -26,13 +28,39 @@ void check_grid(const VisionGrid& g, int64_t merge, const std::string& name) {
     invalid(name, "h and w (" + std::to_string(g.h) + " x " + std::to_string(g.w) +
                       ") must be multiples of spatial_merge_size " + std::to_string(merge));
   }
-  if (g.t * (g.h / merge) * (g.w / merge) > (int64_t{1} << 32)) invalid(name, "too many patches");
+  // In double: three extents of up to 2^24 overflow int64. Past this check t * h * w <= 2^44.
+  const double merged = static_cast<double>(g.t) * static_cast<double>(g.h / merge) *
+                        static_cast<double>(g.w / merge);
+  if (merged > static_cast<double>(int64_t{1} << 32)) {
+    invalid(name, "more than 2^32 merged patches");
+  }
 }
 
 void check_merge(int64_t merge) {
   if (merge <= 0 || merge > 64) {
     invalid("spatial_merge_size", "expected 1 .. 64, got " + std::to_string(merge));
   }
+}
+
+// The ids of `tokens` tokens with `axes` int64 components each, in the words of size errors.
+detail::SizeRequest ids_request(int64_t tokens, int axes, const char* argument) {
+  return {argument, std::to_string(tokens) + " tokens",
+          static_cast<double>(tokens) * axes * sizeof(int64_t),
+          "position ids (" + std::to_string(axes) + " axes x 8 bytes each)"};
+}
+
+void check_id_count(int64_t tokens, int axes, const char* argument) {
+  detail::check_count(ids_request(tokens, axes, argument), tokens,
+                      {kMaxPositionIds, "tokens", "rotary::kMaxPositionIds"});
+}
+
+MultimodalPositions allocate_ids(int64_t tokens, int axes, const char* argument) {
+  MultimodalPositions out;
+  out.num_axes = axes;
+  out.num_tokens = tokens;
+  detail::allocate_or_throw(ids_request(tokens, axes, argument),
+                            [&] { out.ids.resize(static_cast<std::size_t>(axes * tokens)); });
+  return out;
 }
 
 }  // namespace
@@ -49,20 +77,18 @@ MultimodalPositions mrope_positions(std::span<const PromptSegment> segments,
     }
     if (s.text_tokens > 0) {
       total += s.text_tokens;
-      continue;
+    } else {
+      check_grid(s.grid, spatial_merge_size, name + ".grid");
+      if (!std::isfinite(s.time_interval) || s.time_interval < 0 || s.time_interval > 1e6) {
+        invalid(name + ".time_interval", "expected a finite number in [0, 1e6]");
+      }
+      total += s.grid.t * (s.grid.h / spatial_merge_size) * (s.grid.w / spatial_merge_size);
     }
-    check_grid(s.grid, spatial_merge_size, name + ".grid");
-    if (!std::isfinite(s.time_interval) || s.time_interval < 0 || s.time_interval > 1e6) {
-      invalid(name + ".time_interval", "expected a finite number in [0, 1e6]");
-    }
-    total += s.grid.t * (s.grid.h / spatial_merge_size) * (s.grid.w / spatial_merge_size);
+    // Checked as it grows: each segment adds at most 2^40, so the sum cannot overflow.
+    check_id_count(total, 3, "segments");
   }
-  if (total > (int64_t{1} << 40)) invalid("segments", "more than 2^40 tokens");
 
-  MultimodalPositions out;
-  out.num_axes = 3;
-  out.num_tokens = total;
-  out.ids.resize(static_cast<std::size_t>(3 * total));
+  MultimodalPositions out = allocate_ids(total, 3, "segments");
   int64_t* axis_row[3] = {out.ids.data(), out.ids.data() + total, out.ids.data() + 2 * total};
   int64_t token = 0, current = 0, max_id = -1;
   const auto put = [&](int64_t t, int64_t h, int64_t w) {
@@ -101,13 +127,10 @@ MultimodalPositions vision_patch_positions(std::span<const VisionGrid> grids,
   int64_t total = 0;
   for (std::size_t i = 0; i < grids.size(); ++i) {
     check_grid(grids[i], spatial_merge_size, "grids[" + std::to_string(i) + "]");
-    total += grids[i].t * grids[i].h * grids[i].w;
-    if (total > (int64_t{1} << 40)) invalid("grids", "more than 2^40 patches");
+    total += grids[i].t * grids[i].h * grids[i].w;  // at most 2^44 per grid: no overflow
+    check_id_count(total, 2, "grids");
   }
-  MultimodalPositions out;
-  out.num_axes = 2;
-  out.num_tokens = total;
-  out.ids.resize(static_cast<std::size_t>(2 * total));
+  MultimodalPositions out = allocate_ids(total, 2, "grids");
   int64_t* rows = out.ids.data();
   int64_t* columns = out.ids.data() + total;
   int64_t token = 0;

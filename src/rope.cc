@@ -10,6 +10,8 @@
 #include "cpu/kernels.h"
 #include "cpu/parallel.h"
 #include "rotary/error.h"
+#include "rotary/limits.h"
+#include "sizes.h"
 #include "validate.h"
 
 namespace rotary {
@@ -120,6 +122,46 @@ class CosSinSource {
   std::vector<std::vector<float>> axis_theta_;
 };
 
+// The cos/sin cache that cache_positions asks for: two tables of `half` floats per position.
+detail::SizeRequest cache_request(int64_t positions, int64_t half) {
+  return {"options.cache_positions", std::to_string(positions) + " positions",
+          static_cast<double>(positions) * static_cast<double>(half) * 2 * sizeof(float),
+          "cos/sin tables (" + std::to_string(half) + " pairs x 2 x 4 bytes each)"};
+}
+
+void check_options(const RopeOptions& options, int64_t half) {
+  if (options.cache_positions < 0) {
+    throw Error(ErrorCode::kInvalidArgument, "options.cache_positions",
+                "expected >= 0, got " + std::to_string(options.cache_positions));
+  }
+  const detail::SizeRequest cache = cache_request(options.cache_positions, half);
+  detail::check_count(cache, options.cache_positions,
+                      {kMaxTablePositions, "positions", "rotary::kMaxTablePositions"});
+  detail::check_bytes(cache);
+  // OpenMP aborts the process when it cannot start the threads it was asked for.
+  if (options.max_threads < 0 || options.max_threads > kMaxThreads) {
+    throw Error(ErrorCode::kInvalidArgument, "options.max_threads",
+                "expected 0 (every hardware thread) to " + std::to_string(kMaxThreads) +
+                    " (rotary::kMaxThreads), got " + std::to_string(options.max_threads));
+  }
+}
+
+// Positions [0, cache_positions) with the initial frequencies.
+void fill_cache(Rope::State& s) {
+  const int64_t positions = s.options.cache_positions;
+  const auto entries = static_cast<std::size_t>(positions * s.half);
+  detail::allocate_or_throw(cache_request(positions, s.half), [&] {
+    s.cos_cache.resize(entries);
+    s.sin_cache.resize(entries);
+  });
+  const auto n = static_cast<std::size_t>(s.half);
+  for (int64_t p = 0; p < positions; ++p) {
+    const auto row = static_cast<std::size_t>(p * s.half);
+    compute_cos_sin(s.frequencies.inv_freq, s.frequencies.attention_factor, p, s.options.angle_mode,
+                    {s.cos_cache.data() + row, n}, {s.sin_cache.data() + row, n});
+  }
+}
+
 }  // namespace
 
 Rope::Rope(const RopeConfig& config, const RopeOptions& options)
@@ -165,24 +207,8 @@ Rope::Rope(const RopeConfig& config, const Frequencies& frequencies, const RopeO
       s.axis_pairs[static_cast<std::size_t>(pair_axes[i])].push_back(static_cast<int>(i));
     }
   }
-  if (options.cache_positions < 0) {
-    throw Error(ErrorCode::kInvalidArgument, "options.cache_positions",
-                "expected >= 0, got " + std::to_string(options.cache_positions));
-  }
-  if (options.cache_positions > (int64_t{1} << 40) / std::max<int64_t>(s.half, 1)) {
-    throw Error(
-        ErrorCode::kInvalidArgument, "options.cache_positions",
-        "a cache of " + std::to_string(options.cache_positions) + " positions is too large");
-  }
-  const auto entries = static_cast<std::size_t>(options.cache_positions * s.half);
-  s.cos_cache.resize(entries);
-  s.sin_cache.resize(entries);
-  for (int64_t p = 0; p < options.cache_positions; ++p) {
-    const auto row = static_cast<std::size_t>(p * s.half);
-    const auto n = static_cast<std::size_t>(s.half);
-    compute_cos_sin(s.frequencies.inv_freq, s.frequencies.attention_factor, p, options.angle_mode,
-                    {s.cos_cache.data() + row, n}, {s.sin_cache.data() + row, n});
-  }
+  check_options(options, s.half);
+  fill_cache(s);
 }
 
 Rope::~Rope() = default;

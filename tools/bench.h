@@ -17,6 +17,8 @@ struct BenchRequest {
   int repeats = 15;
 };
 
+// Throws rotary::Error naming --tokens, --threads or --repeats past rotary/limits.h, or --tokens
+// with the bytes when this machine cannot allocate the buffers.
 int run_bench(const BenchRequest& request);
 
 }  // namespace rotary::tools

@@ -1,5 +1,6 @@
 #include "decay_cmd.h"
 
+#include <algorithm>
 #include <charconv>
 #include <cstdint>
 #include <cstdio>
@@ -50,12 +51,14 @@ void write_decay(const LoadedConfig& loaded, const DecayRequest& request) {
   // Twice the trained context shows the bound past where the model was trained to attend.
   const int64_t max_distance =
       request.max_distance.empty()
-          ? (c.max_position_embeddings > 0 ? 2 * c.max_position_embeddings : 65536)
+          ? (c.max_position_embeddings > 0
+                 ? 2 * std::min(c.max_position_embeddings, kMaxDecayDistance / 2)
+                 : 65536)
           : parse_option("--max-distance", request.max_distance, 1, kMaxDecayDistance);
   const int64_t points_per_decade =
       request.points_per_decade.empty()
           ? kDefaultPointsPerDecade
-          : parse_option("--points-per-decade", request.points_per_decade, 1, 10000);
+          : parse_option("--points-per-decade", request.points_per_decade, 1, kMaxPointsPerDecade);
 
   const std::vector<int64_t> distances =
       log_spaced_distances(max_distance, static_cast<int>(points_per_decade));

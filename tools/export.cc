@@ -4,14 +4,16 @@
 #include <cstdio>
 #include <cstring>
 #include <fstream>
-#include <numeric>
 #include <nlohmann/json.hpp>
+#include <numeric>
 #include <vector>
 
 #include "atomic_file.h"
 #include "numeric/float16.h"
 #include "rotary/error.h"
+#include "rotary/limits.h"
 #include "rotary/rope.h"
+#include "sizes.h"
 
 namespace rotary::tools {
 namespace {
@@ -27,7 +29,9 @@ std::vector<unsigned char> encode(const std::vector<float>& values, DType dtype)
   std::vector<unsigned char> bytes(values.size() * dtype_size(dtype));
   for (std::size_t i = 0; i < values.size(); ++i) {
     switch (dtype) {
-      case DType::kF32: std::memcpy(&bytes[4 * i], &values[i], 4); break;
+      case DType::kF32:
+        std::memcpy(&bytes[4 * i], &values[i], 4);
+        break;
       case DType::kF16: {
         const uint16_t b = detail::to_float16(values[i]).bits;
         std::memcpy(&bytes[2 * i], &b, 2);
@@ -61,17 +65,34 @@ std::string safetensors_dtype(DType dtype) {
   return dtype == DType::kF32 ? "F32" : dtype == DType::kF16 ? "F16" : "BF16";
 }
 
+// The file holds two tables of n x half values; the header and inv_freq are negligible. It is
+// written, not held in memory, but a table past the limits is a mistyped count all the same.
+void check_table_size(int64_t n, int64_t half, DType dtype) {
+  const std::size_t element = dtype_size(dtype);
+  const detail::SizeRequest table{
+      "--positions", std::to_string(n) + " positions",
+      2.0 * static_cast<double>(n) * static_cast<double>(half) * static_cast<double>(element),
+      "cos/sin tables (" + std::to_string(half) + " pairs x 2 x " + std::to_string(element) +
+          " bytes each)"};
+  detail::check_count(table, n, {kMaxTablePositions, "positions", "rotary::kMaxTablePositions"});
+  detail::check_bytes(table);
+}
+
 }  // namespace
 
 void export_tables(const LoadedConfig& loaded, const ExportRequest& r) {
-  if (r.positions <= 0) fail("--positions", "expected a positive count, got " + std::to_string(r.positions));
+  if (r.positions <= 0) {
+    fail("--positions", "expected a positive count, got " + std::to_string(r.positions));
+  }
   if (r.format == ExportFormat::kNpy && r.dtype == DType::kBF16) {
     fail("--dtype", "NumPy's .npy has no bfloat16; use --format safetensors, or --dtype f32/f16");
   }
   const Rope rope(loaded.config, {.angle_mode = r.angle_mode, .max_threads = 1});
   const int64_t half = rope.rotary_dim() / 2;
   const int64_t n = r.positions;
-  const auto table_bytes = static_cast<uint64_t>(n) * static_cast<uint64_t>(half) * dtype_size(r.dtype);
+  check_table_size(n, half, r.dtype);
+  const auto table_bytes =
+      static_cast<uint64_t>(n) * static_cast<uint64_t>(half) * dtype_size(r.dtype);
   // Frequencies for a sequence of n positions (dynamic NTK / LongRoPE decide from its length).
   const Frequencies freqs = rope.frequencies_for(std::vector<int64_t>{n - 1});
 
@@ -85,9 +106,11 @@ void export_tables(const LoadedConfig& loaded, const ExportRequest& r) {
     const uint64_t inv_bytes = static_cast<uint64_t>(half) * 4;
     nlohmann::json h;
     h["inv_freq"] = {{"dtype", "F32"}, {"shape", {half}}, {"data_offsets", {0, inv_bytes}}};
-    h["cos"] = {{"dtype", safetensors_dtype(r.dtype)}, {"shape", {n, half}},
+    h["cos"] = {{"dtype", safetensors_dtype(r.dtype)},
+                {"shape", {n, half}},
                 {"data_offsets", {inv_bytes, inv_bytes + table_bytes}}};
-    h["sin"] = {{"dtype", safetensors_dtype(r.dtype)}, {"shape", {n, half}},
+    h["sin"] = {{"dtype", safetensors_dtype(r.dtype)},
+                {"shape", {n, half}},
                 {"data_offsets", {inv_bytes + table_bytes, inv_bytes + 2 * table_bytes}}};
     const RopeConfig& c = loaded.config;
     h["__metadata__"] = {{"model", loaded.label},
@@ -105,7 +128,8 @@ void export_tables(const LoadedConfig& loaded, const ExportRequest& r) {
     const uint64_t length = json.size();
     for (int b = 0; b < 8; ++b) header[b] = static_cast<char>((length >> (8 * b)) & 0xFF);
     header += json;
-    header.append(reinterpret_cast<const char*>(freqs.inv_freq.data()), static_cast<std::size_t>(inv_bytes));
+    header.append(reinterpret_cast<const char*>(freqs.inv_freq.data()),
+                  static_cast<std::size_t>(inv_bytes));
     cos_offset = header.size();
     sin_offset = cos_offset + table_bytes;
   }
@@ -125,7 +149,8 @@ void export_tables(const LoadedConfig& loaded, const ExportRequest& r) {
       for (auto [values, offset] : {std::pair{&cos, cos_offset}, std::pair{&sin, sin_offset}}) {
         const std::vector<unsigned char> bytes = encode(*values, r.dtype);
         file.seekp(static_cast<std::streamoff>(offset + row));
-        file.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+        file.write(reinterpret_cast<const char*>(bytes.data()),
+                   static_cast<std::streamsize>(bytes.size()));
       }
       if (r.progress) {
         std::fprintf(stderr, "\rexporting %lld positions: %3d%%", static_cast<long long>(n),

@@ -13,7 +13,7 @@ namespace rotary::tools {
 enum class ExportFormat { kNpy, kSafetensors };
 
 struct ExportRequest {
-  int64_t positions = 0;
+  int64_t positions = 0;  // 1 .. kMaxTablePositions, and both tables within kMaxRequestBytes
   ExportFormat format = ExportFormat::kSafetensors;
   DType dtype = DType::kF32;
   AngleMode angle_mode = AngleMode::kHf;

@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "rotary/config.h"
+#include "rotary/limits.h"
 
 namespace rotary {
 
@@ -32,9 +33,6 @@ struct DecayPoint {
   int64_t distance = 0;  // relative distance r, in tokens
   double bound = 0;      // B(r) = (1 / (d/2)) * sum_{j=1}^{d/2} |S_j|
 };
-
-// The largest distance accepted: larger integers are not all representable in double.
-inline constexpr int64_t kMaxDecayDistance = int64_t{1} << 53;
 
 // B(r) for the frequencies `inv_freq` (one per rotated pair, in pair order: S_j sums the first j).
 // `distance` may be fractional (plots sample r on a log scale); B is even in r. Throws
@@ -54,7 +52,7 @@ std::vector<DecayPoint> long_term_decay(const RopeConfig& config,
 // changes fastest there), then `points_per_decade` points per decade from 10 on, rounded to
 // integers with duplicates dropped, and max_distance itself. Strictly increasing. Throws
 // Error(kInvalidArgument) unless 0 <= max_distance <= kMaxDecayDistance and
-// 1 <= points_per_decade <= 10000.
+// 1 <= points_per_decade <= kMaxPointsPerDecade (rotary/limits.h).
 std::vector<int64_t> log_spaced_distances(int64_t max_distance, int points_per_decade);
 
 }  // namespace rotary

@@ -41,6 +41,11 @@ class KvCache {
   // One sequence of up to `capacity` tokens (one block; use BlockTable{{0}}).
   static KvCache contiguous(int64_t capacity, int64_t num_kv_heads, int64_t head_dim, DType dtype);
   // A pool of `num_blocks` blocks of `block_size` tokens each.
+  //
+  // Both factories check every size against rotary/limits.h (kMaxKvBlocks, kMaxKvBlockSize,
+  // kMaxKvHeads, kMaxKvHeadDim, and kMaxRequestBytes for keys and values together) before
+  // allocating, and throw rotary::Error naming the argument and the bytes the cache would take;
+  // also when the machine cannot allocate a cache inside the limits.
   static KvCache paged(int64_t num_blocks, int64_t block_size, int64_t num_kv_heads,
                        int64_t head_dim, DType dtype);
 

@@ -60,14 +60,16 @@ struct MultimodalPositions {
 // The (temporal, height, width) ids of a prompt, as transformers' get_rope_index for Qwen2-VL,
 // Qwen2.5-VL and Qwen3-VL (Qwen3-VL: give each video frame as its own segment with t = 1, as its
 // processor separates frames by timestamp text). Grid h and w must be multiples of
-// spatial_merge_size. Throws rotary::Error naming the segment on bad input.
+// spatial_merge_size. Throws rotary::Error naming the segment on bad input, and naming
+// "segments" (with the bytes) when the prompt has more than kMaxPositionIds tokens
+// (rotary/limits.h).
 MultimodalPositions mrope_positions(std::span<const PromptSegment> segments,
                                     int64_t spatial_merge_size);
 
 // The (row, column) ids of a vision tower's patches, images one after another. Every frame of a
 // video repeats its image's ids. spatial_merge_size > 1 orders the patches window by window
 // (Qwen2-VL's merge_size x merge_size blocks, row-major inside each); 1 is plain row-major
-// (Pixtral).
+// (Pixtral). More than kMaxPositionIds patches in all throws rotary::Error naming "grids".
 MultimodalPositions vision_patch_positions(std::span<const VisionGrid> grids,
                                            int64_t spatial_merge_size);
 

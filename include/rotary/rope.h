@@ -24,6 +24,7 @@
 #include "rotary/angles.h"
 #include "rotary/config.h"
 #include "rotary/frequencies.h"
+#include "rotary/limits.h"
 #include "rotary/tensor.h"
 
 namespace rotary {
@@ -34,10 +35,14 @@ struct RopeOptions {
   AngleMode angle_mode = AngleMode::kHf;
   // Precompute cos/sin for positions [0, cache_positions). Positions outside the cache, and calls
   // whose frequencies depend on the sequence length beyond the initial set, are computed on the fly
-  // with the same function, so the values never depend on whether a cache exists.
+  // with the same function, so the values never depend on whether a cache exists. The cache takes
+  // cache_positions * rotary_dim * 4 bytes (cos and sin); at most kMaxTablePositions positions
+  // and kMaxRequestBytes (rotary/limits.h), else the constructor throws Error naming
+  // "options.cache_positions" and the bytes.
   int64_t cache_positions = 0;
   // Threads for one call: 0 uses every hardware thread, 1 keeps the call on the caller's thread.
   // Calls too small to repay waking threads run on the caller's thread whatever this says.
+  // 0 .. kMaxThreads.
   int max_threads = 0;
 };
 

@@ -8,6 +8,7 @@ import numpy as np
 from . import _rotary
 from ._config import config_from_dict, config_from_file
 from ._errors import invalid
+from ._limits import MAX_TABLE_POSITIONS, MAX_THREADS, allocating, check_size, integer
 
 _LAYOUTS = {3: ("shd", "hsd"), 4: ("bshd", "bhsd")}
 
@@ -17,9 +18,10 @@ def _torch_tensor(x):
     return torch is not None and isinstance(x, torch.Tensor)
 
 
-def _as_positions(positions, token_shape=None, num_axes=1):
+def _as_positions(positions, token_shape=None, num_axes=1, check_tokens=None):
     """Positions as a contiguous 1-d int32/int64 array, broadcast to `token_shape` when given, and
-    the number of position axes they carry.
+    the number of position axes they carry. ``check_tokens(count)``, when given, runs before
+    anything is copied.
 
     With a multi-axis RoPE (``num_axes`` > 1), an array with one more dimension than the tokens and
     ``num_axes`` rows (transformers' ``(3, batch, seq)`` position_ids) gives each token one
@@ -30,12 +32,13 @@ def _as_positions(positions, token_shape=None, num_axes=1):
     if _torch_tensor(positions):
         positions = positions.detach().cpu().numpy()
     array = np.asarray(positions)
-    if array.dtype not in (np.int32, np.int64):
-        if array.dtype.kind not in "iu":
-            raise invalid("positions", f"expected integers (int32 or int64), got {array.dtype}")
-        if array.size and array.dtype.kind == "u" and array.max() > np.iinfo(np.int64).max:
+    dtype = array.dtype
+    if dtype not in (np.int32, np.int64):
+        if dtype.kind not in "iu":
+            raise invalid("positions", f"expected integers (int32 or int64), got {dtype}")
+        if array.size and dtype.kind == "u" and array.max() > np.iinfo(np.int64).max:
             raise invalid("positions", "values past the int64 range")
-        array = array.astype(np.int64)
+        dtype = np.dtype(np.int64)
     axes = 1
     if num_axes > 1 and array.ndim >= 1 and array.shape[0] == num_axes and (
             token_shape is None or array.ndim == len(token_shape) + 1):
@@ -52,7 +55,19 @@ def _as_positions(positions, token_shape=None, num_axes=1):
             raise invalid(
                 "positions", f"expected shape {expected} or one that broadcasts to it, got {array.shape}"
             ) from None
-    return np.ascontiguousarray(array).reshape(-1), axes
+    if check_tokens is not None:
+        check_tokens(array.size // axes)
+    return _contiguous(array, dtype).reshape(-1), axes
+
+
+def _contiguous(array, dtype):
+    """`array` as C-contiguous `dtype`: itself when it already is, else a copy. Broadcasting to the
+    tokens of a tensor with zero strides can ask for far more positions than any real call has."""
+    if array.flags.c_contiguous and array.dtype == dtype:
+        return array
+    need = check_size("positions", f"{array.size} positions", array.size * dtype.itemsize,
+                      f"a contiguous {dtype} copy")
+    return allocating("positions", need, lambda: np.ascontiguousarray(array, dtype=dtype))
 
 
 def _layout_and_tokens(q, layout):
@@ -104,7 +119,9 @@ class Rope:
         factor in float32, as transformers computes them. ``"exact"``: the angle from the exact
         product reduced in float64, cos/sin rounded once to float32.
     cache_positions : int
-        Precompute cos/sin for positions ``[0, cache_positions)``; values never depend on it.
+        Precompute cos/sin for positions ``[0, cache_positions)``; values never depend on it. The
+        cache takes ``cache_positions * rotary_dim * 4`` bytes; at most 2**25 positions and 64 GiB
+        (``include/rotary/limits.h``), else :class:`rotary.Error` names the bytes it would need.
     inv_freq : array_like of float32, shape (rotary_dim // 2,), optional
         Use these inverse frequencies for every call instead of the config's (for example another
         engine's float32 theta, to reproduce it bit for bit). The config still gives head_dim,
@@ -117,8 +134,8 @@ class Rope:
     vision : bool
         When ``config`` is a dict or path: the vision tower's 2D RoPE instead of the text model's.
     max_threads : int
-        Threads for one large call: 0 uses every hardware thread, 1 stays on the caller's thread.
-        The GIL is released while rotary computes.
+        Threads for one large call: 0 uses every hardware thread, 1 stays on the caller's thread;
+        at most 4096. The GIL is released while rotary computes.
 
     Notes
     -----
@@ -148,9 +165,10 @@ class Rope:
                     f"expected float32 (the frequencies a model uses are float32 values), got {inv_freq.dtype}",
                 )
             inv_freq = inv_freq.tolist()  # each float32 exactly, as a Python float
-        self._rope = _rotary.Rope(config, angle_mode, int(cache_positions), inv_freq,
-                                  None if attention_factor is None else float(attention_factor),
-                                  int(max_threads))
+        # Sizes are checked against rotary/limits.h by the core, which names the bytes they need.
+        self._rope = _rotary.Rope(config, angle_mode, integer(cache_positions, "cache_positions"),
+                                  inv_freq, None if attention_factor is None else float(attention_factor),
+                                  integer(max_threads, "max_threads", 0, MAX_THREADS))
 
     def __repr__(self):
         return (f"Rope({self.config!r}, angle_mode='{self.angle_mode}', "
@@ -226,16 +244,31 @@ class Rope:
         -------
         cos, sin : numpy.ndarray of float32, shape P + (rotary_dim // 2,)
             One column per pair (transformers' tables repeat them: ``cat((cos, cos), -1)``).
+
+        Raises
+        ------
+        rotary.Error
+            For more than 2**25 positions (``rotary::kMaxTablePositions``) or tables past 64 GiB,
+            naming the bytes they would need.
         """
         if _torch_tensor(positions):
             positions = positions.detach().cpu().numpy()
-        flat, axes = _as_positions(positions, None, self.num_axes)
+        flat, axes = _as_positions(positions, None, self.num_axes, self._table_need)
         shape = np.shape(positions)[1:] if axes > 1 else np.shape(positions)
         half = self.rotary_dim // 2
-        cos = np.empty((flat.size // axes, half), dtype=np.float32)
-        sin = np.empty((flat.size // axes, half), dtype=np.float32)
+        rows = flat.size // axes
+        cos, sin = allocating("positions", self._table_need(rows),
+                              lambda: (np.empty((rows, half), dtype=np.float32),
+                                       np.empty((rows, half), dtype=np.float32)))
         self._rope.cos_sin(flat, axes, cos, sin)
         return cos.reshape(*shape, half), sin.reshape(*shape, half)
+
+    def _table_need(self, rows):
+        """What cos/sin tables of `rows` positions need, in words; rotary.Error past the limits."""
+        half = self.rotary_dim // 2
+        return check_size("positions", f"{rows} positions", rows * half * 8,
+                          f"cos/sin tables ({half} pairs x 2 x 4 bytes each)", rows,
+                          (MAX_TABLE_POSITIONS, "positions", "kMaxTablePositions"))
 
     def rotate(self, q, positions, k=None, *, q_out=None, k_out=None, inverse=False, layout=None):
         """Rotates q (and k) by their positions: in place, or into ``q_out`` / ``k_out``.

@@ -5,6 +5,7 @@ import numpy as np
 
 from . import _rotary
 from ._errors import invalid
+from ._limits import allocating, check_size, format_bytes, integer
 from ._rope import Rope, _as_positions, _mark_modified, _readable, _writable
 
 BlockTable = _rotary.BlockTable
@@ -37,15 +38,20 @@ class KvCache:
     def __init__(self, cache):
         self._cache = cache
 
+    # Sizes are integers here; their limits (include/rotary/limits.h: 64 GiB of keys and values,
+    # 2**24 tokens per block, 2**16 heads and channels) are the core's, which names the bytes.
     @classmethod
     def contiguous(cls, capacity, num_kv_heads, head_dim, dtype="float32"):
-        return cls(_rotary.KvCache.contiguous(int(capacity), int(num_kv_heads), int(head_dim),
-                                              _dtype_name(dtype)))
+        return cls(_rotary.KvCache.contiguous(integer(capacity, "capacity"),
+                                              integer(num_kv_heads, "num_kv_heads"),
+                                              integer(head_dim, "head_dim"), _dtype_name(dtype)))
 
     @classmethod
     def paged(cls, num_blocks, block_size, num_kv_heads, head_dim, dtype="float32"):
-        return cls(_rotary.KvCache.paged(int(num_blocks), int(block_size), int(num_kv_heads),
-                                         int(head_dim), _dtype_name(dtype)))
+        return cls(_rotary.KvCache.paged(integer(num_blocks, "num_blocks"),
+                                         integer(block_size, "block_size"),
+                                         integer(num_kv_heads, "num_kv_heads"),
+                                         integer(head_dim, "head_dim"), _dtype_name(dtype)))
 
     num_blocks = property(lambda self: self._cache.num_blocks)
     block_size = property(lambda self: self._cache.block_size)
@@ -81,11 +87,24 @@ class KvCache:
 
     def keys(self, sequence):
         """The sequence's rotated keys, (length, kv_heads, head_dim), a copy (bfloat16 as float32)."""
-        return _as_float(self._cache.keys(sequence), self.dtype)
+        return self._gather(sequence, self._cache.keys)
 
     def values(self, sequence):
         """The sequence's values, (length, kv_heads, head_dim), a copy (bfloat16 as float32)."""
-        return _as_float(self._cache.values(sequence), self.dtype)
+        return self._gather(sequence, self._cache.values)
+
+    def _gather(self, sequence, gather):
+        # A valid sequence lists each block once, so it holds at most the pool's tokens: the copy
+        # is never larger than the cache. A length past that is a mistake, not a copy to attempt.
+        length = getattr(sequence, "length", 0)
+        pool = self.num_blocks * self.block_size
+        if length > pool:
+            raise invalid("sequence.length", f"{length} tokens exceed the pool's {pool} "
+                                             f"({self.num_blocks} blocks of {self.block_size})")
+        element = 2 if self.dtype == "float16" else 4  # bfloat16 comes back as float32
+        size = length * self.num_kv_heads * self.head_dim * element
+        need = f"{length} tokens need {format_bytes(size)} of a copy ({element} bytes each)"
+        return allocating("sequence.length", need, lambda: _as_float(gather(sequence), self.dtype))
 
 
 def attention(q, cache, sequence, first_index, *, scale=None, sliding_window=0):
@@ -97,5 +116,18 @@ def attention(q, cache, sequence, first_index, *, scale=None, sliding_window=0):
     """
     if not isinstance(cache, KvCache):
         raise invalid("cache", f"expected a rotary.KvCache, got {type(cache).__name__}")
-    return _rotary.attention(_readable(q), cache._cache, sequence, int(first_index),
-                             0.0 if scale is None else float(scale), int(sliding_window))
+    first_index = integer(first_index, "first_index")
+    sliding_window = integer(sliding_window, "sliding_window")
+
+    def call():
+        return _rotary.attention(_readable(q), cache._cache, sequence, first_index,
+                                 0.0 if scale is None else float(scale), sliding_window)
+
+    # The output is allocated before the core sees q: bound it here, from q's shape.
+    shape = tuple(getattr(q, "shape", ()))
+    if len(shape) != 3:
+        return call()  # the core names what is wrong with q
+    tokens, heads, dim = (int(n) for n in shape)
+    need = check_size("q", f"{tokens} tokens x {heads} heads x {dim} channels",
+                      tokens * heads * dim * 4, "attention output (float32, 4 bytes each)")
+    return allocating("q", need, call)

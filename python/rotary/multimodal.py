@@ -7,14 +7,25 @@ import numpy as np
 
 from . import _rotary
 from ._errors import invalid
+from ._limits import integer
 
 
 def _grid(value, name):
     try:
-        t, h, w = (int(v) for v in value)
+        t, h, w = value
     except (TypeError, ValueError):
         raise invalid(name, f"expected a (t, h, w) grid of patches, got {value!r}") from None
-    return t, h, w
+    return tuple(integer(v, f"{name}.{axis}") for v, axis in zip((t, h, w), "thw"))
+
+
+def _build(argument, build):
+    # The core bounds the ids (2**24 tokens, include/rotary/limits.h) and names their bytes; the
+    # lists it hands over take more memory than its arrays did.
+    try:
+        return build()
+    except MemoryError:
+        raise invalid(argument, "the position ids need more memory than this machine could "
+                                "allocate") from None
 
 
 def mrope_positions(segments, spatial_merge_size=2):
@@ -56,8 +67,13 @@ def mrope_positions(segments, spatial_merge_size=2):
             packed.append((0, t, h, w, float(segment.get("time_interval", 1.0))))
         else:
             packed.append((0, *_grid(segment, name), 1.0))
-    ids, tokens, delta = _rotary.mrope_positions(packed, int(spatial_merge_size))
-    return np.asarray(ids, dtype=np.int64).reshape(3, tokens), int(delta)
+    merge = integer(spatial_merge_size, "spatial_merge_size")
+
+    def build():
+        ids, tokens, delta = _rotary.mrope_positions(packed, merge)
+        return np.asarray(ids, dtype=np.int64).reshape(3, tokens), int(delta)
+
+    return _build("segments", build)
 
 
 def vision_patch_positions(grids, spatial_merge_size=1):
@@ -77,5 +93,10 @@ def vision_patch_positions(grids, spatial_merge_size=1):
         For :meth:`Rope.rotate` with an axial (2D) RoPE.
     """
     packed = [_grid(g, f"grids[{i}]") for i, g in enumerate(grids)]
-    ids, tokens = _rotary.vision_patch_positions(packed, int(spatial_merge_size))
-    return np.asarray(ids, dtype=np.int64).reshape(2, tokens)
+    merge = integer(spatial_merge_size, "spatial_merge_size")
+
+    def build():
+        ids, tokens = _rotary.vision_patch_positions(packed, merge)
+        return np.asarray(ids, dtype=np.int64).reshape(2, tokens)
+
+    return _build("grids", build)

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from .._errors import invalid
+from .._limits import MAX_TABLE_POSITIONS, check_size, integer
 from .._rope import Rope
 from ..torch import apply_rotary
 from . import _tables
@@ -47,11 +48,15 @@ def precompute_freqs_cis(dim, end, theta=10000.0, use_scaled=False, *, scale_fac
     -------
     torch.Tensor, complex64, shape (end, dim // 2)
     """
-    dim, end = int(dim), int(end)
+    dim, end = integer(dim, "dim"), integer(end, "end")
     if dim <= 0 or dim % 2:
         raise invalid("dim", f"expected a positive even size, got {dim}")
     if end < 0:
         raise invalid("end", f"expected >= 0, got {end}")
+    # Before np.arange(end): the table's rows are bounded like every cos/sin table's.
+    check_size("end", f"{end} positions", end * (dim // 2) * 8,
+               f"a complex64 table ({dim // 2} pairs x 8 bytes each)", end,
+               (MAX_TABLE_POSITIONS, "positions", "kMaxTablePositions"))
     config = {"head_dim": dim, "rope_theta": float(theta), "rope_interleave": True,
               "max_position_embeddings": max(end, 1)}
     if use_scaled:
