@@ -32,6 +32,9 @@ def _as_positions(positions, token_shape=None, num_axes=1, check_tokens=None):
     if _torch_tensor(positions):
         positions = positions.detach().cpu().numpy()
     array = np.asarray(positions)
+    if array.size == 0 and not isinstance(positions, np.ndarray):
+        # An empty list has no element to make it integral: NumPy calls it float64.
+        array = array.astype(np.int64)
     dtype = array.dtype
     if dtype not in (np.int32, np.int64):
         if dtype.kind not in "iu":

@@ -528,14 +528,13 @@ def test_rotation_equals_the_reference_or_raises_leaving_every_byte(data):
         assert_only_written(b, snapshot, outputs)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "rotary bug: an empty Python list of positions is refused ('positions: expected integers (int32 or "
-    "int64), got float64'): np.asarray([]) is float64 and _as_positions checks the dtype before the size. "
-    "Reproducer: rotary.Rope({'head_dim': 8}).rotate(torch.zeros(0, 1, 8), [])"))
 def test_empty_position_list():
+    # np.asarray([]) is float64; an empty list of positions is still a valid (empty) call.
     rope = rotary.Rope({"head_dim": 8, "rope_theta": 10000.0})
     q = np.zeros((0, 1, 8), np.float32) if torch is None else torch.zeros(0, 1, 8)
-    rope.rotate(q, [])
+    assert rope.rotate(q, []) is q
+    with pytest.raises(rotary.Error, match="positions"):
+        rope.rotate(np.zeros((2, 1, 8), np.float32), [])
 
 
 @pytest.mark.xfail(strict=True, reason=(
