@@ -48,8 +48,8 @@ int64_t shape_value(Reader& r) {
 }
 
 // A view of `heads` heads over the buffer, or nothing if it does not fit inside.
-bool carve(Reader& r, unsigned char* buffer, int64_t elements, rotary::DType dtype,
-           int64_t tokens, int64_t heads, int64_t head_dim, rotary::TensorView& view) {
+bool carve(Reader& r, unsigned char* buffer, int64_t elements, rotary::DType dtype, int64_t tokens,
+           int64_t heads, int64_t head_dim, rotary::TensorView& view) {
   const int64_t offset = r.take<uint16_t>() % elements;
   const int64_t token_stride = r.take<uint8_t>() % 96, head_stride = r.take<uint8_t>() % 96;
   const int64_t extent = (tokens - 1) * token_stride + (heads - 1) * head_stride + head_dim;
@@ -73,7 +73,8 @@ std::vector<bool> footprint(const rotary::ConstTensorView& v, const unsigned cha
   for (int64_t t = 0; t < v.num_tokens; ++t) {
     for (int64_t h = 0; h < v.num_heads; ++h) {
       const int64_t row = first + (t * v.token_stride + h * v.head_stride) * size;
-      for (int64_t b = 0; b < v.head_dim * size; ++b) touched[static_cast<std::size_t>(row + b)] = true;
+      for (int64_t b = 0; b < v.head_dim * size; ++b)
+        touched[static_cast<std::size_t>(row + b)] = true;
     }
   }
   return touched;

@@ -141,8 +141,9 @@ bool share_bytes(const StridedBytes& a, const StridedBytes& b, const std::string
 void check_no_aliasing(std::span<const Operand> inputs, std::span<const Operand> outputs) {
   const auto refuse = [](const Operand& out, const std::string& what) {
     throw Error(ErrorCode::kInvalidArgument, out.name,
-                what + "; an output must be exactly its own input (in place) or share no memory "
-                       "with any other tensor of the call");
+                what +
+                    "; an output must be exactly its own input (in place) or share no memory "
+                    "with any other tensor of the call");
   };
   for (std::size_t o = 0; o < outputs.size(); ++o) {
     const Operand& out = outputs[o];

@@ -27,9 +27,9 @@ std::set<std::uintptr_t> bytes_of(const StridedBytes& r) {
   for (int64_t i = 0; i < r.dims[0].size; ++i) {
     for (int64_t j = 0; j < r.dims[1].size; ++j) {
       for (int64_t l = 0; l < r.dims[2].size; ++l) {
-        const std::uintptr_t row = r.base + static_cast<std::uintptr_t>(
-                                                i * r.dims[0].stride + j * r.dims[1].stride +
-                                                l * r.dims[2].stride);
+        const std::uintptr_t row =
+            r.base + static_cast<std::uintptr_t>(i * r.dims[0].stride + j * r.dims[1].stride +
+                                                 l * r.dims[2].stride);
         for (int64_t b = 0; b < r.run_bytes; ++b) out.insert(row + static_cast<std::uintptr_t>(b));
       }
     }
@@ -79,10 +79,15 @@ constexpr int64_t kTokens = 5, kQHeads = 4, kKvHeads = 2, kDim = 16;
 constexpr int64_t kRow = (kQHeads + 2 * kKvHeads) * kDim;
 
 struct PackedQkv {
-  Buffer buffer{DType::kF32, kTokens * kRow};
+  Buffer buffer{DType::kF32, kTokens* kRow};
   TensorView slice(int64_t first_head, int64_t heads) {
-    return {static_cast<float*>(buffer.data()) + first_head * kDim, DType::kF32, kTokens, heads,
-            kDim, kRow, kDim};
+    return {static_cast<float*>(buffer.data()) + first_head * kDim,
+            DType::kF32,
+            kTokens,
+            heads,
+            kDim,
+            kRow,
+            kDim};
   }
 };
 
@@ -165,8 +170,8 @@ TEST(overlap_test, every_output_pairing_is_checked) {
         << c.name << ": a buffer changed";
   }
   // Both out of place from the same input: reading twice is fine.
-  EXPECT_NO_THROW(rope.rotate(view(q, kKvHeads), view(q2, kKvHeads), q_as_k, view(k2, kKvHeads),
-                              positions));
+  EXPECT_NO_THROW(
+      rope.rotate(view(q, kKvHeads), view(q2, kKvHeads), q_as_k, view(k2, kKvHeads), positions));
 }
 
 TEST(overlap_test, a_size_one_dimension_may_have_any_stride_in_place) {
