@@ -1,13 +1,16 @@
 // The vectorised kernels against the portable reference, bit for bit, on every SIMD target this
 // CPU supports (Highway lets the test pin each target in turn): every dtype x layout, head and
 // rotary sizes with remainders shorter than a vector, in place and out of place, strided heads,
-// and special values.
+// and special values. Likewise hf cos/sin against the exact path, lane by lane, large angles
+// included.
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <random>
 
+#include "cpu/cos_sin.h"
 #include "cpu/kernels.h"
 #include "hwy/targets.h"
 #include "rotary/simd.h"
@@ -47,17 +50,20 @@ void compare_on_current_target(const std::string& target) {
           Buffer out_expected(dtype, in.size()), out_actual(dtype, in.size());
           void* e_out = in_place ? expected.data() : out_expected.data();
           void* a_out = in_place ? actual.data() : out_actual.data();
-          portable_kernel(dtype, layout)(params, {expected.data(), e_out, heads, head_stride, head_stride});
-          simd_kernel(dtype, layout)(params, {actual.data(), a_out, heads, head_stride, head_stride});
+          portable_kernel(dtype, layout)(params,
+                                         {expected.data(), e_out, heads, head_stride, head_stride});
+          simd_kernel(dtype, layout)(params,
+                                     {actual.data(), a_out, heads, head_stride, head_stride});
           const Buffer& e = in_place ? expected : out_expected;
           const Buffer& a = in_place ? actual : out_actual;
           for (int64_t h = 0; h < heads; ++h) {
             const size_t begin = static_cast<size_t>(h * head_stride) * dtype_size(dtype);
             const size_t end = begin + static_cast<size_t>(head_dim) * dtype_size(dtype);
-            ASSERT_TRUE(std::equal(e.bytes.begin() + begin, e.bytes.begin() + end, a.bytes.begin() + begin))
+            ASSERT_TRUE(
+                std::equal(e.bytes.begin() + begin, e.bytes.begin() + end, a.bytes.begin() + begin))
                 << target << " " << to_string(dtype) << " " << to_string(layout) << " head_dim "
-                << head_dim << " rotary_dim " << rotary_dim << (in_place ? " in place" : " out of place")
-                << " head " << h;
+                << head_dim << " rotary_dim " << rotary_dim
+                << (in_place ? " in place" : " out of place") << " head " << h;
           }
         }
       }
@@ -75,7 +81,61 @@ TEST(simd_kernels_test, every_target_matches_the_portable_kernel_bit_for_bit) {
     ++tested;
   }
   hwy::SetSupportedTargetsForTest(0);  // back to the real CPU
-  std::printf("compared %d SIMD targets; this CPU dispatches to %s\n", tested, simd_target_name().c_str());
+  std::printf("compared %d SIMD targets; this CPU dispatches to %s\n", tested,
+              simd_target_name().c_str());
+  EXPECT_GE(tested, 1);
+}
+
+// Frequencies whose angles (position 1) are small, past the float64 path's 2^29, and mixed within
+// every vector; special values; an odd count, so the last vector is partial.
+std::vector<float> cos_sin_test_frequencies() {
+  std::mt19937 rng(5);
+  std::vector<float> theta;
+  for (int i = 0; i < 301; ++i) {
+    const auto random = static_cast<uint32_t>(rng());
+    const uint32_t field = i % 3 == 0 ? 100 + random % 50 : 150 + random % 105;  // 2^-27 .. 2^127
+    const uint32_t bits = (static_cast<uint32_t>(rng()) & 0x807FFFFF) | field << 23;
+    float t;
+    std::memcpy(&t, &bits, sizeof t);
+    theta.push_back(t);
+  }
+  // 0x1.33333p+13: the float64 series alone misrounds its sine (the midpoint check catches it).
+  for (float t : {0.0f, -0.0f, 1.0f, 0x1.33333p+13f, 5e8f, 6e8f, std::numeric_limits<float>::max(),
+                  std::numeric_limits<float>::denorm_min(), std::numeric_limits<float>::infinity(),
+                  std::numeric_limits<float>::quiet_NaN()}) {
+    theta.insert(theta.begin() + 40, t);
+  }
+  return theta;
+}
+
+void compare_cos_sin_on_current_target(const std::string& target) {
+  const std::vector<float> theta = cos_sin_test_frequencies();
+  const int64_t count = static_cast<int64_t>(theta.size());
+  std::vector<float> c(theta.size()), s(theta.size());
+  for (int64_t position : {int64_t{1}, int64_t{-7}, int64_t{123457}, (int64_t{1} << 40) + 12345}) {
+    const float scale = 1.1f;
+    cos_sin_hf(theta.data(), count, position, scale, c.data(), s.data());
+    for (std::size_t i = 0; i < theta.size(); ++i) {
+      float ec, es;
+      cos_sin_correctly_rounded(static_cast<float>(position) * theta[i], ec, es);
+      ec *= scale;
+      es *= scale;
+      ASSERT_TRUE(std::memcmp(&c[i], &ec, sizeof ec) == 0 &&
+                  std::memcmp(&s[i], &es, sizeof es) == 0)
+          << target << " position " << position << " theta " << theta[i] << ": " << c[i] << " "
+          << s[i] << " vs " << ec << " " << es;
+    }
+  }
+}
+
+TEST(simd_kernels_test, every_target_gives_the_exact_paths_hf_cos_sin_bit_for_bit) {
+  int tested = 0;
+  for (int64_t target : hwy::SupportedAndGeneratedTargets()) {
+    hwy::SetSupportedTargetsForTest(target);
+    compare_cos_sin_on_current_target(hwy::TargetName(target));
+    ++tested;
+  }
+  hwy::SetSupportedTargetsForTest(0);
   EXPECT_GE(tested, 1);
 }
 

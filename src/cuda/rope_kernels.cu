@@ -9,13 +9,16 @@
 // intrinsic (__fmul_rn, __dadd_rn, ...), and the file is compiled with -fmad=false as well, so no
 // multiply-add is fused: each output is two float32 products and one sum, as on the CPU. The kHf
 // cos/sin evaluate src/cpu/cos_sin_simd.cc's float64 recipe step by step (same reduction
-// constants, same series, same order), so they equal the CPU's bits, not merely its accuracy. The
-// 16-bit conversions are the integer recipes of src/numeric/float16.h (NaN payloads included).
+// constants, same series, same order, same check of the float32 rounding) and fall back to the
+// same exact path (src/cpu/cos_sin.h, compiled for the device): both sides are correctly rounded,
+// so they equal the CPU's bits, not merely its accuracy. The 16-bit conversions are the integer
+// recipes of src/numeric/float16.h (NaN payloads included).
 #include <cuda_runtime.h>
 
 #include <cstdint>
 #include <string>
 
+#include "cpu/cos_sin.h"
 #include "cuda/launch.h"
 #include "rotary/error.h"
 
@@ -88,53 +91,44 @@ struct alignas(sizeof(T) * kVec) Pack {
 
 // --- cos/sin -------------------------------------------------------------------------------------
 
-// pi/2 in three parts, as src/cpu/cos_sin_simd.cc: hi and mid are float32 values.
 constexpr double kPi = 3.141592653589793;
-constexpr double kPiOver2 = kPi / 2;
-constexpr double kPiOver2Tail = 6.123233995736766e-17;
-constexpr double kPiOver2Hi = static_cast<float>(kPiOver2);
-constexpr double kPiOver2Mid = static_cast<float>(kPiOver2 - kPiOver2Hi);
-constexpr double kPiOver2Lo = (kPiOver2 - kPiOver2Hi - kPiOver2Mid) + kPiOver2Tail;
-constexpr double kTwoOverPi = 2 / kPi;
 // 2 pi as high + low doubles (src/angles.cc).
 constexpr double kTwoPiHigh = 2 * kPi;
 constexpr double kTwoPiLow = 2.4492935982947064e-16;
 
 // AngleMode::kHf: transformers' float32 angle float32(position) * theta, then the CPU's float64
-// reduction and Taylor series, rounded to float32, times the attention factor in float32.
+// reduction and Taylor series (the constants of src/cpu/cos_sin.h), correctly rounded to float32,
+// times the attention factor in float32. A lane the CPU would hand to its exact path takes the
+// same exact path here.
 __device__ void cos_sin_hf(int64_t position, float theta, float scale, float& cos_out,
                            float& sin_out) {
   const float angle_f = __fmul_rn(__ll2float_rn(position), theta);
   const double angle = static_cast<double>(angle_f);
-  const double k = rint(__dmul_rn(angle, kTwoOverPi));
+  const double shifted = __dadd_rn(__dmul_rn(angle, kTwoOverPi), kRoundShifter);
+  const double k = __dsub_rn(shifted, kRoundShifter);  // round(angle * 2/pi); +0 for angle -0
   double r = __dsub_rn(angle, __dmul_rn(k, kPiOver2Hi));
   r = __dsub_rn(r, __dmul_rn(k, kPiOver2Mid));
   r = __dsub_rn(r, __dmul_rn(k, kPiOver2Lo));
-  const double r2 = __dmul_rn(r, r);
-  double s = 1.0;
-  double c = __dsub_rn(1.0, __dmul_rn(r2, 1.0 / (15.0 * 16.0)));
+  const double z = __dmul_rn(r, r);
+  double ps = sin_coefficient(kSeriesTerms), pc = cos_coefficient(kSeriesTerms);
 #pragma unroll
-  for (int term = 7; term >= 1; --term) {
-    const double sin_divisor = (2.0 * term) * (2.0 * term + 1);
-    const double cos_divisor = (2.0 * term - 1) * (2.0 * term);
-    s = __dsub_rn(1.0, __dmul_rn(__dmul_rn(r2, __ddiv_rn(1.0, sin_divisor)), s));
-    c = __dsub_rn(1.0, __dmul_rn(__dmul_rn(r2, __ddiv_rn(1.0, cos_divisor)), c));
+  for (int i = kSeriesTerms - 1; i >= 1; --i) {
+    ps = __dadd_rn(sin_coefficient(i), __dmul_rn(z, ps));
+    pc = __dadd_rn(cos_coefficient(i), __dmul_rn(z, pc));
   }
-  s = __dmul_rn(r, s);
-  const double q = __dsub_rn(k, __dmul_rn(4.0, floor(__dmul_rn(k, 0.25))));
-  double cv = c, sv = s;
-  if (q == 1.0) {
-    cv = -s;
-    sv = c;
-  } else if (q == 2.0) {
-    cv = -c;
-    sv = -s;
-  } else if (q == 3.0) {
-    cv = s;
-    sv = -c;
+  const double s = __dmul_rn(r, __dadd_rn(1.0, __dmul_rn(z, ps)));
+  const double c = __dadd_rn(1.0, __dmul_rn(z, pc));
+  const int quadrant = static_cast<int>(__double_as_longlong(shifted) & 3);  // k mod 4
+  const double cos_q[4] = {c, -s, -c, s}, sin_q[4] = {s, c, -s, -c};
+  const double cv = cos_q[quadrant], sv = sin_q[quadrant];
+  float cf = __double2float_rn(cv), sf = __double2float_rn(sv);
+  const double magnitude = fabs(angle);
+  if (!(magnitude < kFastAngleLimit) || fabs(r) < __dmul_rn(magnitude, kTinyReducedRatio) ||
+      near_float_midpoint(cv) || near_float_midpoint(sv)) {
+    cos_sin_correctly_rounded(angle_f, cf, sf);
   }
-  cos_out = __fmul_rn(__double2float_rn(cv), scale);
-  sin_out = __fmul_rn(__double2float_rn(sv), scale);
+  cos_out = __fmul_rn(cf, scale);
+  sin_out = __fmul_rn(sf, scale);
 }
 
 // AngleMode::kExact: src/angles.cc's exact_angle (a two-product and a Cody-Waite reduction), then

@@ -537,13 +537,6 @@ def test_empty_position_list():
         rope.rotate(np.zeros((2, 1, 8), np.float32), [])
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "rotary bug: hf-mode cos/sin are not the correctly rounded cos/sin of the float32 angle once "
-    "|float32(p) * theta| >= 2^29 * pi/2 (8.4e8 rad); README says they are for every float32 angle. "
-    "src/cpu/cos_sin_simd.cc reduces modulo pi/2 with 24-bit parts, exact only for quadrant counts "
-    "k < 2^29. The error grows with the angle: 1-2 ulps near 1e9, 264 ulps at 2^40, up to 0.06 at 2^50. "
-    "Reproducer: rotary.Rope({'head_dim': 2}).cos_sin([2**40 + 12345])[0] gives -0.9140198, "
-    "math.cos(float(np.float32(2**40 + 12345))) is -0.9140041"))
 def test_hf_cos_sin_at_large_angles():
     rope = rotary.Rope({"head_dim": 2, "rope_theta": 10000.0})  # theta_0 = 1: the angle is float32(p)
     positions = np.array([2**31 + 12345, 2**40 + 12345, 2**50 + 12345])
