@@ -1,6 +1,8 @@
 // RopeConfig: names, resolution of derived sizes, validation.
 #include "rotary/config.h"
 
+#include <array>
+#include <charconv>
 #include <cmath>
 #include <string>
 
@@ -14,12 +16,30 @@ namespace {
   throw Error(ErrorCode::kInvalidConfig, field, message);
 }
 
+// The shortest text that reads back as `value` ("0.5", not "0.500000"; "nan", "inf").
+std::string show(double value) {
+  std::array<char, 32> text{};
+  const auto end = std::to_chars(text.data(), text.data() + text.size(), value).ptr;
+  return std::string(text.data(), end);
+}
+
+std::string required_for(RopeType type) {
+  return "required for rope_type '" + std::string(to_string(type)) + "'";
+}
+
 void require_finite_positive(const std::optional<double>& value, const char* field, RopeType type) {
-  if (!value) {
-    config_error(field, "required for rope_type '" + std::string(to_string(type)) + "'");
-  }
+  if (!value) config_error(field, required_for(type));
   if (!std::isfinite(*value) || *value <= 0) {
-    config_error(field, "expected a finite number > 0, got " + std::to_string(*value));
+    config_error(field, "expected a finite number > 0, got " + show(*value));
+  }
+}
+
+// transformers documents factor >= 1 for every scaling type; its validation only logs a warning,
+// but a factor below 1 shrinks the context the scheme exists to stretch: a mistake (1/8 for 8).
+void require_factor(const std::optional<double>& factor, RopeType type) {
+  if (!factor) config_error("factor", required_for(type));
+  if (!std::isfinite(*factor) || *factor < 1) {
+    config_error("factor", "expected a finite number >= 1, got " + show(*factor));
   }
 }
 
@@ -107,8 +127,11 @@ RopeType parse_rope_type(std::string_view name) {
 }
 
 int64_t RopeConfig::resolved_rotary_dim() const {
-  if (head_dim <= 0)
-    config_error("head_dim", "expected a positive integer, got " + std::to_string(head_dim));
+  // Checked before anything is sized by it.
+  if (head_dim <= 0 || head_dim > kMaxHeadDim) {
+    config_error("head_dim", "expected an integer in [1, " + std::to_string(kMaxHeadDim) +
+                                 "], got " + std::to_string(head_dim));
+  }
   if (rope_type == RopeType::kProportional) {
     // transformers' "proportional" always produces head_dim/2 frequencies (the unrotated ones are
     // 0).
@@ -126,7 +149,7 @@ int64_t RopeConfig::resolved_rotary_dim() const {
     if (!std::isfinite(partial_rotary_factor) || partial_rotary_factor <= 0 ||
         partial_rotary_factor > 1) {
       config_error("partial_rotary_factor",
-                   "expected a number in (0, 1], got " + std::to_string(partial_rotary_factor));
+                   "expected a number in (0, 1], got " + show(partial_rotary_factor));
     }
     // int(head_dim * partial_rotary_factor): a double product truncated, as transformers does.
     dim = static_cast<int64_t>(static_cast<double>(head_dim) * partial_rotary_factor);
@@ -135,9 +158,12 @@ int64_t RopeConfig::resolved_rotary_dim() const {
     }
   }
   if (dim % 2 != 0) {
-    config_error(
-        rotary_dim ? "rotary_dim" : "partial_rotary_factor",
-        "the rotary dimension must be even (pairs of channels rotate), got " + std::to_string(dim));
+    // Name what made it odd: the rotary_dim or partial_rotary_factor given, else the head itself.
+    const char* field = rotary_dim                     ? "rotary_dim"
+                        : partial_rotary_factor != 1.0 ? "partial_rotary_factor"
+                                                       : "head_dim";
+    config_error(field, "the rotary dimension must be even (pairs of channels rotate), got " +
+                            std::to_string(dim));
   }
   return dim;
 }
@@ -146,77 +172,184 @@ int64_t RopeConfig::resolved_original_max_position_embeddings() const {
   return original_max_position_embeddings.value_or(max_position_embeddings);
 }
 
+// Validation rules.
+//
+// transformers 5.24 (modeling_rope_utils.py, RotaryEmbeddingConfigMixin) first standardises the
+// rope dict: it is `rope_scaling` when Python finds that true, else `rope_parameters`; `type` is
+// the older name of `rope_type` (default "default"); rope_theta and partial_rotary_factor move in
+// from the top level; yarn, longrope and llama3 get original_max_position_embeddings from the top
+// level (Phi-3's class) or from max_position_embeddings. Constructing the config class then
+// checks each rope dict (every layer type's, when nested):
+//   - raised: a required key missing from the dict (KeyError, even when its value is null), and a
+//     head_dim > 4 that is odd and rotated whole (ValueError). The config class itself types its
+//     sizes (head_dim, hidden_size, num_attention_heads, max_position_embeddings are `int`: 8192.0
+//     and null are refused), some classes (Llama, Gemma 3) refuse a hidden_size that
+//     num_attention_heads does not divide where the others round head_dim down, and Phi-3's
+//     refuses a rope_type other than default or longrope and factor lists of the wrong length;
+//   - logged only: keys it does not recognise, wrong types, the ranges below, and an unknown
+//     rope_type (which fails later, when the model is built). A comparison the check makes on a
+//     value of the wrong type raises (TypeError), so some wrong types are refused by accident.
+//
+//   rope_type      required               optional              logged unless
+//   default/axial  -                      rope_theta            -
+//   linear         factor                 rope_theta            factor >= 1
+//   dynamic        factor                 rope_theta            factor >= 1
+//   yarn           factor, original_*     rope_theta,           factor >= 1,
+//                                         attention_factor,     attention_factor a float >= 0,
+//                                         beta_fast, beta_slow, betas numbers,
+//                                         mscale,               beta_fast >= beta_slow
+//                                         mscale_all_dim,
+//                                         truncate
+//   longrope       short_factor,          rope_theta, factor,   factor >= 1, attention_factor >= 0,
+//                  long_factor, original_* attention_factor     lists of rotary_dim/2 numbers
+//   llama3         factor, rope_theta,    -                     factor >= 1, high_freq_factor >
+//                  low_freq_factor,                             low_freq_factor, original_* <
+//                  high_freq_factor,                            max_position_embeddings
+//                  original_*
+//   proportional   rope_theta             -                     partial_rotary_factor given
+// (original_* is original_max_position_embeddings.) partial_rotary_factor is optional for every
+// type, and model classes add keys of their own (mrope_section, llama_4_scaling_beta, ...).
+//
+// rotary refuses all that transformers raises on and, of what it only logs, all that would make
+// the rotation wrong, undefined, or silently different from the model's:
+//   - config_json.cc, on the JSON: the required keys above (yarn's null factor is derived as
+//     transformers derives it); rope dict keys that are neither transformers' RoPE parameters nor
+//     known to leave the rotation alone, since a model's own code may read them (HunYuan's
+//     `alpha`); types: finite numbers, booleans, lists of finite numbers, integer sizes (JSON
+//     integers outside the rope dict, as transformers' `int`), a known rope_type string; a null
+//     where transformers would take it as the value (sizes, rope_theta, partial_rotary_factor,
+//     original_max_position_embeddings, truncate); a hidden_size that num_attention_heads divides
+//     when head_dim is not given; every layer type's dict, not only the one asked for; and
+//     Phi-3's own checks for the phi3 family.
+//   - validate(), below, on the values: 0 < head_dim <= kMaxHeadDim; an even rotary dimension
+//     with 0 < rotary_dim <= head_dim and partial_rotary_factor in (0, 1]; rope_theta > 1;
+//     factor >= 1 (proportional: > 0); attention_factor > 0; the context each type needs;
+//     YaRN's betas >= 0 with beta_fast >= beta_slow once defaulted, and finite mscales;
+//     LongRoPE's lists of rotary_dim/2 entries > 0; Llama 3's factors > 0 with high >= low;
+//     dynamic NTK's rotary_dim > 2 (its exponent divides by rotary_dim - 2).
+// Accepted although transformers logs them: Llama 3's high_freq_factor == low_freq_factor
+// (Llama 4), an original context not below max_position_embeddings, a YaRN factor other than
+// max_position_embeddings / original (both use the explicit factor), an integer attention_factor.
+namespace {
+
+void require_context(const RopeConfig& c) {
+  if (c.resolved_original_max_position_embeddings() <= 0) {
+    config_error("original_max_position_embeddings",
+                 "required (or max_position_embeddings) for rope_type '" +
+                     std::string(to_string(c.rope_type)) + "'");
+  }
+}
+
+void validate_common(const RopeConfig& c) {
+  if (!std::isfinite(c.rope_theta) || c.rope_theta <= 1.0) {
+    config_error("rope_theta", "expected a finite base > 1, got " + show(c.rope_theta));
+  }
+  if (c.max_position_embeddings < 0) {
+    config_error("max_position_embeddings",
+                 "expected >= 0, got " + std::to_string(c.max_position_embeddings));
+  }
+  if (c.original_max_position_embeddings && *c.original_max_position_embeddings <= 0) {
+    config_error(
+        "original_max_position_embeddings",
+        "expected a positive integer, got " + std::to_string(*c.original_max_position_embeddings));
+  }
+  if (c.attention_factor && (!std::isfinite(*c.attention_factor) || *c.attention_factor <= 0)) {
+    config_error("attention_factor",
+                 "expected a finite number > 0, got " + show(*c.attention_factor));
+  }
+}
+
+void validate_dynamic(const RopeConfig& c, int64_t dim) {
+  require_factor(c.factor, c.rope_type);
+  if (c.max_position_embeddings <= 0) {
+    config_error("max_position_embeddings", "required (> 0) for rope_type 'dynamic'");
+  }
+  if (dim <= 2) config_error("rotary_dim", "dynamic NTK needs rotary_dim > 2");
+}
+
+// A beta of 0 (or none) means its default, as transformers' `beta or default` does.
+double yarn_beta(const std::optional<double>& beta, const char* field, double default_value) {
+  if (!beta) return default_value;
+  if (!std::isfinite(*beta) || *beta < 0) {
+    config_error(field, "expected a finite number >= 0 (0 means the default, " +
+                            show(default_value) + "), got " + show(*beta));
+  }
+  return *beta != 0 ? *beta : default_value;
+}
+
+void validate_yarn(const RopeConfig& c) {
+  require_context(c);
+  if (c.factor) {
+    require_factor(c.factor, c.rope_type);
+  } else if (c.max_position_embeddings <= 0) {
+    config_error("factor",
+                 "required for rope_type 'yarn' (or max_position_embeddings to derive it)");
+  }
+  for (auto [value, name] :
+       {std::pair{c.mscale, "mscale"}, std::pair{c.mscale_all_dim, "mscale_all_dim"}}) {
+    if (value && !std::isfinite(*value)) config_error(name, "expected a finite number");
+  }
+  // beta_fast < beta_slow would put the ramp's ends in the wrong order.
+  const double fast = yarn_beta(c.beta_fast, "beta_fast", 32);
+  const double slow = yarn_beta(c.beta_slow, "beta_slow", 1);
+  if (fast < slow) {
+    config_error("beta_fast", "expected beta_fast >= beta_slow, got " + show(fast) + " < " +
+                                  show(slow) + " (0 or absent means 32 and 1)");
+  }
+}
+
+void validate_longrope(const RopeConfig& c, int64_t dim) {
+  require_context(c);
+  if (c.factor) require_factor(c.factor, c.rope_type);
+  const auto half = static_cast<std::size_t>(dim / 2);
+  for (auto [values, name] :
+       {std::pair{&c.short_factor, "short_factor"}, std::pair{&c.long_factor, "long_factor"}}) {
+    if (values->size() != half) {
+      config_error(name, "expected " + std::to_string(half) + " entries (rotary_dim / 2), got " +
+                             std::to_string(values->size()));
+    }
+    for (double v : *values) {
+      if (!std::isfinite(v) || v <= 0) config_error(name, "expected finite entries > 0");
+    }
+  }
+}
+
+void validate_llama3(const RopeConfig& c) {
+  require_factor(c.factor, c.rope_type);
+  require_finite_positive(c.low_freq_factor, "low_freq_factor", c.rope_type);
+  require_finite_positive(c.high_freq_factor, "high_freq_factor", c.rope_type);
+  require_context(c);
+  if (*c.high_freq_factor < *c.low_freq_factor) {
+    config_error("high_freq_factor", "expected high_freq_factor >= low_freq_factor (" +
+                                         show(*c.low_freq_factor) + "), got " +
+                                         show(*c.high_freq_factor));
+  }
+}
+
+}  // namespace
+
 void RopeConfig::validate() const {
   const int64_t dim = resolved_rotary_dim();
   validate_sections(*this, dim);
-  if (!std::isfinite(rope_theta) || rope_theta <= 1.0) {
-    config_error("rope_theta", "expected a finite base > 1, got " + std::to_string(rope_theta));
-  }
-  if (max_position_embeddings < 0) {
-    config_error("max_position_embeddings",
-                 "expected >= 0, got " + std::to_string(max_position_embeddings));
-  }
-  if (original_max_position_embeddings && *original_max_position_embeddings <= 0) {
-    config_error(
-        "original_max_position_embeddings",
-        "expected a positive integer, got " + std::to_string(*original_max_position_embeddings));
-  }
-  if (attention_factor && (!std::isfinite(*attention_factor) || *attention_factor <= 0)) {
-    config_error("attention_factor", "expected a finite number > 0");
-  }
-  const auto require_context = [&](const char* why) {
-    if (resolved_original_max_position_embeddings() <= 0) {
-      config_error("original_max_position_embeddings",
-                   std::string("required (or max_position_embeddings) for ") + why);
-    }
-  };
+  validate_common(*this);
   switch (rope_type) {
     case RopeType::kDefault:
       break;
     case RopeType::kLinear:
-      require_finite_positive(factor, "factor", rope_type);
+      require_factor(factor, rope_type);
       break;
     case RopeType::kProportional:
       if (factor) require_finite_positive(factor, "factor", rope_type);
       break;
     case RopeType::kDynamic:
-      require_finite_positive(factor, "factor", rope_type);
-      if (max_position_embeddings <= 0) {
-        config_error("max_position_embeddings", "required (> 0) for rope_type 'dynamic'");
-      }
-      if (dim <= 2) config_error("rotary_dim", "dynamic NTK needs rotary_dim > 2");
+      validate_dynamic(*this, dim);
       break;
     case RopeType::kYarn:
-      require_context("rope_type 'yarn'");
-      if (factor) {
-        require_finite_positive(factor, "factor", rope_type);
-      } else if (max_position_embeddings <= 0) {
-        config_error("factor",
-                     "required for rope_type 'yarn' (or max_position_embeddings to derive it)");
-      }
-      for (auto [value, name] :
-           {std::pair{beta_fast, "beta_fast"}, std::pair{beta_slow, "beta_slow"},
-            std::pair{mscale, "mscale"}, std::pair{mscale_all_dim, "mscale_all_dim"}}) {
-        if (value && !std::isfinite(*value)) config_error(name, "expected a finite number");
-      }
+      validate_yarn(*this);
       break;
-    case RopeType::kLongRope: {
-      require_context("rope_type 'longrope'");
-      if (factor) require_finite_positive(factor, "factor", rope_type);
-      const auto half = static_cast<std::size_t>(dim / 2);
-      for (auto [values, name] :
-           {std::pair{&short_factor, "short_factor"}, std::pair{&long_factor, "long_factor"}}) {
-        if (values->size() != half) {
-          config_error(name, "expected " + std::to_string(half) +
-                                 " entries (rotary_dim / 2), got " +
-                                 std::to_string(values->size()));
-        }
-        for (double v : *values) {
-          if (!std::isfinite(v) || v <= 0) config_error(name, "expected finite entries > 0");
-        }
-      }
+    case RopeType::kLongRope:
+      validate_longrope(*this, dim);
       break;
-    }
     case RopeType::kAxial:
       if (dim % 4 != 0) {
         config_error("head_dim",
@@ -226,13 +359,7 @@ void RopeConfig::validate() const {
       }
       break;
     case RopeType::kLlama3:
-      require_finite_positive(factor, "factor", rope_type);
-      require_finite_positive(low_freq_factor, "low_freq_factor", rope_type);
-      require_finite_positive(high_freq_factor, "high_freq_factor", rope_type);
-      require_context("rope_type 'llama3'");
-      if (*high_freq_factor < *low_freq_factor) {
-        config_error("high_freq_factor", "expected high_freq_factor >= low_freq_factor");
-      }
+      validate_llama3(*this);
       break;
   }
 }

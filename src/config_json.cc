@@ -1,7 +1,9 @@
 // config.json -> RopeConfig, following transformers' standardisation of rope parameters.
 #include "rotary/config_json.h"
 
+#include <algorithm>
 #include <cmath>
+#include <map>
 #include <nlohmann/json.hpp>
 
 #include "json_read.h"
@@ -12,11 +14,24 @@ namespace {
 
 using Json = nlohmann::json;
 
+// The strings rotary's Python package writes for a non-finite float, which JSON cannot hold
+// (Python's own spellings). A field that wants a number names them as the number they stand for.
+bool spells_non_finite(const Json& v) {
+  if (!v.is_string()) return false;
+  const auto& s = v.get_ref<const std::string&>();
+  return s == "NaN" || s == "Infinity" || s == "-Infinity";
+}
+
 [[noreturn]] void type_error(const std::string& field, const std::string& expected,
                              const Json& got) {
-  throw Error(ErrorCode::kParseError, field,
-              "expected " + expected + ", got " + std::string(got.type_name()) + " " +
-                  got.dump(-1, ' ', false, Json::error_handler_t::replace));
+  std::string shown = "null";
+  if (spells_non_finite(got)) {
+    shown = got.get<std::string>();
+  } else if (!got.is_null()) {
+    shown = std::string(got.type_name()) + " " +
+            got.dump(-1, ' ', false, Json::error_handler_t::replace);
+  }
+  throw Error(ErrorCode::kParseError, field, "expected " + expected + ", got " + shown);
 }
 
 // Reads obj[key] when present and not null.
@@ -26,19 +41,31 @@ const Json* find(const Json& obj, const char* key) {
   return it == obj.end() || it->is_null() ? nullptr : &*it;
 }
 
+// A finite JSON number; otherwise the error names `field`. Parsed JSON holds no NaN or infinity
+// (the parser refuses 1e999), so a non-finite one arrives as one of the strings above.
+double finite_number(const Json& v, const std::string& field) {
+  if (spells_non_finite(v)) type_error(field, "a finite number", v);
+  if (!v.is_number()) type_error(field, "a number", v);
+  const double d = v.get<double>();
+  if (!std::isfinite(d)) type_error(field, "a finite number", v);
+  return d;
+}
+
 std::optional<double> number(const Json& obj, const char* key, const std::string& path) {
   const Json* v = find(obj, key);
   if (!v) return std::nullopt;
-  if (!v->is_number()) type_error(path + key, "a number", *v);
-  return v->get<double>();
+  return finite_number(*v, path + key);
 }
 
-std::optional<int64_t> integer(const Json& obj, const char* key, const std::string& path) {
+// Sizes outside the rope dict are `int` fields of transformers' config classes, which refuse
+// 8192.0; inside it nothing is typed and an integral float computes the same, so `in_rope_dict`
+// accepts one.
+std::optional<int64_t> integer(const Json& obj, const char* key, const std::string& path,
+                               bool in_rope_dict = false) {
   const Json* v = find(obj, key);
   if (!v) return std::nullopt;
-  // JSON writers sometimes emit 8192.0 for an integer field; accept integral values.
   if (v->is_number_integer()) return v->get<int64_t>();
-  if (v->is_number_float()) {
+  if (in_rope_dict && v->is_number_float()) {
     const double d = v->get<double>();
     if (std::isfinite(d) && d == std::floor(d) && std::fabs(d) < 9e15)
       return static_cast<int64_t>(d);
@@ -59,9 +86,7 @@ std::vector<double> number_list(const Json& obj, const char* key, const std::str
   if (!v->is_array()) type_error(path + key, "a list of numbers", *v);
   std::vector<double> out;
   for (std::size_t i = 0; i < v->size(); ++i) {
-    if (!(*v)[i].is_number())
-      type_error(path + key + "[" + std::to_string(i) + "]", "a number", (*v)[i]);
-    out.push_back((*v)[i].get<double>());
+    out.push_back(finite_number((*v)[i], path + key + "[" + std::to_string(i) + "]"));
   }
   return out;
 }
@@ -73,18 +98,60 @@ const Json& text_root(const Json& root) {
   return (text && text->is_object() && !has_own) ? *text : root;
 }
 
-// The rope dictionary: rope_parameters (v5) or rope_scaling (v4), possibly nested per layer type.
-const Json* rope_dict(const Json& root) {
-  if (const Json* p = find(root, "rope_parameters")) return p;
-  return find(root, "rope_scaling");
+// Python's truth value of a JSON value: null, false, 0, and empty strings and containers are false.
+bool truthy(const Json& v) {
+  if (v.is_boolean()) return v.get<bool>();
+  if (v.is_number()) return v.get<double>() != 0;
+  if (v.is_string()) return !v.get_ref<const std::string&>().empty();
+  return !v.is_null() && !v.empty();
 }
 
-bool is_nested(const Json& dict) {
-  if (!dict.is_object() || dict.empty()) return false;
-  for (const auto& [key, value] : dict.items()) {
-    if (!value.is_object()) return false;
+// Which key holds the rope dictionary. transformers reads `rope_scaling or rope_parameters`: a
+// rope_scaling that Python finds true wins, else rope_parameters (v5) when given.
+const char* rope_dict_name(const Json& root) {
+  if (const Json* scaling = find(root, "rope_scaling"); scaling && truthy(*scaling)) {
+    return "rope_scaling";
   }
-  return true;
+  return find(root, "rope_parameters") ? "rope_parameters" : "rope_scaling";
+}
+
+// The rope dictionary, possibly nested per layer type.
+const Json* rope_dict(const Json& root) { return find(root, rope_dict_name(root)); }
+
+// transformers' RoPE parameters (its RopeParameters), and `type`, the older name of rope_type.
+constexpr std::string_view kRopeKeys[] = {"rope_type",        "type",
+                                          "rope_theta",       "partial_rotary_factor",
+                                          "factor",           "original_max_position_embeddings",
+                                          "attention_factor", "beta_fast",
+                                          "beta_slow",        "mscale",
+                                          "mscale_all_dim",   "truncate",
+                                          "short_factor",     "long_factor",
+                                          "low_freq_factor",  "high_freq_factor",
+                                          "mrope_section",    "mrope_interleaved"};
+// Keys models keep in the rope dict that leave the rotation alone, read past: Ministral 3's
+// llama_4_scaling_beta (it scales the queries after RoPE) and its copy of max_position_embeddings
+// (nothing reads it there), Qwen3-Omni's `interleaved` (its model class fixes the pairing).
+constexpr std::string_view kReadPastKeys[] = {"llama_4_scaling_beta", "max_position_embeddings",
+                                              "interleaved"};
+
+bool is_rope_key(std::string_view key) {
+  const auto in = [key](const auto& keys) {
+    return std::find(std::begin(keys), std::end(keys), key) != std::end(keys);
+  };
+  return in(kRopeKeys) || in(kReadPastKeys);
+}
+
+// Nested per layer type: every entry a dict, or null for layers without RoPE (as transformers
+// skips them), at least one dict, and no key that names a RoPE parameter (transformers nests only
+// under the config's layer types).
+bool is_nested(const Json& dict) {
+  if (!dict.is_object()) return false;
+  bool any = false;
+  for (const auto& [key, value] : dict.items()) {
+    if ((!value.is_object() && !value.is_null()) || is_rope_key(key)) return false;
+    any = any || value.is_object();
+  }
+  return any;
 }
 
 // The model family, from the text config or the outer one.
@@ -147,125 +214,363 @@ void read_mrope(const Json& dict, const std::string& path, const std::string& mo
 // its path.
 Json parse(std::string_view text) { return detail::parse_json(text, ""); }
 
-RopeConfig from_json(const Json& whole, std::string_view layer_type) {
-  if (!whole.is_object()) type_error("(root)", "a JSON object", whole);
-  const Json& root = text_root(whole);
-  const std::string model_type = model_type_of(whole, root);
+// Where each RopeConfig field was read, as a JSON path, so that a validation error names what the
+// config says (`text_config.rope_parameters.factor`) rather than the bare field.
+struct FieldPaths {
+  std::string prefix;  // "" or "text_config."
+  std::string dict;    // the rope dict's path and a dot; "" when there is none
+  std::map<std::string, std::string, std::less<>> read;  // field -> where it was read
+  std::string head_dim_note;  // how head_dim was derived, when the config does not give it
 
-  // Qwen-1 (remote code) scales its base by its own per-call rule; reading only its other fields
-  // would silently give plain RoPE, so refuse it by name.
+  // Where `field` was read, else where it belongs: the rope dict, except the sizes.
+  std::string of(const std::string& field) const {
+    if (const auto it = read.find(field); it != read.end()) return it->second;
+    const bool sizes =
+        field == "head_dim" || field == "rotary_dim" || field == "max_position_embeddings";
+    return (sizes || dict.empty() ? prefix : dict) + field;
+  }
+};
+
+// Qwen-1 (remote code) scales its base by its own per-call rule; reading only its other fields
+// would silently give plain RoPE, so refuse it by name.
+void refuse_qwen1_dynamic_ntk(const Json& root, const std::string& prefix) {
   if (const Json* ntk = find(root, "use_dynamic_ntk");
       ntk && ntk->is_boolean() && ntk->get<bool>()) {
     throw Error(
-        ErrorCode::kInvalidConfig, "use_dynamic_ntk",
+        ErrorCode::kInvalidConfig, prefix + "use_dynamic_ntk",
         "Qwen-1's remote-code dynamic NTK is not a transformers rope_type and is not "
         "supported; use rope_scaling {\"type\": \"dynamic\"} for transformers' dynamic NTK");
   }
+}
 
-  RopeConfig c;
-  // head_dim: explicit (non-null), else hidden_size / num_attention_heads (GPT-J: n_embd / n_head).
-  if (auto qk_rope = integer(root, "qk_rope_head_dim", "")) {
-    c.head_dim = *qk_rope;  // DeepSeek: only the rope slice of each head rotates
-  } else if (auto head_dim = integer(root, "head_dim", "")) {
-    c.head_dim = *head_dim;
-  } else {
-    auto hidden = integer(root, "hidden_size", "");
-    auto heads = integer(root, "num_attention_heads", "");
-    if (!hidden) hidden = integer(root, "n_embd", "");
-    if (!heads) heads = integer(root, "n_head", "");
-    if (!hidden || !heads) {
-      throw Error(ErrorCode::kInvalidConfig, "head_dim",
-                  "missing: give head_dim, or hidden_size and num_attention_heads");
+// head_dim: DeepSeek's qk_rope_head_dim (only that slice of each head rotates), else head_dim,
+// else hidden_size / num_attention_heads (GPT-J: n_embd / n_head), which must divide exactly.
+void read_head_dim(const Json& root, RopeConfig& c, FieldPaths& paths) {
+  const std::string& p = paths.prefix;
+  for (const char* key : {"qk_rope_head_dim", "head_dim"}) {
+    if (auto value = integer(root, key, p)) {
+      c.head_dim = *value;
+      paths.read["head_dim"] = p + key;
+      return;
     }
-    if (*heads <= 0) throw Error(ErrorCode::kInvalidConfig, "num_attention_heads", "expected > 0");
-    c.head_dim = *hidden / *heads;
   }
-  c.max_position_embeddings = integer(root, "max_position_embeddings", "")
-                                  .value_or(integer(root, "n_positions", "").value_or(0));
+  const char* hidden_key = find(root, "hidden_size") ? "hidden_size" : "n_embd";
+  const char* heads_key = find(root, "num_attention_heads") ? "num_attention_heads" : "n_head";
+  const auto hidden = integer(root, hidden_key, p);
+  const auto heads = integer(root, heads_key, p);
+  if (!hidden || !heads) {
+    throw Error(ErrorCode::kInvalidConfig, p + "head_dim",
+                "missing: give head_dim, or hidden_size and num_attention_heads");
+  }
+  if (*heads <= 0) {
+    throw Error(ErrorCode::kInvalidConfig, p + heads_key,
+                "expected > 0, got " + std::to_string(*heads));
+  }
+  const std::string ratio = std::string(hidden_key) + " / " + heads_key + " = " +
+                            std::to_string(*hidden) + " / " + std::to_string(*heads);
+  if (*hidden % *heads != 0) {
+    throw Error(ErrorCode::kInvalidConfig, p + hidden_key,
+                "expected a multiple of " + std::string(heads_key) + " when head_dim is not " +
+                    "given; " + ratio + " is not a whole number");
+  }
+  c.head_dim = *hidden / *heads;
+  paths.read["head_dim"] = p + hidden_key;
+  paths.head_dim_note = "head_dim is not given and " + ratio + " = " + std::to_string(c.head_dim);
+}
 
-  // Base and rotated fraction at the top level (v4) or GPT-NeoX's names; rope dict values win.
-  c.rope_theta = number(root, "rope_theta", "")
-                     .value_or(number(root, "rotary_emb_base", "").value_or(10000.0));
-  if (auto f = number(root, "partial_rotary_factor", ""))
-    c.partial_rotary_factor = *f;
-  else if (auto pct = number(root, "rotary_pct", ""))
-    c.partial_rotary_factor = *pct;
-  if (auto rd = integer(root, "rotary_dim", "")) c.rotary_dim = *rd;  // GPT-J
+// transformers' config classes type these sizes `int` (a null is refused) or take a null base as
+// the value itself, which no model can run with; elsewhere a null reads as absent.
+void refuse_null(const Json& obj, const char* key, const std::string& path, const char* expected) {
+  if (obj.contains(key) && obj.at(key).is_null()) type_error(path + key, expected, nullptr);
+}
+
+// The top-level fields rotary reads, typed as transformers' config classes type them: sizes are
+// integers even where another field decides head_dim.
+void check_top_level_types(const Json& root, const std::string& p) {
+  for (const char* key :
+       {"hidden_size", "num_attention_heads", "max_position_embeddings", "n_embd", "n_head",
+        "n_positions", "qk_rope_head_dim", "rotary_dim", "original_max_position_embeddings"}) {
+    refuse_null(root, key, p, "an integer");
+  }
+  for (const char* key : {"rope_theta", "rotary_emb_base", "rotary_pct"}) {
+    refuse_null(root, key, p, "a finite number");
+  }
+  for (const char* key : {"head_dim", "hidden_size", "num_attention_heads", "n_embd", "n_head"}) {
+    integer(root, key, p);
+  }
+}
+
+// The fields outside the rope dict: sizes, the base and rotated fraction (v4 names, GPT-NeoX's
+// rotary_emb_base / rotary_pct), GPT-J's rotary_dim, and the layout. Rope dict values win later.
+void read_top_level(const Json& root, const std::string& model_type, RopeConfig& c,
+                    FieldPaths& paths) {
+  const std::string& p = paths.prefix;
+  check_top_level_types(root, p);
+  read_head_dim(root, c, paths);
+  const auto first = [&](auto read, const char* field, std::initializer_list<const char*> keys) {
+    for (const char* key : keys) {
+      if (auto value = read(key)) {
+        paths.read[field] = p + key;
+        return value;
+      }
+    }
+    return decltype(read(""))();
+  };
+  const auto whole = [&](const char* key) { return integer(root, key, p); };
+  const auto real = [&](const char* key) { return number(root, key, p); };
+  c.max_position_embeddings =
+      first(whole, "max_position_embeddings", {"max_position_embeddings", "n_positions"})
+          .value_or(0);
+  c.rope_theta = first(real, "rope_theta", {"rope_theta", "rotary_emb_base"}).value_or(10000.0);
+  c.partial_rotary_factor =
+      first(real, "partial_rotary_factor", {"partial_rotary_factor", "rotary_pct"}).value_or(1.0);
+  c.rotary_dim = integer(root, "rotary_dim", p);  // GPT-J
   if (model_type == "gptj" || model_type == "gpt_j") c.layout = Layout::kInterleaved;
   // DeepSeek V2/V3 rotate interleaved pairs; their config.json files do not say so (transformers'
   // DeepseekV3Config defaults rope_interleave to true, V2 multiplies complex pairs).
   if (model_type == "deepseek_v2" || model_type == "deepseek_v3") c.layout = Layout::kInterleaved;
-  if (auto interleave = boolean(root, "rope_interleave", "")) {
+  if (auto interleave = boolean(root, "rope_interleave", p)) {
     c.layout = *interleave ? Layout::kInterleaved : Layout::kHalfSplit;
   }
-  const std::optional<int64_t> top_original = integer(root, "original_max_position_embeddings", "");
+}
 
-  const Json* dict = rope_dict(root);
-  std::string path = find(root, "rope_parameters") ? "rope_parameters." : "rope_scaling.";
-  const double local_base = number(root, "rope_local_base_freq", "").value_or(0);
-  if (dict && !dict->is_object())
-    type_error(path.substr(0, path.size() - 1), "an object or null", *dict);
+// transformers only logs a key it does not know, but a model's own code may read one and rotate
+// differently (HunYuan's dynamic `alpha` changes the base, PhiMoE's `short_mscale` the scale), so
+// rotary refuses it rather than compute plain RoPE in its place.
+void check_keys(const Json& dict, const std::string& path) {
+  for (const auto& [key, value] : dict.items()) {
+    if (is_rope_key(key)) continue;
+    throw Error(ErrorCode::kInvalidConfig, path + key,
+                "not a RoPE parameter of transformers, nor a key known to leave the rotation "
+                "alone; a model's own code may read it (HunYuan's alpha changes the base), so "
+                "rotary refuses it rather than ignore it");
+  }
+}
 
-  std::vector<std::string> layer_types;
-  if (dict && is_nested(*dict)) {
-    for (const auto& [key, value] : dict->items()) layer_types.push_back(key);
-  } else if (local_base > 0 || scales_full_attention_only(root, model_type)) {
-    layer_types = {"full_attention", "sliding_attention"};
+// rope_type, or its older name `type`; rope_type wins when both are given, as in transformers.
+RopeType read_rope_type(const Json& dict, const std::string& path) {
+  const char* key = dict.contains("rope_type") ? "rope_type"
+                    : dict.contains("type")    ? "type"
+                                               : nullptr;
+  if (!key) return RopeType::kDefault;
+  const Json& value = dict.at(key);
+  // A null names no type: transformers then finds no RoPE function for the model.
+  if (!value.is_string()) type_error(path + key, "a string naming the rope type", value);
+  const auto& name = value.get_ref<const std::string&>();
+  // Qwen2-VL's "mrope" is default RoPE applied per position axis.
+  if (name == "mrope") return RopeType::kDefault;
+  try {
+    return parse_rope_type(name);
+  } catch (const Error& e) {
+    throw Error(e.code(), path + key, e.message());
   }
-  if (!layer_types.empty()) {
-    std::string names;
-    for (const auto& t : layer_types) names += (names.empty() ? "" : ", ") + t;
-    if (layer_type.empty()) {
-      throw Error(ErrorCode::kInvalidConfig, "layer_type",
-                  "this config has a RoPE per layer type; choose one of: " + names);
-    }
-    if (std::find(layer_types.begin(), layer_types.end(), layer_type) == layer_types.end()) {
-      throw Error(ErrorCode::kInvalidConfig, "layer_type",
-                  "'" + std::string(layer_type) + "' is not one of: " + names);
-    }
-    if (dict && is_nested(*dict)) {
-      path += std::string(layer_type) + ".";
-      dict = &(*dict)[std::string(layer_type)];
-    } else if (layer_type == "sliding_attention") {
-      // Gemma 3 (v4 form): local layers use rope_local_base_freq and no scaling; OLMo 3: the
-      // same base, no scaling.
-      if (local_base > 0) c.rope_theta = local_base;
-      dict = nullptr;
-    }
-  }
+}
 
-  if (dict) {
-    const Json* type = find(*dict, "rope_type");
-    if (!type) type = find(*dict, "type");
-    if (type) {
-      if (!type->is_string()) type_error(path + "rope_type", "a string", *type);
-      const std::string name = type->get<std::string>();
-      // Qwen2-VL's "mrope" is default RoPE applied per position axis.
-      c.rope_type = name == "mrope" ? RopeType::kDefault : parse_rope_type(name);
-    }
-    if (auto theta = number(*dict, "rope_theta", path)) c.rope_theta = *theta;
-    if (auto f = number(*dict, "partial_rotary_factor", path)) c.partial_rotary_factor = *f;
-    c.factor = number(*dict, "factor", path);
-    c.original_max_position_embeddings = integer(*dict, "original_max_position_embeddings", path);
-    c.attention_factor = number(*dict, "attention_factor", path);
-    c.beta_fast = number(*dict, "beta_fast", path);
-    c.beta_slow = number(*dict, "beta_slow", path);
-    c.mscale = number(*dict, "mscale", path);
-    c.mscale_all_dim = number(*dict, "mscale_all_dim", path);
-    c.truncate = boolean(*dict, "truncate", path);
-    c.short_factor = number_list(*dict, "short_factor", path);
-    c.long_factor = number_list(*dict, "long_factor", path);
-    c.low_freq_factor = number(*dict, "low_freq_factor", path);
-    c.high_freq_factor = number(*dict, "high_freq_factor", path);
-    read_mrope(*dict, path, model_type, c);
+// The keys transformers 5.24 requires in the dict per rope_type, beyond the rope_theta and
+// original_max_position_embeddings it fills in from the top level.
+std::vector<const char*> required_keys(RopeType type) {
+  switch (type) {
+    case RopeType::kLinear:
+    case RopeType::kDynamic:
+    case RopeType::kYarn:
+      return {"factor"};
+    case RopeType::kLongRope:
+      return {"short_factor", "long_factor"};
+    case RopeType::kLlama3:
+      return {"factor", "low_freq_factor", "high_freq_factor"};
+    default:
+      return {};
   }
+}
+
+// Present is enough, as in transformers; validate() then judges the value (a null YaRN factor is
+// derived, as transformers derives it).
+void require_keys(const Json& dict, const std::string& path, RopeType type) {
+  for (const char* key : required_keys(type)) {
+    if (!dict.contains(key)) {
+      throw Error(ErrorCode::kInvalidConfig, path + key,
+                  "required for rope_type '" + std::string(to_string(type)) + "'");
+    }
+  }
+}
+
+// One rope dict (rope_parameters, rope_scaling, or one layer type's entry) into `c`.
+void read_rope_dict(const Json& dict, const std::string& path, const std::string& model_type,
+                    RopeConfig& c, FieldPaths& paths) {
+  check_keys(dict, path);
+  c.rope_type = read_rope_type(dict, path);
+  // Phi-3's config class (and Phi-4-multimodal's) reads an older "yarn" as "longrope", as "su".
+  if ((model_type == "phi3" || model_type == "phi4_multimodal") && c.rope_type == RopeType::kYarn) {
+    c.rope_type = RopeType::kLongRope;
+  }
+  paths.dict = path;
+  const auto note = [&](const char* field) { paths.read[field] = path + field; };
+  // transformers reads a null for these as the value (`get(key, default)` returns it), and then
+  // fails or, for truncate, turns truncation off; other null rope keys mean their default there.
+  refuse_null(dict, "rope_theta", path, "a finite number");
+  refuse_null(dict, "partial_rotary_factor", path, "a finite number");
+  refuse_null(dict, "original_max_position_embeddings", path, "an integer");
+  refuse_null(dict, "truncate", path, "true or false");
+  if (auto theta = number(dict, "rope_theta", path)) {
+    c.rope_theta = *theta;
+    note("rope_theta");
+  }
+  if (auto f = number(dict, "partial_rotary_factor", path)) {
+    c.partial_rotary_factor = *f;
+    note("partial_rotary_factor");
+  }
+  c.original_max_position_embeddings =
+      integer(dict, "original_max_position_embeddings", path, /*in_rope_dict=*/true);
+  c.factor = number(dict, "factor", path);
+  c.attention_factor = number(dict, "attention_factor", path);
+  c.beta_fast = number(dict, "beta_fast", path);
+  c.beta_slow = number(dict, "beta_slow", path);
+  c.mscale = number(dict, "mscale", path);
+  c.mscale_all_dim = number(dict, "mscale_all_dim", path);
+  c.truncate = boolean(dict, "truncate", path);
+  c.short_factor = number_list(dict, "short_factor", path);
+  c.long_factor = number_list(dict, "long_factor", path);
+  c.low_freq_factor = number(dict, "low_freq_factor", path);
+  c.high_freq_factor = number(dict, "high_freq_factor", path);
+  read_mrope(dict, path, model_type, c);
+  require_keys(dict, path, c.rope_type);
+}
+
+// Phi-3's config class (and Phi-4-multimodal's) raises on more than the generic validation:
+// rope_type default or longrope, and factor lists, when given, of rotary_dim / 2 numbers.
+void check_phi3_family(const Json& dict, const std::string& path, const RopeConfig& c) {
+  if (c.rope_type != RopeType::kDefault && c.rope_type != RopeType::kLongRope) {
+    throw Error(ErrorCode::kInvalidConfig,
+                path + (dict.contains("rope_type") ? "rope_type" : "type"),
+                "Phi-3's config class accepts 'default' or 'longrope' ('su' and 'yarn' read as "
+                "longrope), got '" +
+                    std::string(to_string(c.rope_type)) + "'");
+  }
+  const auto half = static_cast<std::size_t>(c.resolved_rotary_dim() / 2);
+  for (auto [key, values] :
+       {std::pair{"short_factor", &c.short_factor}, std::pair{"long_factor", &c.long_factor}}) {
+    if (find(dict, key) && values->size() != half) {
+      throw Error(ErrorCode::kInvalidConfig, path + key,
+                  "expected " + std::to_string(half) + " entries (rotary_dim / 2), got " +
+                      std::to_string(values->size()));
+    }
+  }
+}
+
+// Validates `c`, naming a bad field by the JSON path it was read from.
+void validate_named(const RopeConfig& c, const FieldPaths& paths) {
+  try {
+    c.validate();
+  } catch (const Error& e) {
+    // A rotary_dim the config does not give is the head's.
+    const std::string field =
+        e.argument() == "rotary_dim" && !c.rotary_dim ? "head_dim" : e.argument();
+    const bool derived = field == "head_dim" && !paths.head_dim_note.empty();
+    throw Error(e.code(), paths.of(field),
+                derived ? paths.head_dim_note + ": " + e.message() : e.message());
+  }
+}
+
+// Everything read from one JSON document that every layer type's RoPE shares.
+struct TopLevel {
+  RopeConfig config;
+  FieldPaths paths;
+  std::string model_type;
+  std::optional<int64_t> original;  // a top-level original_max_position_embeddings (Phi-3)
+};
+
+// The RoPE of one rope dict (none: the top level alone), validated.
+RopeConfig build(const TopLevel& top, const Json* dict, const std::string& path) {
+  RopeConfig c = top.config;
+  FieldPaths paths = top.paths;
+  if (dict) read_rope_dict(*dict, path, top.model_type, c, paths);
   // A top-level original_max_position_embeddings (Phi-3) takes priority, as in transformers.
-  if (top_original && (c.rope_type == RopeType::kYarn || c.rope_type == RopeType::kLongRope ||
+  if (top.original && (c.rope_type == RopeType::kYarn || c.rope_type == RopeType::kLongRope ||
                        c.rope_type == RopeType::kLlama3)) {
-    c.original_max_position_embeddings = top_original;
+    c.original_max_position_embeddings = top.original;
+    paths.read["original_max_position_embeddings"] =
+        paths.prefix + "original_max_position_embeddings";
   }
-  c.validate();
+  validate_named(c, paths);
+  if (dict && (top.model_type == "phi3" || top.model_type == "phi4_multimodal")) {
+    check_phi3_family(*dict, path, c);
+  }
   return c;
+}
+
+// The layer types whose RoPE differs: a nested dict's keys, or the two of Gemma 3 and OLMo 3 in
+// their v4 form.
+std::vector<std::string> layer_types_of(const Json& root, const TopLevel& top, const Json* dict) {
+  std::vector<std::string> types;
+  if (dict && is_nested(*dict)) {
+    for (const auto& [key, value] : dict->items()) types.push_back(key);
+  } else if (number(root, "rope_local_base_freq", top.paths.prefix).value_or(0) > 0 ||
+             scales_full_attention_only(root, top.model_type)) {
+    types = {"full_attention", "sliding_attention"};
+  }
+  return types;
+}
+
+void check_layer_choice(const std::vector<std::string>& types, std::string_view layer_type) {
+  std::string names;
+  for (const auto& t : types) names += (names.empty() ? "" : ", ") + t;
+  if (layer_type.empty()) {
+    throw Error(ErrorCode::kInvalidConfig, "layer_type",
+                "this config has a RoPE per layer type; choose one of: " + names);
+  }
+  if (std::find(types.begin(), types.end(), layer_type) == types.end()) {
+    throw Error(ErrorCode::kInvalidConfig, "layer_type",
+                "'" + std::string(layer_type) + "' is not one of: " + names);
+  }
+}
+
+// One layer type's RoPE. Gemma 3 (v4 form): sliding layers take rope_local_base_freq and no
+// scaling; OLMo 3: the same base, no scaling.
+RopeConfig build_layer(const Json& root, const TopLevel& top, const Json* dict,
+                       const std::string& path, const std::string& type) {
+  if (dict && is_nested(*dict)) {
+    const Json& entry = dict->at(type);
+    if (entry.is_null()) {
+      throw Error(ErrorCode::kInvalidConfig, path + type, "null: these layers use no RoPE");
+    }
+    return build(top, &entry, path + type + ".");
+  }
+  if (type != "sliding_attention") return build(top, dict, path);
+  TopLevel local = top;
+  if (auto base = number(root, "rope_local_base_freq", top.paths.prefix); base && *base > 0) {
+    local.config.rope_theta = *base;
+    local.paths.read["rope_theta"] = top.paths.prefix + "rope_local_base_freq";
+  }
+  return build(local, nullptr, "");
+}
+
+RopeConfig from_json(const Json& whole, std::string_view layer_type) {
+  if (!whole.is_object()) type_error("(root)", "a JSON object", whole);
+  const Json& root = text_root(whole);
+  TopLevel top;
+  top.paths.prefix = &root == &whole ? "" : "text_config.";
+  top.model_type = model_type_of(whole, root);
+  refuse_qwen1_dynamic_ntk(root, top.paths.prefix);
+  read_top_level(root, top.model_type, top.config, top.paths);
+  top.original = integer(root, "original_max_position_embeddings", top.paths.prefix);
+
+  const char* name = rope_dict_name(root);
+  const Json* dict = find(root, name);
+  const std::string path = top.paths.prefix + name + ".";
+  if (dict && !dict->is_object()) type_error(top.paths.prefix + name, "an object or null", *dict);
+  const std::vector<std::string> types = layer_types_of(root, top, dict);
+  if (types.empty()) return build(top, dict, path);
+  check_layer_choice(types, layer_type);
+  // transformers checks every layer type's RoPE, so rotary does too, and returns the one asked for.
+  RopeConfig chosen;
+  for (const std::string& type : types) {
+    if (type == layer_type) {
+      chosen = build_layer(root, top, dict, path, type);
+    } else if (!(dict && is_nested(*dict) && dict->at(type).is_null())) {
+      build_layer(root, top, dict, path, type);
+    }
+  }
+  return chosen;
 }
 
 }  // namespace
@@ -290,6 +595,24 @@ RopeConfig config_from_json_file(const std::string& path, std::string_view layer
 }
 
 namespace {
+
+// A vision tower's rope_parameters: only its base; the 2D RoPE takes no scaling.
+void read_vision_rope_dict(const Json& dict, RopeConfig& c, FieldPaths& paths) {
+  const std::string path = paths.prefix + "rope_parameters.";
+  if (!dict.is_object()) type_error(path.substr(0, path.size() - 1), "an object or null", dict);
+  check_keys(dict, path);
+  if (const RopeType type = read_rope_type(dict, path);
+      type != RopeType::kDefault && type != RopeType::kAxial) {
+    throw Error(ErrorCode::kInvalidConfig,
+                path + (dict.contains("rope_type") ? "rope_type" : "type"),
+                "expected 'default' or 'axial' for a vision tower's 2D RoPE, got '" +
+                    std::string(to_string(type)) + "'");
+  }
+  if (auto theta = number(dict, "rope_theta", path)) {
+    c.rope_theta = *theta;
+    paths.read["rope_theta"] = path + "rope_theta";
+  }
+}
 
 RopeConfig vision_from_json(const Json& whole) {
   if (!whole.is_object()) type_error("(root)", "a JSON object", whole);
@@ -332,11 +655,10 @@ RopeConfig vision_from_json(const Json& whole) {
     c.head_dim = *width / *heads;
   }
   c.rope_theta = number(v, "rope_theta", path).value_or(10000.0);
-  if (const Json* params = find(v, "rope_parameters")) {
-    if (auto theta = number(*params, "rope_theta", path + "rope_parameters."))
-      c.rope_theta = *theta;
-  }
-  c.validate();
+  FieldPaths paths;
+  paths.prefix = path;
+  if (const Json* params = find(v, "rope_parameters")) read_vision_rope_dict(*params, c, paths);
+  validate_named(c, paths);
   return c;
 }
 

@@ -303,5 +303,261 @@ TEST(config_json_test, endless_and_unreadable_files_end_in_an_error) {
             std::string::npos);
 }
 
+// ---- validation as strict as transformers 5.24's (rules in src/config.cc), errors by JSON path
+
+// The rotary::Error `read` throws (a test failure when it throws none).
+template <typename F>
+Error thrown_by(F read) {
+  try {
+    read();
+  } catch (const Error& e) {
+    return e;
+  }
+  ADD_FAILURE() << "no rotary::Error";
+  return Error(ErrorCode::kInvalidArgument, "", "none thrown");
+}
+
+// The argument (JSON path) of the error a config text gets.
+std::string path_of_error(const std::string& json, std::string_view layer_type = {}) {
+  const Error e = thrown_by([&] { config_from_json(json, layer_type); });
+  return e.argument();
+}
+
+TEST(config_json_test, each_rope_type_requires_transformers_keys) {
+  // transformers 5.24 raises KeyError for each of these; YaRN without factor used to be read as a
+  // YaRN derived from the context lengths.
+  const std::string head = R"({"head_dim": 64, "max_position_embeddings": 8192, "rope_scaling": )";
+  EXPECT_EQ(
+      path_of_error(head + R"({"rope_type": "yarn", "original_max_position_embeddings": 4096}})"),
+      "rope_scaling.factor");
+  EXPECT_EQ(path_of_error(head + R"({"rope_type": "linear"}})"), "rope_scaling.factor");
+  EXPECT_EQ(path_of_error(head + R"({"type": "dynamic"}})"), "rope_scaling.factor");
+  EXPECT_EQ(path_of_error(head + R"({"rope_type": "llama3", "factor": 8, "low_freq_factor": 1}})"),
+            "rope_scaling.high_freq_factor");
+  EXPECT_EQ(path_of_error(head + R"({"rope_type": "longrope", "long_factor": []}})"),
+            "rope_scaling.short_factor");
+  const Error e = thrown_by([&] { config_from_json(head + R"({"rope_type": "yarn"}})"); });
+  EXPECT_EQ(e.code(), ErrorCode::kInvalidConfig);
+  EXPECT_EQ(e.message(), "required for rope_type 'yarn'");
+  // Present but null: transformers derives YaRN's factor as max / original, and so does rotary.
+  const RopeConfig derived = config_from_json(
+      head + R"({"rope_type": "yarn", "factor": null, "original_max_position_embeddings": 2048}})");
+  EXPECT_FALSE(derived.factor.has_value());
+  EXPECT_EQ(path_of_error(head + R"({"rope_type": "linear", "factor": null}})"),
+            "rope_scaling.factor");
+}
+
+TEST(config_json_test, unknown_rope_keys_are_refused_by_path) {
+  EXPECT_EQ(
+      path_of_error(
+          R"({"head_dim": 64, "rope_parameters": {"rope_type": "linear", "factor": 2, "foo": 1}})"),
+      "rope_parameters.foo");
+  // HunYuan's dynamic alpha changes the base in its own model code; rotary does not model it.
+  EXPECT_EQ(path_of_error(R"({"head_dim": 64, "max_position_embeddings": 4096,
+      "rope_scaling": {"type": "dynamic", "factor": 1.0, "alpha": 1000.0}})"),
+            "rope_scaling.alpha");
+  EXPECT_EQ(path_of_error(R"({"head_dim": 64, "rope_parameters": {
+      "full_attention": {"rope_type": "default"}, "sliding_attention": {"rope_type": "default",
+      "short_mscale": 1.2}}})",
+                          "full_attention"),
+            "rope_parameters.sliding_attention.short_mscale");
+  // Keys transformers knows, and keys known to leave the rotation alone, are read past.
+  const RopeConfig ministral = config_from_json(R"({"head_dim": 128,
+      "max_position_embeddings": 262144, "rope_parameters": {"type": "yarn", "rope_type": "yarn",
+      "rope_theta": 1000000.0, "factor": 16.0, "original_max_position_embeddings": 16384,
+      "max_position_embeddings": 262144, "llama_4_scaling_beta": 0.1, "low_freq_factor": 1}})");
+  EXPECT_EQ(ministral.rope_type, RopeType::kYarn);
+  EXPECT_EQ(ministral.rope_theta, 1e6);
+}
+
+TEST(config_json_test, rope_type_errors_name_the_key_that_holds_it) {
+  EXPECT_EQ(path_of_error(R"({"head_dim": 64, "rope_scaling": {"type": 5, "factor": 2}})"),
+            "rope_scaling.type");
+  EXPECT_EQ(path_of_error(R"({"head_dim": 64, "rope_parameters": {"rope_type": ["linear"]}})"),
+            "rope_parameters.rope_type");
+  EXPECT_EQ(path_of_error(R"({"head_dim": 64, "rope_scaling": {"rope_type": null, "type": "linear",
+      "factor": 2}})"),
+            "rope_scaling.rope_type");
+  const Error e = thrown_by(
+      [] { config_from_json(R"({"head_dim": 64, "rope_scaling": {"type": "ntk-by-parts"}})"); });
+  EXPECT_EQ(e.argument(), "rope_scaling.type");
+  EXPECT_NE(e.message().find("unknown value 'ntk-by-parts'"), std::string::npos);
+  // rope_type wins over type, as in transformers.
+  EXPECT_EQ(config_from_json(R"({"head_dim": 64, "rope_scaling": {"rope_type": "linear",
+      "type": "dynamic", "factor": 2}})")
+                .rope_type,
+            RopeType::kLinear);
+}
+
+TEST(config_json_test, a_derived_head_dim_is_blamed_on_hidden_size) {
+  const Error odd =
+      thrown_by([] { config_from_json(R"({"hidden_size": 66, "num_attention_heads": 2})"); });
+  EXPECT_EQ(odd.argument(), "hidden_size");
+  EXPECT_NE(odd.message().find("hidden_size / num_attention_heads = 66 / 2 = 33"),
+            std::string::npos)
+      << odd.message();
+  const Error fraction =
+      thrown_by([] { config_from_json(R"({"hidden_size": 64, "num_attention_heads": 3})"); });
+  EXPECT_EQ(fraction.argument(), "hidden_size");
+  EXPECT_NE(fraction.message().find("not a whole number"), std::string::npos);
+  EXPECT_EQ(path_of_error(R"({"text_config": {"n_embd": 70, "n_head": 2}})"), "text_config.n_embd");
+  // An odd rotated part of a partial rotary still names partial_rotary_factor.
+  EXPECT_EQ(path_of_error(R"({"head_dim": 64, "partial_rotary_factor": 0.53})"),
+            "partial_rotary_factor");
+}
+
+TEST(config_json_test, head_dim_has_an_upper_bound_checked_before_allocating) {
+  EXPECT_EQ(path_of_error(R"({"head_dim": 1000000000})"), "head_dim");
+  EXPECT_EQ(path_of_error(R"({"hidden_size": 4000000000, "num_attention_heads": 2})"),
+            "hidden_size");
+  EXPECT_EQ(path_of_error(R"({"model_type": "deepseek_v3", "qk_rope_head_dim": 131072})"),
+            "qk_rope_head_dim");
+  const std::string at_limit = R"({"head_dim": )" + std::to_string(RopeConfig::kMaxHeadDim) + "}";
+  EXPECT_EQ(config_from_json(at_limit).head_dim, RopeConfig::kMaxHeadDim);
+}
+
+TEST(config_json_test, non_finite_numbers_are_named_by_path) {
+  // rotary's Python package passes NaN and infinities as these strings (JSON has no such numbers).
+  const Error nan = thrown_by([] { config_from_json(R"({"head_dim": 64, "rope_theta": "NaN"})"); });
+  EXPECT_EQ(nan.argument(), "rope_theta");
+  EXPECT_EQ(nan.message(), "expected a finite number, got NaN");
+  EXPECT_EQ(path_of_error(R"({"head_dim": 64, "rope_parameters": {"rope_type": "default",
+      "rope_theta": "Infinity"}})"),
+            "rope_parameters.rope_theta");
+  EXPECT_EQ(path_of_error(R"({"head_dim": 4, "rope_scaling": {"type": "longrope",
+      "short_factor": [1, 1], "long_factor": [1, "-Infinity"], "original_max_position_embeddings": 8}})"),
+            "rope_scaling.long_factor[1]");
+  // Fields rotary does not read may hold one (Falcon-H1's time_step_limit).
+  EXPECT_EQ(config_from_json(R"({"head_dim": 64, "time_step_limit": [0.0, "Infinity"]})").head_dim,
+            64);
+}
+
+TEST(config_json_test, paths_include_text_config_and_layer_types) {
+  EXPECT_EQ(path_of_error(R"({"text_config": {"head_dim": 64, "rope_parameters": {
+      "rope_type": "linear", "factor": 0.5}}})"),
+            "text_config.rope_parameters.factor");
+  EXPECT_EQ(path_of_error(R"({"text_config": {"head_dim": 64, "max_position_embeddings": 4096,
+      "rope_scaling": {"rope_type": "yarn", "factor": 4, "beta_fast": -1}}})"),
+            "text_config.rope_scaling.beta_fast");
+  EXPECT_EQ(path_of_error(R"({"text_config": {"head_dim": 64, "rope_theta": 1}})"),
+            "text_config.rope_theta");
+  // Every layer type is checked, as transformers checks them all, whichever one is asked for.
+  const std::string nested = R"({"head_dim": 64, "rope_parameters": {
+      "full_attention": {"rope_type": "linear", "factor": 8},
+      "sliding_attention": {"rope_type": "linear"}}})";
+  EXPECT_EQ(path_of_error(nested, "full_attention"), "rope_parameters.sliding_attention.factor");
+  // A null entry is a layer type without RoPE (transformers skips it).
+  const std::string nope = R"({"head_dim": 64, "rope_parameters": {
+      "full_attention": {"rope_type": "default"}, "no_rope": null}})";
+  EXPECT_EQ(config_from_json(nope, "full_attention").rope_type, RopeType::kDefault);
+  EXPECT_EQ(path_of_error(nope, "no_rope"), "rope_parameters.no_rope");
+  // Through a file, the path comes after the file name.
+  const std::string file =
+      (std::filesystem::path(testing::TempDir()) / "rotary_bad_factor.json").string();
+  std::ofstream(file) << R"({"head_dim": 64, "rope_scaling": {"type": "linear", "factor": 0}})";
+  const Error in_file = thrown_by([&] { config_from_json_file(file); });
+  std::filesystem::remove(file);
+  EXPECT_EQ(in_file.argument(), file + ": rope_scaling.factor");
+}
+
+TEST(config_json_test, sizes_are_integers_as_transformers_types_them) {
+  // transformers' config classes type these `int` and refuse 8192.0; inside the rope dict an
+  // integral float computes the same and is accepted.
+  EXPECT_EQ(path_of_error(R"({"head_dim": 64.0})"), "head_dim");
+  EXPECT_EQ(path_of_error(R"({"head_dim": 64, "max_position_embeddings": 8192.0})"),
+            "max_position_embeddings");
+  EXPECT_EQ(config_from_json(R"({"head_dim": 64, "max_position_embeddings": 8192,
+      "rope_scaling": {"rope_type": "yarn", "factor": 4, "original_max_position_embeddings": 2048.0}})")
+                .original_max_position_embeddings,
+            2048);
+}
+
+TEST(config_json_test, ranges_transformers_only_logs_are_refused) {
+  const std::string head = R"({"head_dim": 64, "max_position_embeddings": 8192, "rope_scaling": )";
+  EXPECT_EQ(path_of_error(head + R"({"rope_type": "dynamic", "factor": 0.5}})"),
+            "rope_scaling.factor");
+  EXPECT_EQ(path_of_error(head + R"({"rope_type": "yarn", "factor": 4, "beta_fast": 1,
+      "beta_slow": 32}})"),
+            "rope_scaling.beta_fast");
+  EXPECT_EQ(path_of_error(head + R"({"rope_type": "llama3", "factor": 8, "low_freq_factor": 4,
+      "high_freq_factor": 1, "original_max_position_embeddings": 2048}})"),
+            "rope_scaling.high_freq_factor");
+  EXPECT_EQ(path_of_error(head + R"({"rope_type": "longrope", "short_factor": [1],
+      "long_factor": [1], "original_max_position_embeddings": 2048}})"),
+            "rope_scaling.short_factor");
+  EXPECT_EQ(path_of_error(head + R"({"rope_type": "yarn", "factor": 4, "attention_factor": 0}})"),
+            "rope_scaling.attention_factor");
+  // Llama 4 sets low_freq_factor == high_freq_factor: transformers logs it, rotary accepts it.
+  EXPECT_NO_THROW(config_from_json(head + R"({"rope_type": "llama3", "factor": 16,
+      "low_freq_factor": 1, "high_freq_factor": 1, "original_max_position_embeddings": 8192}})"));
+}
+
+TEST(config_json_test, a_non_empty_rope_scaling_wins_over_rope_parameters) {
+  // transformers reads `rope_scaling or rope_parameters`.
+  const std::string both = R"({"head_dim": 64, "rope_parameters": {"rope_type": "default"},
+      "rope_scaling": {"rope_type": "linear", "factor": 4}})";
+  EXPECT_EQ(config_from_json(both).rope_type, RopeType::kLinear);
+  const std::string empty_scaling = R"({"head_dim": 64, "rope_scaling": {},
+      "rope_parameters": {"rope_type": "linear", "factor": 4}})";
+  EXPECT_EQ(config_from_json(empty_scaling).rope_type, RopeType::kLinear);
+}
+
+TEST(config_json_test, nulls_transformers_reads_as_values_are_refused) {
+  // transformers' `get(key, default)` returns a null that is present: a None base or context that
+  // no model can run with, or YaRN's truncation silently off. Other nulls mean "absent".
+  EXPECT_EQ(path_of_error(R"({"head_dim": 64, "rope_theta": null})"), "rope_theta");
+  EXPECT_EQ(path_of_error(R"({"head_dim": 64, "max_position_embeddings": null})"),
+            "max_position_embeddings");
+  EXPECT_EQ(path_of_error(R"({"head_dim": 64, "max_position_embeddings": 8192, "rope_scaling": {
+      "rope_type": "yarn", "factor": 4, "truncate": null}})"),
+            "rope_scaling.truncate");
+  EXPECT_EQ(path_of_error(R"({"head_dim": 64, "max_position_embeddings": 8192, "rope_scaling": {
+      "rope_type": "llama3", "factor": 8, "low_freq_factor": 1, "high_freq_factor": 4,
+      "original_max_position_embeddings": null}})"),
+            "rope_scaling.original_max_position_embeddings");
+  const RopeConfig c = config_from_json(R"({"head_dim": null, "hidden_size": 4096,
+      "num_attention_heads": 32, "max_position_embeddings": 8192, "rope_scaling": {
+      "rope_type": "yarn", "factor": 4, "beta_fast": null, "attention_factor": null}})");
+  EXPECT_EQ(c.head_dim, 128);
+  EXPECT_FALSE(c.beta_fast.has_value());
+}
+
+TEST(config_json_test, phi3_family_rules) {
+  std::string lists = "[";
+  for (int i = 0; i < 48; ++i) lists += (i ? ",1.0" : "1.0");
+  lists += "]";
+  const std::string phi3 = R"({"model_type": "phi3", "hidden_size": 3072,
+      "num_attention_heads": 32, "max_position_embeddings": 131072,
+      "original_max_position_embeddings": 4096, "rope_scaling": )";
+  // Phi3Config reads an older "yarn" as "longrope", as it reads "su".
+  EXPECT_EQ(config_from_json(phi3 + R"({"type": "yarn", "short_factor": )" + lists +
+                             R"(, "long_factor": )" + lists + "}}")
+                .rope_type,
+            RopeType::kLongRope);
+  EXPECT_EQ(path_of_error(phi3 + R"({"type": "linear", "factor": 2}})"), "rope_scaling.type");
+  EXPECT_EQ(path_of_error(phi3 + R"({"rope_type": "default", "long_factor": []}})"),
+            "rope_scaling.long_factor");
+}
+
+TEST(config_json_test, a_dict_keyed_by_rope_parameters_is_not_nested) {
+  // {"type": {...}} names no layer type: transformers nests only under the config's layer types.
+  EXPECT_EQ(path_of_error(R"({"head_dim": 64, "rope_scaling": {"type": {}, "factor": {}}})"),
+            "rope_scaling.type");
+  EXPECT_TRUE(rope_layer_types(R"({"head_dim": 64, "rope_scaling": {"type": {}}})").empty());
+}
+
+TEST(config_json_test, a_vision_tower_rope_dict_is_checked_too) {
+  const Error e = thrown_by([] {
+    vision_config_from_json(R"({"vision_config": {"model_type": "pixtral", "head_dim": 64,
+        "rope_parameters": {"rope_type": "linear", "factor": 2}}})");
+  });
+  EXPECT_EQ(e.argument(), "vision_config.rope_parameters.rope_type");
+  EXPECT_EQ(thrown_by([] {
+              vision_config_from_json(R"({"vision_config": {"model_type": "pixtral",
+        "head_dim": 64, "rope_parameters": {"rope_theta": 1}}})");
+            }).argument(),
+            "vision_config.rope_parameters.rope_theta");
+}
+
 }  // namespace
 }  // namespace rotary

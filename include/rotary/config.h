@@ -52,10 +52,17 @@ enum class AxialFrequencies {
 std::string_view to_string(AxialFrequencies frequencies);
 
 struct RopeConfig {
+  // The largest head_dim (and so rotary_dim) validate() accepts. Published models use at most 512
+  // channels per head (DeepSeek-V4), most 128 or 256; 2^16 is 128 times that, the same bound a
+  // KvCache puts on its heads, and keeps everything sized by head_dim small: one config's
+  // frequencies are at most 128 KiB. A size past it is a typing mistake (a hidden_size given as
+  // head_dim, an extra zero), refused by name before anything is allocated.
+  static constexpr int64_t kMaxHeadDim = int64_t{1} << 16;
+
   RopeType rope_type = RopeType::kDefault;
   Layout layout = Layout::kHalfSplit;  // a fact of the model family (GPT-J: interleaved)
   double rope_theta = 10000.0;         // the base
-  int64_t head_dim = 0;                // required: the size of one query/key head
+  int64_t head_dim = 0;                // required: one query/key head, 0 < head_dim <= kMaxHeadDim
   // The rotated part: rotary_dim = int(head_dim * partial_rotary_factor) unless `rotary_dim` is set
   // (GPT-J states rotary_dim directly). Must come out even.
   double partial_rotary_factor = 1.0;
@@ -65,18 +72,23 @@ struct RopeConfig {
   int64_t max_position_embeddings = 0;
 
   // Scaling fields, transformers' names; std::nullopt / empty means "absent from the config".
+  // `factor` is >= 1 for linear, dynamic, YaRN, LongRoPE and Llama 3 (transformers' documented
+  // range); YaRN without it derives max_position_embeddings / original_max_position_embeddings.
   std::optional<double> factor;
   std::optional<int64_t> original_max_position_embeddings;
   std::optional<double> attention_factor;
-  std::optional<double> beta_fast;       // YaRN, default 32 (a 0 also means 32, as in transformers)
-  std::optional<double> beta_slow;       // YaRN, default 1 (likewise)
+  // YaRN's ramp ends, >= 0; 0 means the default (32 and 1), as in transformers, and beta_fast must
+  // not fall below beta_slow once the defaults are applied.
+  std::optional<double> beta_fast;
+  std::optional<double> beta_slow;
   std::optional<double> mscale;          // YaRN (DeepSeek)
   std::optional<double> mscale_all_dim;  // YaRN (DeepSeek)
   std::optional<bool> truncate;          // YaRN, default true (gpt-oss sets false)
   std::vector<double> short_factor;      // LongRoPE, rotary_dim/2 entries
   std::vector<double> long_factor;       // LongRoPE, rotary_dim/2 entries
-  std::optional<double> low_freq_factor;   // Llama 3
-  std::optional<double> high_freq_factor;  // Llama 3
+  // Llama 3: both > 0, high_freq_factor >= low_freq_factor (Llama 4 sets them equal).
+  std::optional<double> low_freq_factor;
+  std::optional<double> high_freq_factor;
 
   // Multi-axis RoPE. A token carries one position per axis and rotary pair j rotates by the
   // position of axis_of_pair(j). mrope_section gives the number of pairs per axis (Qwen2-VL's
@@ -93,7 +105,8 @@ struct RopeConfig {
   int64_t resolved_rotary_dim() const;
   // original_max_position_embeddings, or max_position_embeddings when absent.
   int64_t resolved_original_max_position_embeddings() const;
-  // Checks every field this rope_type needs; throws Error(kInvalidConfig) naming the field.
+  // Checks every field this rope_type needs, and their ranges; throws Error(kInvalidConfig)
+  // naming the field. The rules, per rope_type, are listed in src/config.cc.
   void validate() const;
   // Position components per token: mrope_section.size(), 2 for kAxial, else 1.
   int num_axes() const;

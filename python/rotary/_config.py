@@ -1,6 +1,7 @@
 """RoPE configurations from transformers-style config dicts and config.json files."""
 
 import json
+import math
 import os
 from collections.abc import Mapping
 
@@ -17,12 +18,31 @@ def _json_value(value):
     raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 
+def _spell_non_finite(value):
+    # JSON has no NaN or infinity, so each non-finite float is passed as the string Python's json
+    # module spells it with. Where the core needs a number it names the field and that value
+    # ("rope_parameters.rope_theta: expected a finite number, got NaN"); fields it does not read
+    # may hold one (Falcon-H1's time_step_limit ends in an infinity).
+    if isinstance(value, float):
+        if math.isfinite(value):
+            return value
+        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+    if isinstance(value, Mapping):
+        return {key: _spell_non_finite(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_spell_non_finite(item) for item in value]
+    if not isinstance(value, (str, bytes, int)) and (hasattr(value, "tolist") or hasattr(value, "item")):
+        return _spell_non_finite(_json_value(value))
+    return value
+
+
 def _as_json_text(config):
     if hasattr(config, "to_dict") and not isinstance(config, Mapping):
         config = config.to_dict()  # a transformers PretrainedConfig
     if not isinstance(config, Mapping):
         raise invalid("config", f"expected a dict (a model's config.json contents), got {type(config).__name__}")
     try:
+        config = _spell_non_finite(config)
         return json.dumps(config, default=_json_value, allow_nan=False)
     except Exception as e:  # a hostile dict may raise anything: RecursionError when deeply nested, ...
         raise invalid("config", f"cannot be written as JSON: {e}") from None

@@ -168,7 +168,7 @@ def test_errors_are_one_line_exit_2_and_leave_no_file(tmp_path):
     cases = {
         "missing": (["inspect", str(tmp_path / "absent.json")], "absent.json"),
         "malformed": (["inspect", "BAD"], "malformed JSON"),
-        "unknown type": (["inspect", "UNKNOWN"], "rope_type: unknown value 'warp'"),
+        "unknown type": (["inspect", "UNKNOWN"], "rope_scaling.type: unknown value 'warp'"),
         "wrong field type": (["inspect", "WRONGTYPE"], "rope_scaling.factor: expected a number"),
     }
     (tmp_path / "bad.json").write_text('{"head_dim": 64, ')

@@ -90,12 +90,13 @@ def test_per_layer_type_configs():
 
 def test_config_errors_name_the_field():
     expect_error("head_dim", lambda: rotary.config_from_dict({"rope_theta": 1e4}), "missing")
-    expect_error("factor", lambda: rotary.config_from_dict(
+    expect_error("rope_scaling.factor", lambda: rotary.config_from_dict(
         {"head_dim": 64, "rope_scaling": {"type": "linear"}}), "required for rope_type 'linear'")
-    expect_error("rope_type", lambda: rotary.config_from_dict({"head_dim": 64, "rope_scaling": {"type": "warp"}}),
+    expect_error("rope_scaling.type", lambda: rotary.config_from_dict({"head_dim": 64, "rope_scaling": {"type": "warp"}}),
                  "unknown value 'warp'")
     expect_error("config", lambda: rotary.config_from_dict([1, 2]), "expected a dict")
-    expect_error("config", lambda: rotary.config_from_dict({"head_dim": 64, "rope_theta": float("nan")}))
+    expect_error("rope_theta", lambda: rotary.config_from_dict({"head_dim": 64, "rope_theta": float("nan")}),
+                 "expected a finite number, got NaN")
 
 
 # ---- Rope -----------------------------------------------------------------------------------------
