@@ -459,9 +459,10 @@ def test_rotation_equals_the_reference_or_raises_leaving_every_byte(data):
     inverse = data.draw(st.booleans())
 
     token_shape = (seq,) if batch is None else (batch, seq)
-    # Below 2^29: p * theta stays exact in float64 for the exact-mode reference, and hf angles stay
-    # below 8.4e8 rad, past which rotary's hf cos/sin are wrong (test_hf_cos_sin_at_large_angles).
-    limit = data.draw(st.sampled_from([8, 4096, 70000, 2**20, 2**28]))
+    # exact mode: below 2^29, where p * theta stays exact in float64 for the reference. hf mode also
+    # draws positions up to 2^50, whose float32 angles take rotary's exact reduction path.
+    limits = [8, 4096, 70000, 2**20, 2**28] + ([2**40, 2**50] if angle_mode == "hf" else [])
+    limit = data.draw(st.sampled_from(limits))
     per_axis_given = rope.num_axes > 1 and data.draw(st.booleans())
     p_shape = ((rope.num_axes,) if per_axis_given else ()) + token_shape
     if batch is not None and not per_axis_given and data.draw(st.booleans()):
