@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "rotary/error.h"
+#include "rotary/limits.h"
 #include "rotary/rope.h"
 
 namespace {
@@ -156,9 +157,21 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       config.mrope_section.clear();  // an interleaved split that overruns: refused, as it must be
     }
   }
-  const rotary::RopeOptions options{
-      .angle_mode = r.take<uint8_t>() % 2 ? rotary::AngleMode::kExact : rotary::AngleMode::kHf,
-      .cache_positions = r.take<uint8_t>() % 64};
+  const rotary::AngleMode angle_mode =
+      r.take<uint8_t>() % 2 ? rotary::AngleMode::kExact : rotary::AngleMode::kHf;
+  const uint8_t cache_choice = r.take<uint8_t>();
+  if (cache_choice >= 250) {
+    // A cache size past the limit, or negative: refused before any table is allocated.
+    const int64_t size = cache_choice % 2 ? -1 - int64_t{r.take<uint16_t>()}
+                                          : rotary::kMaxTablePositions + 1 + r.take<uint32_t>();
+    try {
+      const rotary::Rope refused(config, {.angle_mode = angle_mode, .cache_positions = size});
+      std::abort();
+    } catch (const rotary::Error&) {
+    }
+    return 0;
+  }
+  const rotary::RopeOptions options{.angle_mode = angle_mode, .cache_positions = cache_choice % 64};
   const rotary::Rope rope(config, options);
   const rotary::DType dtype = static_cast<rotary::DType>(r.take<uint8_t>() % 3);
   if (r.take<uint8_t>() % 4 == 3) {
