@@ -1,6 +1,8 @@
 #include "overlap.h"
 
 #include <algorithm>
+#include <array>
+#include <string>
 #include <vector>
 
 #include "rotary/error.h"
@@ -112,8 +114,8 @@ bool same_elements(const StridedBytes& a, const StridedBytes& b) {
   return true;
 }
 
-bool share_bytes(const StridedBytes& a, const StridedBytes& b, const std::string& a_name,
-                 const std::string& b_name) {
+bool share_bytes(const StridedBytes& a, const StridedBytes& b, std::string_view a_name,
+                 std::string_view b_name) {
   if (a.empty() || b.empty()) return false;
   if (a.end() <= b.begin() || b.end() <= a.begin()) return false;
   // A byte of both: a.base + Σ i_d·A_d + r = b.base + Σ j_d·B_d + s, r < run_a, s < run_b.
@@ -130,9 +132,9 @@ bool share_bytes(const StridedBytes& a, const StridedBytes& b, const std::string
   BoundedSum problem(merged(std::move(terms)));
   const bool found = problem.solvable(target);
   if (!found && problem.exhausted()) {
-    throw Error(ErrorCode::kInvalidArgument, a_name,
+    throw Error(ErrorCode::kInvalidArgument, std::string(a_name),
                 "cannot tell within " + std::to_string(kSearchBudget) +
-                    " steps whether it shares memory with " + b_name +
+                    " steps whether it shares memory with " + std::string(b_name) +
                     " (irregular strides in one buffer); pass tensors in separate buffers");
   }
   return found;
@@ -140,25 +142,47 @@ bool share_bytes(const StridedBytes& a, const StridedBytes& b, const std::string
 
 void check_no_aliasing(std::span<const Operand> inputs, std::span<const Operand> outputs) {
   const auto refuse = [](const Operand& out, const std::string& what) {
-    throw Error(ErrorCode::kInvalidArgument, out.name,
+    throw Error(ErrorCode::kInvalidArgument, std::string(out.name),
                 what +
                     "; an output must be exactly its own input (in place) or share no memory "
                     "with any other tensor of the call");
+  };
+  // Tensors whose address ranges do not meet (the common case: separate buffers, or in place)
+  // take no further look; this check runs on every call, decode steps included, so each range is
+  // computed once.
+  struct Range {
+    std::uintptr_t begin = 0, end = 0;  // empty: begin == end
+  };
+  constexpr std::size_t kMaxOperands = 4;
+  if (inputs.size() > kMaxOperands || outputs.size() > kMaxOperands) {
+    throw Error(ErrorCode::kInvalidArgument, "operands", "more than 4 inputs or outputs");
+  }
+  std::array<Range, kMaxOperands> in_range{}, out_range{};
+  const auto range = [](const StridedBytes& r) {
+    return r.empty() ? Range{} : Range{r.begin(), r.end()};
+  };
+  for (std::size_t i = 0; i < inputs.size(); ++i) in_range[i] = range(inputs[i].bytes);
+  for (std::size_t o = 0; o < outputs.size(); ++o) out_range[o] = range(outputs[o].bytes);
+  const auto meet = [](Range a, Range b) {
+    return a.begin < a.end && b.begin < b.end && a.begin < b.end && b.begin < a.end;
   };
   for (std::size_t o = 0; o < outputs.size(); ++o) {
     const Operand& out = outputs[o];
     for (std::size_t i = 0; i < inputs.size(); ++i) {
       const Operand& in = inputs[i];
+      if (!meet(out_range[o], in_range[i])) continue;
       const bool own = out.own_input == static_cast<int>(i);
       if (own && same_elements(out.bytes, in.bytes)) continue;
       if (share_bytes(out.bytes, in.bytes, out.name, in.name)) {
-        refuse(out, own ? "overlaps " + in.name + " partially (not the same view)"
-                        : "shares memory with " + in.name);
+        const std::string name(in.name);
+        refuse(out, own ? "overlaps " + name + " partially (not the same view)"
+                        : "shares memory with " + name);
       }
     }
     for (std::size_t other = 0; other < o; ++other) {
+      if (!meet(out_range[o], out_range[other])) continue;
       if (share_bytes(out.bytes, outputs[other].bytes, out.name, outputs[other].name)) {
-        refuse(out, "shares memory with " + outputs[other].name + " (both outputs)");
+        refuse(out, "shares memory with " + std::string(outputs[other].name) + " (both outputs)");
       }
     }
   }

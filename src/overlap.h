@@ -11,7 +11,7 @@
 #include <array>
 #include <cstdint>
 #include <span>
-#include <string>
+#include <string_view>
 
 #include "rotary/tensor.h"
 
@@ -45,13 +45,13 @@ bool same_elements(const StridedBytes& a, const StridedBytes& b);
 // Whether some byte lies in both regions. Exact. Strides irregular enough to need more than a
 // bounded search (never the case for views of real tensor layouts) are refused with an Error
 // naming both tensors rather than guessed.
-bool share_bytes(const StridedBytes& a, const StridedBytes& b, const std::string& a_name,
-                 const std::string& b_name);
+bool share_bytes(const StridedBytes& a, const StridedBytes& b, std::string_view a_name,
+                 std::string_view b_name);
 
 // One tensor of a call. An output names the input it overwrites in place (own_input, an index
 // into the inputs) or -1.
 struct Operand {
-  std::string name;
+  std::string_view name;  // a literal: the check runs on every call, and allocates nothing
   StridedBytes bytes;
   int own_input = -1;
 };
