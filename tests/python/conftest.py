@@ -37,8 +37,12 @@ def pytest_terminal_summary(terminalreporter):
         terminalreporter.section("property-based tests (hypothesis)")
         for line in lines:
             terminalreporter.write_line(line)
-    if not CONFORMANCE_TABLE:
-        return
+    if CONFORMANCE_TABLE:
+        _conformance_table(terminalreporter)
+    _families_summary(terminalreporter)
+
+
+def _conformance_table(terminalreporter):
     header = ["model"] + [short for _, short in _COLUMNS]
     rows = [[model] + [CONFORMANCE_TABLE[model].get(col, "-") for col, _ in _COLUMNS]
             for model in sorted(CONFORMANCE_TABLE)]
@@ -52,6 +56,17 @@ def pytest_terminal_summary(terminalreporter):
         "of the output, over elements that do not cancel / in storage ulps at the input pair's scale, over all")
     for r in [header] + rows:
         terminalreporter.write_line("  ".join(c.ljust(w) for c, w in zip(r, widths)))
+
+
+def _families_summary(terminalreporter):
+    # The sweep of every RoPE family of transformers (test_families.py): the count line last, and
+    # with -v the table of families before it.
+    sweep = sys.modules.get("test_families")
+    lines = sweep.summary_lines(terminalreporter.config.option.verbose > 0) if sweep is not None else []
+    if lines:
+        terminalreporter.section("RoPE families of transformers (test_families.py)")
+        for line in lines:
+            terminalreporter.write_line(line)
 
 
 @pytest.fixture(autouse=True)
