@@ -4,6 +4,7 @@
 #include <bit>
 #include <cctype>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <iterator>
 #include <nlohmann/json.hpp>
@@ -12,6 +13,7 @@
 #include "json_read.h"
 #include "numeric/float16.h"
 #include "rotary/error.h"
+#include "rotary/limits.h"
 
 namespace rotary::tools {
 namespace {
@@ -57,11 +59,33 @@ double load(const unsigned char* p, const ElementType& t) {
 static_assert(std::endian::native == std::endian::little,
               "table_reader assumes a little-endian host");
 
+// The whole table file: a regular file (its size known before reading, so that /dev/zero or a
+// pipe cannot make the reader hang) of at most kMaxRequestBytes, what `rotary export` may write.
 std::vector<unsigned char> read_file(const std::string& path) {
+  std::error_code error;
+  if (!std::filesystem::is_regular_file(path, error)) {
+    bad(ErrorCode::kIoError, path, "expected a regular file (an .npy or .safetensors table)");
+  }
+  const std::uintmax_t size = std::filesystem::file_size(path, error);
+  if (error) bad(ErrorCode::kIoError, path, "cannot read the table file's size");
+  if (size > static_cast<std::uintmax_t>(kMaxRequestBytes)) {
+    bad(ErrorCode::kInvalidArgument, path,
+        "the table file has " + std::to_string(size) + " bytes; the limit is " +
+            std::to_string(kMaxRequestBytes) + " (rotary::kMaxRequestBytes)");
+  }
   std::ifstream file(path, std::ios::binary);
   if (!file) bad(ErrorCode::kIoError, path, "cannot open the table file");
-  std::vector<unsigned char> bytes((std::istreambuf_iterator<char>(file)),
-                                   std::istreambuf_iterator<char>());
+  std::vector<unsigned char> bytes;
+  try {
+    bytes.resize(static_cast<std::size_t>(size));
+  } catch (const std::bad_alloc&) {
+    bad(ErrorCode::kInvalidArgument, path,
+        "the table file's " + std::to_string(size) + " bytes cannot be allocated");
+  }
+  file.read(reinterpret_cast<char*>(bytes.data()), static_cast<std::streamsize>(size));
+  if (file.gcount() != static_cast<std::streamsize>(size)) {
+    bad(ErrorCode::kIoError, path, "the table file changed while it was read");
+  }
   return bytes;
 }
 

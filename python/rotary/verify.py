@@ -34,6 +34,7 @@ import numpy as np
 from . import _rotary
 from ._config import config_from_dict, config_from_file
 from ._errors import invalid
+from ._limits import integer
 from ._rope import Rope
 from ._verify_compare import compare
 from ._verify_fit import fit_family
@@ -111,9 +112,8 @@ def verify(fn, head_dim=None, *, expected=None, layer_type=None, layout="bhsd", 
         if reference is None:
             raise invalid("head_dim", "required when no expected config is given")
         head_dim = reference.head_dim
-    head_dim = int(head_dim)
-    if head_dim < 2:
-        raise invalid("head_dim", f"expected an integer >= 2, got {head_dim}")
+    # The probes are tensors of head_dim channels: bounded like a config's head_dim.
+    head_dim = integer(head_dim, "head_dim", 2, 1 << 16)
     if reference is not None and reference.head_dim != head_dim:
         raise invalid("head_dim", f"{head_dim} differs from the expected config's head_dim {reference.head_dim}")
     if dtype not in _EPS:

@@ -282,3 +282,16 @@ def test_bad_input_exits_2_with_one_line(tmp_path):
         lines = result.stderr.strip().splitlines()
         assert result.returncode == 2, (args, result.stdout, result.stderr)
         assert len(lines) == 1 and fragment in lines[0], (args, result.stderr)
+
+
+def test_a_table_that_is_no_regular_file_or_too_large_is_refused_before_reading(tmp_path):
+    # /dev/zero never ends: reading it would hang. A sparse 80 GiB file costs no disk.
+    result = verify("/dev/zero", "llama-3-8b")
+    assert result.returncode == 2
+    assert "/dev/zero: expected a regular file" in result.stderr
+    huge = tmp_path / "huge.npy"
+    with open(huge, "wb") as f:
+        f.truncate(80 << 30)
+    result = verify(huge, "llama-3-8b")
+    assert result.returncode == 2
+    assert "the limit is 68719476736 (rotary::kMaxRequestBytes)" in result.stderr

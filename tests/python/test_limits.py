@@ -151,3 +151,14 @@ def test_meta_table_rows_are_bounded():
     refused("end", lambda: meta.precompute_freqs_cis(128, 10**9),
             "1000000000 positions need 476.8 GiB of a complex64 table (64 pairs", "33554432")
     refused("end", lambda: meta.precompute_freqs_cis(128, 4096.0), "expected an integer")
+
+
+def test_verify_head_dim_is_a_bounded_integer():
+    # rotary.verify builds probe tensors of head_dim channels: the size is bounded like a config's.
+    def identity(q, k, positions):
+        return q, k
+
+    for bad in (1 << 20, 16.0, "64"):
+        with pytest.raises(rotary.Error, match="head_dim") as info:
+            rotary.verify(identity, head_dim=bad)
+        assert info.value.argument == "head_dim"
