@@ -145,15 +145,21 @@ Frequencies llama3(const RopeConfig& c, int64_t dim) {
   const float high_freq_wavelen = static_cast<float>(old_context / high);
   const float two_pi = static_cast<float>(2 * std::numbers::pi);
   const float factor_f = static_cast<float>(factor);
+  // transformers writes `2 * math.pi / inv_freq` and `old_context_len / wavelen`. PyTorch
+  // evaluates a Python number divided by a tensor as tensor.reciprocal() * number
+  // (Tensor.__rtruediv__): two float32 roundings, not one division. Llama 3.1's own context (8192,
+  // a power of two) hides the difference; other contexts and 2π do not.
+  const auto number_over = [](float number, float tensor) { return (1.0f / tensor) * number; };
   for (float& inv : f.inv_freq) {
-    const float wavelen = two_pi / inv;
+    const float wavelen = number_over(two_pi, inv);
     const float scaled = wavelen > low_freq_wavelen ? inv / factor_f : inv;
     const bool medium = !(wavelen < high_freq_wavelen) && !(wavelen > low_freq_wavelen);
     if (medium) {
       // Evaluated only inside the band: with low == high (Llama 4) the denominator is 0, and
       // transformers' torch.where discards that lane's inf/nan the same way.
-      const float smooth = (static_cast<float>(old_context) / wavelen - static_cast<float>(low)) /
-                           static_cast<float>(high - low);
+      const float smooth =
+          (number_over(static_cast<float>(old_context), wavelen) - static_cast<float>(low)) /
+          static_cast<float>(high - low);
       inv = (1.0f - smooth) * scaled / factor_f + smooth * scaled;
     } else {
       inv = scaled;
