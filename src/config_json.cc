@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "json_read.h"
+#include "families.h"
 #include "rotary/error.h"
 
 namespace rotary {
@@ -188,20 +189,31 @@ std::vector<int64_t> integer_list(const Json& obj, const char* key, const std::s
 void read_mrope(const Json& dict, const std::string& path, const std::string& model_type,
                 RopeConfig& c) {
   c.mrope_section = integer_list(dict, "mrope_section", path);
-  if (c.mrope_section.empty()) return;
   const auto family = [&](std::initializer_list<std::string_view> names) {
     for (std::string_view name : names) {
       if (model_type == name || model_type == std::string(name) + "_text") return true;
     }
     return false;
   };
+  if (c.mrope_section.empty()) {
+    // These classes fall back to sections of their own when the config gives none, and rotate by
+    // three position axes; read as one-axis RoPE, their image tokens would be rotated wrongly.
+    if (family({"qwen2_vl", "qwen2_5_vl", "qwen2_5_omni", "qwen3_vl", "qwen3_vl_moe", "qwen3_5",
+                "qwen3_5_moe", "qwen4_exp", "ernie4_5_vl_moe", "glm_ocr", "paddleocr_vl"})) {
+      throw Error(ErrorCode::kInvalidConfig, path + "mrope_section",
+                  "missing: the '" + model_type +
+                      "' family rotates by M-RoPE sections its model class supplies when the "
+                      "config has none; give mrope_section");
+    }
+    return;
+  }
   if (family({"ernie4_5_vl_moe", "glm_image", "hunyuan_vl", "hy_v4_vl"})) {
     throw Error(ErrorCode::kInvalidConfig, path + "mrope_section",
                 "the '" + model_type +
                     "' family assigns position axes to pairs in its own order, "
                     "which rotary does not model");
   }
-  if (family({"qwen3_vl", "qwen3_vl_moe", "qwen3_5", "qwen3_5_moe", "qwen3_omni_moe"})) {
+  if (family({"qwen3_vl", "qwen3_vl_moe", "qwen3_5", "qwen3_5_moe", "qwen3_omni_moe", "cosmos3_edge"})) {
     c.mrope_interleaved = true;
   } else if (family({"qwen2_vl", "qwen2_5_vl", "qwen2_5_omni", "glm4v", "glm4v_moe"})) {
     c.mrope_interleaved = false;
@@ -325,11 +337,16 @@ void read_top_level(const Json& root, const std::string& model_type, RopeConfig&
   c.partial_rotary_factor =
       first(real, "partial_rotary_factor", {"partial_rotary_factor", "rotary_pct"}).value_or(1.0);
   c.rotary_dim = integer(root, "rotary_dim", p);  // GPT-J
-  if (model_type == "gptj" || model_type == "gpt_j") c.layout = Layout::kInterleaved;
-  // DeepSeek V2/V3 rotate interleaved pairs; their config.json files do not say so (transformers'
-  // DeepseekV3Config defaults rope_interleave to true, V2 multiplies complex pairs).
-  if (model_type == "deepseek_v2" || model_type == "deepseek_v3") c.layout = Layout::kInterleaved;
-  if (auto interleave = boolean(root, "rope_interleave", p)) {
+  // What the family's model class decides (src/families.cc): its pairing, or a refusal.
+  const detail::FamilyTraits* family = detail::family_traits(model_type);
+  if (family && !family->unsupported.empty()) {
+    throw Error(ErrorCode::kInvalidConfig, p + "model_type",
+                "the '" + model_type + "' family is not supported: " +
+                    std::string(family->unsupported));
+  }
+  if (family && family->layout) c.layout = *family->layout;
+  const std::optional<bool> interleave = boolean(root, "rope_interleave", p);
+  if (interleave && !(family && family->layout_fixed)) {
     c.layout = *interleave ? Layout::kInterleaved : Layout::kHalfSplit;
   }
 }
@@ -432,8 +449,8 @@ void read_rope_dict(const Json& dict, const std::string& path, const std::string
   c.long_factor = number_list(dict, "long_factor", path);
   c.low_freq_factor = number(dict, "low_freq_factor", path);
   c.high_freq_factor = number(dict, "high_freq_factor", path);
-  read_mrope(dict, path, model_type, c);
   require_keys(dict, path, c.rope_type);
+  read_mrope(dict, path, model_type, c);
 }
 
 // Phi-3's config class (and Phi-4-multimodal's) raises on more than the generic validation:
