@@ -947,7 +947,7 @@ def _hf_theta_for_rotary(rope, hf_inv):
     (2D vision RoPE: the same frequencies for rows and columns): each of rotary's values replaced
     by transformers' nearest one, or None where one is more than 2 ulps from every value."""
     ours = rope.inv_freq
-    theirs = hf_inv.numpy().astype(np.float32)
+    theirs = hf_inv.detach().numpy().astype(np.float32)
     nearest = np.abs(ours[:, None].astype(np.float64) - theirs[None, :].astype(np.float64)).argmin(axis=1)
     mapped = theirs[nearest]
     return mapped if np.all(ulp_distance(mapped, ours) <= 2) else None
@@ -1045,7 +1045,7 @@ def check_case(fam, case):
             return Result("mismatch", f"{where}: rotary cannot take transformers' positions: {e}", stats)
         hf_theta = inv_freq  # modules without a buffer (GPT-J, CodeGen keep a sin/cos table) give none
         if hf_inv is not None:
-            hf_theta = hf_inv.numpy().astype(np.float32)
+            hf_theta = hf_inv.detach().numpy().astype(np.float32)
             if own.num_axes > 1 and hf_theta.size != inv_freq.size:
                 mapped = _hf_theta_for_rotary(own, hf_inv)
                 if mapped is None:
@@ -1057,13 +1057,13 @@ def check_case(fam, case):
                 if ulps is None or hf_inv.numel() != inv_freq.size or np.max(ulps) > 8:
                     return Result("mismatch", f"{where}: " + _theta_diagnosis(inv_freq, hf_theta, own), stats)
                 with correctly_rounded_pow():
-                    exact_inv = hf.call(positions)[1].numpy().astype(np.float32)
+                    exact_inv = hf.call(positions)[1].detach().numpy().astype(np.float32)
                 exact_ulps = ulp_distance(exact_inv, inv_freq)
                 if np.any(exact_ulps > _theta_ulps(own.config.rope_type)):
                     text = (f"{where}: " + _theta_diagnosis(inv_freq, hf_theta, own)
                             + f" (also with torch's pow correctly rounded: {int(np.max(exact_ulps))} ulps)")
                     with correctly_rounded_pow(), true_scalar_division():
-                        divided = hf.call(positions)[1].numpy().astype(np.float32)
+                        divided = hf.call(positions)[1].detach().numpy().astype(np.float32)
                     if not np.any(ulp_distance(divided, inv_freq)):
                         text += ("; with `number / tensor` divided once (torch computes reciprocal(tensor) * "
                                  "number) transformers' theta equals rotary's bit for bit")
@@ -1201,7 +1201,8 @@ def check_family(fam):
         results = {}
         for case in cases:
             try:
-                results[case.label] = check_case(fam, case)
+                with torch.no_grad():  # some modules' parameters require grad; nothing here needs it
+                    results[case.label] = check_case(fam, case)
             except Unchecked as e:
                 results[case.label] = Result("unchecked", str(e))
             except Exception as e:  # noqa: BLE001 - one family's surprise must not stop the sweep of the others

@@ -6,8 +6,9 @@ types the module accepts, its layer types and the real configs stored for it, ag
 own module and apply function (see families.py for what is compared and the tolerances).
 
 Each family ends in one state: match, refused (rotary raised rotary.Error), mismatch or unchecked.
-A mismatch or an unchecked family fails, unless it is listed below: KNOWN_MISMATCHES are rotary
-bugs whose fixes are under way, UNCHECKED are modules this sweep cannot drive. Both are strict
+A mismatch or an unchecked family fails, unless it is listed below: KNOWN_MISMATCHES are the
+towers and cases rotary still reads differently, each with its diagnosis, UNCHECKED are modules
+this sweep cannot drive. Both are strict
 xfails, so a family that starts to match fails until its entry is removed.
 
 tests/data/families.json holds the whole result (every family's state, its worst diagnosis, each
@@ -27,70 +28,20 @@ import families
 RESULTS_FILE = os.path.join(os.path.dirname(__file__), "..", "data", "families.json")
 UPDATE = os.environ.get("ROTARY_UPDATE_FAMILIES") == "1"
 
-# --- rotary bugs, each confirmed by the sweep's diagnosis -----------------------------------------
+# --- what rotary still reads differently, each confirmed by the sweep's diagnosis -----------------
 
-_LLAMA3_BAND = (
-    "llama3: theta inside the smoothing band 2-5 ulps from transformers', also with torch's pow correctly "
-    "rounded: transformers divides numbers by tensors (2 * pi / theta, original_max_position_embeddings / "
-    "wavelength), which torch evaluates as reciprocal(tensor) * number, rotary with one division; with one "
-    "division transformers' theta equals rotary's bit for bit")
-_INTERLEAVED = ("transformers pairs channels (2j, 2j + 1) (its own rotate_half / repeat_interleave of the "
-                "frequencies); rotary reads the family's config as half-split (j, j + d/2)")
-_INTERLEAVE_APPLY = ("the attention always calls apply_rotary_pos_emb_interleave, which pairs (2j, 2j + 1); "
-                     "rotary makes only deepseek_v2 / deepseek_v3 and rope_interleave: true interleaved")
-_DEFAULT_MROPE = ("M-RoPE: the config has no mrope_section, so rotary reads one position axis; transformers' "
-                  "module falls back to its own default sections and rotates by 3 components per token")
-_QK_ROPE_PARTIAL = ("rotary_dim: rotary multiplies qk_rope_head_dim by partial_rotary_factor; transformers "
-                    "multiplies head_dim (head_dim * factor == qk_rope_head_dim), so rotary rotates a fraction of "
-                    "the rope part")
-_GLOBAL_HEAD_DIM = ("rotary_dim on full_attention layers: transformers uses global_head_dim (512) there "
-                    "(proportional RoPE), rotary head_dim (256)")
-
-
-def _with_llama3(text):
-    return f"{text}; and {_LLAMA3_BAND}"
-
+_OTHER_TOWER = ("the family's rotating module is its {tower} encoder, whose RoPE lives in {field}; rotary reads "
+                "the config's text part ({text}), which the encoder does not share")
 
 KNOWN_MISMATCHES = {
-    **{name: _LLAMA3_BAND for name in (
-        "apertus", "apertus1p5", "aria", "bitnet", "chameleon", "csm", "deepseek_ocr2", "deepseek_v2",
-        "diffllama", "doge", "dory", "dots1", "esmc", "evolla", "exaone4", "exaone_moe", "falcon", "flex_olmo",
-        "glm4_moe_lite", "gpt_oss", "granite", "granite4_vision", "granitemoe", "granitemoe_swa",
-        "granitemoehybrid", "granitemoeshared", "higgs_audio_v2", "hrm_text", "hunyuan_v1_dense",
-        "hunyuan_v1_moe", "hy_v3", "hyperclovax", "idefics", "kyutai_speech_to_text", "lara_mini", "lasr",
-        "llama", "mimi", "minimax_m2", "ministral", "mistral", "molmo2", "moshi", "muse_glimmer", "nomic_bert",
-        "olmo", "olmo2", "olmo3", "olmo_hybrid", "olmoe", "phi", "pocket_tts_audio_tokenizer", "qwen2",
-        "qwen2_moe", "qwen3", "seed_oss", "smollm3", "starcoder2", "step3p7", "ultrabert", "unlimited_ocr",
-        "youtu")},
-    **{name: _INTERLEAVED for name in (
-        "blt", "cohere2", "cohere2_moe", "ernie4_5", "ernie4_5_moe", "moonshine_streaming")},
-    **{name: _with_llama3(_INTERLEAVED) for name in (
-        "cohere", "dots3_note.audio", "glm", "glm4", "helium", "openai_privacy_filter", "pe_audio",
-        "pe_audio_video", "pe_video")},
-    "codegen": _INTERLEAVED + " (GPT-J's rotate_every_two; rotary knows it for gptj only)",
-    "llama4": _INTERLEAVED + " (apply_rotary_emb multiplies complex numbers built from (2j, 2j + 1))",
-    "roformer": _INTERLEAVED + "; its table is also built in float64 (create_weight), not float32 theta",
-    **{name: _INTERLEAVE_APPLY for name in ("axk2", "longcat_flash", "mistral_large4")},
-    **{name: _with_llama3(_INTERLEAVE_APPLY) for name in ("deepseek_v32", "glm_moe_dsa")},
-    "bailing_hybrid": _with_llama3(_INTERLEAVE_APPLY) + "; longrope: attention factor 1 instead of 1.0607, as "
-                      "rotary finds no max_position_embeddings (the config spells it model_max_length)",
-    **{name: _DEFAULT_MROPE for name in (
-        "ernie4_5_vl_moe", "glm_ocr", "paddleocr_vl", "qwen2_5_omni", "qwen2_5_vl", "qwen2_vl", "qwen3_5",
-        "qwen3_5_moe", "qwen3_vl", "qwen3_vl_moe", "qwen4_exp")},
-    "cosmos3_edge": _with_llama3("M-RoPE: transformers interleaves the sections (Qwen3-VL's layout, length = "
-                                 "section * 3), rotary assigns them in chunks (channels of pairs j % 3 != 0 differ)"),
-    **{name: _QK_ROPE_PARTIAL for name in ("deepseek_v4", "dots3_note", "mistral4")},
-    **{name: _GLOBAL_HEAD_DIM for name in ("diffusion_gemma", "embedding_gemma2", "gemma4", "gemma4_unified")},
-    "jetmoe": "rotary_dim: transformers' head_dim is kv_channels (128), rotary takes hidden_size / "
-              "num_attention_heads (64)",
-    "minimax_m3_vl": "rotary_dim: rotary honours the config's rotary_dim (64, GPT-J's field), transformers "
-                     "rotates the whole head_dim (128)",
-    "zamba2": "rotary_dim: transformers' head_dim is attention_head_dim = 2 * hidden_size / num_attention_heads "
-              "(160), rotary 80",
+    "bailing_hybrid": "longrope (the sweep's own scaled case): attention factor 1 instead of 1.0607, as rotary "
+                      "finds no max_position_embeddings (this family's config spells it model_max_length)",
+    "dots3_note.audio": "its audio encoder pairs (2j, 2j + 1) with half the head rotated; rotary reads the "
+                        "language model's config (dots3_note is refused by name, its audio tower is not reachable)",
     "evolla.saprot": "the protein encoder's RoPE is in protein_encoder_config, which rotary cannot select: it "
                      "reads the language model's head_dim (128 instead of 64)",
-    "nanochat": _with_llama3("transformers rotates by minus the angle (its rotate_half returns (x2, -x1)); "
-                             "rotary's inverse rotation matches it"),
+    **{name: _OTHER_TOWER.format(tower=tower, field=f"{tower}_config", text="ModernBERT, half-split")
+       for name, tower in (("pe_audio", "audio"), ("pe_audio_video", "audio_video"), ("pe_video", "video"))},
     "pixtral": "a standalone PixtralVisionConfig (rope_type axial) is read as a shared-frequency 2D RoPE "
                "(Qwen2-VL's), not Pixtral's alternating one: theta of pairs 16..31 differ (Devstral's config, "
                "read with vision=True, matches)",
