@@ -1,6 +1,6 @@
-// The rotary command-line tool: inspect, plot, decay, export, verify, bench, demo. Exit codes:
-// 0 success, 1 a failure at run time (and for verify: the table does not match), 2 bad usage or
-// bad input (one line on stderr naming the file, the field and what was expected).
+// The rotary command-line tool: inspect, plot, decay, export, verify, bench, demo, families. Exit
+// codes: 0 success, 1 a failure at run time (and for verify: the table does not match), 2 bad usage
+// or bad input (one line on stderr naming the file, the field and what was expected).
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
@@ -12,6 +12,7 @@
 #include "decay_cmd.h"
 #include "demo.h"
 #include "export.h"
+#include "families_cmd.h"
 #include "inspect.h"
 #include "plot.h"
 #include "rotary/error.h"
@@ -100,6 +101,15 @@ int main(int argc, char** argv) {
   bench_cmd->add_option("--threads", bench.threads, "threads (0 = all)")->check(CLI::NonNegativeNumber);
   bench_cmd->add_option("--repeats", bench.repeats, "timed repeats")->check(CLI::PositiveNumber);
 
+  CLI::App* families_cmd = app.add_subcommand(
+      "families",
+      "The RoPE families of transformers and how rotary reads each (the family sweep's "
+      "result): state, layout, model types, why refused or unchecked");
+  FamiliesRequest families;
+  families_cmd->add_option("--state", families.state, "only the families in this state")
+      ->check(CLI::IsMember(kFamilyStates));
+  families_cmd->add_flag("--json", families.json, "machine-readable output");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -113,6 +123,7 @@ int main(int argc, char** argv) {
       return 0;
     }
     if (bench_cmd->parsed()) return run_bench(bench);
+    if (families_cmd->parsed()) return run_families(families);
     const LoadedConfig loaded = load_config(config_arg, layer_type, vision);
     if (verify_cmd->parsed()) {
       verify_request.precision = precision;

@@ -14,11 +14,13 @@ backward pass applies the transposed rotation.
 
 ``rotary.verify(fn, expected=...)`` probes another RoPE implementation from outside and reports what
 it computes and what is wrong with it; ``rotary.compat.meta`` and ``rotary.compat.hf`` are drop-in
-replacements for Meta's and transformers' RoPE functions.
+replacements for Meta's and transformers' RoPE functions. ``rotary.families()`` tells which RoPE
+families of transformers rotary reads as transformers does.
 """
 
 from ._builtins import builtin_config, builtin_names
 from ._config import config_from_dict, config_from_file, rope_layer_types
+from ._families import families
 from ._rope import Rope
 from ._rotary import Error, RopeConfig
 from .kv_cache import BlockTable, KvCache, attention
@@ -43,6 +45,7 @@ __all__ = [
     "builtin_names",
     "config_from_dict",
     "config_from_file",
+    "families",
     "mrope_positions",
     "rope_layer_types",
     "vision_patch_positions",
