@@ -261,6 +261,17 @@ void validate_common(const RopeConfig& c) {
 
 void validate_dynamic(const RopeConfig& c, int64_t dim) {
   require_factor(c.factor, c.rope_type);
+  if (c.alpha) {
+    // HunYuan's class computes its base from head_dim and rotates the whole head.
+    if (!std::isfinite(*c.alpha) || *c.alpha <= 0) {
+      config_error("alpha", "expected a finite number > 0, got " + show(*c.alpha));
+    }
+    if (dim != c.head_dim) {
+      config_error("alpha", "HunYuan's fixed NTK rotates the whole head; rotary_dim " +
+                                std::to_string(dim) + " is not head_dim " +
+                                std::to_string(c.head_dim));
+    }
+  }
   if (c.max_position_embeddings <= 0) {
     config_error("max_position_embeddings", "required (> 0) for rope_type 'dynamic'");
   }

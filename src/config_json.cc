@@ -6,8 +6,8 @@
 #include <map>
 #include <nlohmann/json.hpp>
 
-#include "json_read.h"
 #include "families.h"
+#include "json_read.h"
 #include "rotary/error.h"
 
 namespace rotary {
@@ -213,7 +213,8 @@ void read_mrope(const Json& dict, const std::string& path, const std::string& mo
                     "' family assigns position axes to pairs in its own order, "
                     "which rotary does not model");
   }
-  if (family({"qwen3_vl", "qwen3_vl_moe", "qwen3_5", "qwen3_5_moe", "qwen3_omni_moe", "cosmos3_edge"})) {
+  if (family({"qwen3_vl", "qwen3_vl_moe", "qwen3_5", "qwen3_5_moe", "qwen3_omni_moe",
+              "cosmos3_edge"})) {
     c.mrope_interleaved = true;
   } else if (family({"qwen2_vl", "qwen2_5_vl", "qwen2_5_omni", "glm4v", "glm4v_moe"})) {
     c.mrope_interleaved = false;
@@ -340,9 +341,9 @@ void read_top_level(const Json& root, const std::string& model_type, RopeConfig&
   // What the family's model class decides (src/families.cc): its pairing, or a refusal.
   const detail::FamilyTraits* family = detail::family_traits(model_type);
   if (family && !family->unsupported.empty()) {
-    throw Error(ErrorCode::kInvalidConfig, p + "model_type",
-                "the '" + model_type + "' family is not supported: " +
-                    std::string(family->unsupported));
+    throw Error(
+        ErrorCode::kInvalidConfig, p + "model_type",
+        "the '" + model_type + "' family is not supported: " + std::string(family->unsupported));
   }
   if (family && family->layout) c.layout = *family->layout;
   const std::optional<bool> interleave = boolean(root, "rope_interleave", p);
@@ -351,15 +352,21 @@ void read_top_level(const Json& root, const std::string& model_type, RopeConfig&
   }
 }
 
+// HunYuan's classes read `alpha` from a dynamic rope dict (a fixed NTK base, src/frequencies.cc).
+bool uses_ntk_alpha(std::string_view model_type) {
+  return model_type == "hunyuan_v1_dense" || model_type == "hunyuan_v1_moe";
+}
+
 // transformers only logs a key it does not know, but a model's own code may read one and rotate
 // differently (HunYuan's dynamic `alpha` changes the base, PhiMoE's `short_mscale` the scale), so
 // rotary refuses it rather than compute plain RoPE in its place.
-void check_keys(const Json& dict, const std::string& path) {
+void check_keys(const Json& dict, const std::string& path, const std::string& model_type = "") {
   for (const auto& [key, value] : dict.items()) {
     if (is_rope_key(key)) continue;
+    if (key == "alpha" && uses_ntk_alpha(model_type)) continue;
     throw Error(ErrorCode::kInvalidConfig, path + key,
                 "not a RoPE parameter of transformers, nor a key known to leave the rotation "
-                "alone; a model's own code may read it (HunYuan's alpha changes the base), so "
+                "alone; a model's own code may read it (PhiMoE's short_mscale scales cos/sin), so "
                 "rotary refuses it rather than ignore it");
   }
 }
@@ -414,7 +421,7 @@ void require_keys(const Json& dict, const std::string& path, RopeType type) {
 // One rope dict (rope_parameters, rope_scaling, or one layer type's entry) into `c`.
 void read_rope_dict(const Json& dict, const std::string& path, const std::string& model_type,
                     RopeConfig& c, FieldPaths& paths) {
-  check_keys(dict, path);
+  check_keys(dict, path, model_type);
   c.rope_type = read_rope_type(dict, path);
   // Phi-3's config class (and Phi-4-multimodal's) reads an older "yarn" as "longrope", as "su".
   if ((model_type == "phi3" || model_type == "phi4_multimodal") && c.rope_type == RopeType::kYarn) {
@@ -449,6 +456,12 @@ void read_rope_dict(const Json& dict, const std::string& path, const std::string
   c.long_factor = number_list(dict, "long_factor", path);
   c.low_freq_factor = number(dict, "low_freq_factor", path);
   c.high_freq_factor = number(dict, "high_freq_factor", path);
+  // As HunYuan's class: a zero or absent alpha leaves plain dynamic NTK.
+  if (auto alpha = number(dict, "alpha", path);
+      alpha && *alpha != 0 && c.rope_type == RopeType::kDynamic) {
+    c.alpha = alpha;
+    note("alpha");
+  }
   require_keys(dict, path, c.rope_type);
   read_mrope(dict, path, model_type, c);
 }

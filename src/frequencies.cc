@@ -33,6 +33,11 @@ std::vector<float> dynamic_ntk_inv_freq(const RopeConfig& c, int64_t dim,
                                         std::optional<int64_t> seq_len) {
   const double factor = *c.factor;
   const double d = static_cast<double>(dim);
+  if (c.alpha) {
+    // HunYuan (compute_ntk_alpha_rope_parameters): Python doubles, then the default recipe; its
+    // class renames the type so that no per-call update follows.
+    return default_inv_freq(c.rope_theta * std::pow(*c.alpha, d / (d - 2)), dim);
+  }
   if (!seq_len || *seq_len <= c.max_position_embeddings) {
     // Initialisation (and any call within the trained context): Python doubles with
     // L = max_position_embeddings, so the multiplier is exactly 1 and the base is unchanged.
@@ -206,7 +211,8 @@ YarnCorrectionRange yarn_correction_range(const RopeConfig& c) {
 }
 
 bool frequencies_depend_on_length(const RopeConfig& config) {
-  return config.rope_type == RopeType::kDynamic || config.rope_type == RopeType::kLongRope;
+  return (config.rope_type == RopeType::kDynamic && !config.alpha) ||
+         config.rope_type == RopeType::kLongRope;
 }
 
 Frequencies compute_frequencies(const RopeConfig& config, std::optional<int64_t> sequence_length) {

@@ -93,7 +93,10 @@ Inspection inspect(const LoadedConfig& loaded, int64_t context) {
                  format_number(long_set ? c.long_factor[i] : c.short_factor[i]);
         break;
       case RopeType::kDynamic:
-        p.rule = out.context > c.max_position_embeddings ? "NTK-grown base" : "base unchanged";
+        // HunYuan's fixed alpha: one base, theta * alpha^(d / (d - 2)), at every length.
+        p.rule = c.alpha                                   ? "NTK alpha " + format_number(*c.alpha)
+                 : out.context > c.max_position_embeddings ? "NTK-grown base"
+                                                           : "base unchanged";
         break;
       default:
         break;
@@ -116,6 +119,7 @@ nlohmann::json to_json(const Inspection& in) {
   j["max_position_embeddings"] = c.max_position_embeddings;
   j["original_max_position_embeddings"] = c.resolved_original_max_position_embeddings();
   if (c.factor) j["factor"] = *c.factor;
+  if (c.alpha) j["alpha"] = *c.alpha;
   j["attention_factor"] = in.attention_factor;
   j["context"] = in.context;
   if (c.rope_type == RopeType::kYarn) {

@@ -86,6 +86,10 @@ struct RopeConfig {
   std::optional<bool> truncate;          // YaRN, default true (gpt-oss sets false)
   std::vector<double> short_factor;      // LongRoPE, rotary_dim/2 entries
   std::vector<double> long_factor;       // LongRoPE, rotary_dim/2 entries
+  // HunYuan's fixed NTK (rope_type dynamic with `alpha`, HunYuanDenseV1RotaryEmbedding): the
+  // frequencies of the base rope_theta * alpha^(d / (d - 2)), d = head_dim, for every length; no
+  // per-call growth. > 0; only with kDynamic and a whole-head rotation.
+  std::optional<double> alpha;
   // Llama 3: both > 0, high_freq_factor >= low_freq_factor (Llama 4 sets them equal).
   std::optional<double> low_freq_factor;
   std::optional<double> high_freq_factor;

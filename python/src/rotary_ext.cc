@@ -682,6 +682,7 @@ NB_MODULE(_rotary, m) {
       .def_ro("long_factor", &RopeConfig::long_factor)
       .def_ro("low_freq_factor", &RopeConfig::low_freq_factor)
       .def_ro("high_freq_factor", &RopeConfig::high_freq_factor)
+      .def_ro("alpha", &RopeConfig::alpha)
       .def_prop_ro("mrope_section", &RopeConfig::resolved_mrope_section)
       .def_ro("mrope_interleaved", &RopeConfig::mrope_interleaved)
       .def_prop_ro("num_axes", &RopeConfig::num_axes)
