@@ -189,17 +189,10 @@ std::vector<int64_t> integer_list(const Json& obj, const char* key, const std::s
 void read_mrope(const Json& dict, const std::string& path, const std::string& model_type,
                 RopeConfig& c) {
   c.mrope_section = integer_list(dict, "mrope_section", path);
-  const auto family = [&](std::initializer_list<std::string_view> names) {
-    for (std::string_view name : names) {
-      if (model_type == name || model_type == std::string(name) + "_text") return true;
-    }
-    return false;
-  };
+  const detail::FamilyTraits* family = detail::family_traits(model_type);
+  const detail::MropeOrder order = family ? family->mrope_order : detail::MropeOrder::kFromConfig;
   if (c.mrope_section.empty()) {
-    // These classes fall back to sections of their own when the config gives none, and rotate by
-    // three position axes; read as one-axis RoPE, their image tokens would be rotated wrongly.
-    if (family({"qwen2_vl", "qwen2_5_vl", "qwen2_5_omni", "qwen3_vl", "qwen3_vl_moe", "qwen3_5",
-                "qwen3_5_moe", "qwen4_exp", "ernie4_5_vl_moe", "glm_ocr", "paddleocr_vl"})) {
+    if (family && family->mrope_sections_required) {
       throw Error(ErrorCode::kInvalidConfig, path + "mrope_section",
                   "missing: the '" + model_type +
                       "' family rotates by M-RoPE sections its model class supplies when the "
@@ -207,19 +200,21 @@ void read_mrope(const Json& dict, const std::string& path, const std::string& mo
     }
     return;
   }
-  if (family({"ernie4_5_vl_moe", "glm_image", "hunyuan_vl", "hy_v4_vl"})) {
-    throw Error(ErrorCode::kInvalidConfig, path + "mrope_section",
-                "the '" + model_type +
-                    "' family assigns position axes to pairs in its own order, "
-                    "which rotary does not model");
-  }
-  if (family({"qwen3_vl", "qwen3_vl_moe", "qwen3_5", "qwen3_5_moe", "qwen3_omni_moe",
-              "cosmos3_edge"})) {
-    c.mrope_interleaved = true;
-  } else if (family({"qwen2_vl", "qwen2_5_vl", "qwen2_5_omni", "glm4v", "glm4v_moe"})) {
-    c.mrope_interleaved = false;
-  } else {
-    c.mrope_interleaved = boolean(dict, "mrope_interleaved", path).value_or(false);
+  switch (order) {
+    case detail::MropeOrder::kOwnOrder:
+      throw Error(ErrorCode::kInvalidConfig, path + "mrope_section",
+                  "the '" + model_type +
+                      "' family assigns position axes to pairs in its own order, "
+                      "which rotary does not model");
+    case detail::MropeOrder::kInterleaved:
+      c.mrope_interleaved = true;
+      break;
+    case detail::MropeOrder::kChunked:
+      c.mrope_interleaved = false;
+      break;
+    case detail::MropeOrder::kFromConfig:
+      c.mrope_interleaved = boolean(dict, "mrope_interleaved", path).value_or(false);
+      break;
   }
 }
 
@@ -352,18 +347,14 @@ void read_top_level(const Json& root, const std::string& model_type, RopeConfig&
   }
 }
 
-// HunYuan's classes read `alpha` from a dynamic rope dict (a fixed NTK base, src/frequencies.cc).
-bool uses_ntk_alpha(std::string_view model_type) {
-  return model_type == "hunyuan_v1_dense" || model_type == "hunyuan_v1_moe";
-}
-
 // transformers only logs a key it does not know, but a model's own code may read one and rotate
 // differently (HunYuan's dynamic `alpha` changes the base, PhiMoE's `short_mscale` the scale), so
 // rotary refuses it rather than compute plain RoPE in its place.
 void check_keys(const Json& dict, const std::string& path, const std::string& model_type = "") {
   for (const auto& [key, value] : dict.items()) {
     if (is_rope_key(key)) continue;
-    if (key == "alpha" && uses_ntk_alpha(model_type)) continue;
+    const detail::FamilyTraits* family = detail::family_traits(model_type);
+    if (key == "alpha" && family && family->ntk_alpha) continue;
     throw Error(ErrorCode::kInvalidConfig, path + key,
                 "not a RoPE parameter of transformers, nor a key known to leave the rotation "
                 "alone; a model's own code may read it (PhiMoE's short_mscale scales cos/sin), so "

@@ -7,11 +7,36 @@ namespace {
 
 // Pairs (2j, 2j + 1); `fixed`: whatever the config's rope_interleave says.
 constexpr FamilyTraits interleaved(std::string_view model_type, bool fixed) {
-  return {model_type, Layout::kInterleaved, fixed, {}};
+  FamilyTraits f;
+  f.model_type = model_type;
+  f.layout = Layout::kInterleaved;
+  f.layout_fixed = fixed;
+  return f;
 }
 constexpr FamilyTraits unsupported(std::string_view model_type, std::string_view why) {
-  return {model_type, std::nullopt, false, why};
+  FamilyTraits f;
+  f.model_type = model_type;
+  f.unsupported = why;
+  return f;
 }
+constexpr FamilyTraits mrope(std::string_view model_type, MropeOrder order, bool required) {
+  FamilyTraits f;
+  f.model_type = model_type;
+  f.mrope_order = order;
+  f.mrope_sections_required = required;
+  return f;
+}
+constexpr FamilyTraits ntk_alpha(std::string_view model_type) {
+  FamilyTraits f;
+  f.model_type = model_type;
+  f.ntk_alpha = true;
+  return f;
+}
+
+constexpr auto kChunked = MropeOrder::kChunked;
+constexpr auto kInterleavedAxes = MropeOrder::kInterleaved;
+constexpr auto kOwnOrder = MropeOrder::kOwnOrder;
+constexpr auto kFromConfig = MropeOrder::kFromConfig;
 
 // Sources are transformers 5.24's models/<family>/modeling_<family>.py.
 constexpr std::array kFamilies = {
@@ -51,6 +76,29 @@ constexpr std::array kFamilies = {
     interleaved("pe_video", true),
     // Llama 4's apply_rotary_emb multiplies complex numbers built from (2j, 2j + 1).
     interleaved("llama4", true),
+    // M-RoPE: the section order is the class's, and several classes supply sections of their own
+    // when the config has none.
+    mrope("qwen2_vl", kChunked, true),
+    mrope("qwen2_5_vl", kChunked, true),
+    mrope("qwen2_5_omni", kChunked, true),
+    mrope("glm4v", kChunked, false),
+    mrope("glm4v_moe", kChunked, false),
+    mrope("qwen3_vl", kInterleavedAxes, true),
+    mrope("qwen3_vl_moe", kInterleavedAxes, true),
+    mrope("qwen3_5", kInterleavedAxes, true),
+    mrope("qwen3_5_moe", kInterleavedAxes, true),
+    mrope("qwen3_omni_moe", kInterleavedAxes, false),
+    mrope("cosmos3_edge", kInterleavedAxes, false),
+    mrope("qwen4_exp", kFromConfig, true),
+    mrope("glm_ocr", kFromConfig, true),
+    mrope("paddleocr_vl", kFromConfig, true),
+    mrope("ernie4_5_vl_moe", kOwnOrder, true),
+    mrope("glm_image", kOwnOrder, false),
+    mrope("hunyuan_vl", kOwnOrder, false),
+    mrope("hy_v4_vl", kOwnOrder, false),
+    // HunYuan's fixed NTK (HunYuanDenseV1RotaryEmbedding.compute_ntk_alpha_rope_parameters).
+    ntk_alpha("hunyuan_v1_dense"),
+    ntk_alpha("hunyuan_v1_moe"),
     // Schemes rotary does not implement.
     FamilyTraits{
         "nanochat", {}, false, "its rotate_half returns (x2, -x1): it rotates by minus the angle"},
