@@ -94,14 +94,10 @@ StridedBytes strided_bytes(const ConstTensorView& v) {
   StridedBytes r;
   if (v.empty()) return r;  // its strides were never checked, and nothing is touched
   const auto size = static_cast<int64_t>(dtype_size(v.dtype));
-  // A dimension of one index has no stride that matters (and check_view did not bound it).
-  const auto dim = [size](int64_t count, int64_t stride) {
-    return StridedBytes::Dim{count, count > 1 ? stride * size : 0};
-  };
   r.base = reinterpret_cast<std::uintptr_t>(v.data);
   r.run_bytes = v.head_dim * size;
-  r.dims[0] = dim(v.num_tokens, v.token_stride);
-  r.dims[1] = dim(v.num_heads, v.head_stride);
+  r.dims[0] = byte_dim(v.num_tokens, v.token_stride, size);
+  r.dims[1] = byte_dim(v.num_heads, v.head_stride, size);
   return r;
 }
 

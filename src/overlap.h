@@ -35,6 +35,12 @@ struct StridedBytes {
   std::uintptr_t end() const;
 };
 
+// One dimension of `count` indices `stride` elements of `itemsize` bytes apart. A dimension of one
+// index has no stride that matters (and check_view does not bound it), so it gets 0.
+constexpr StridedBytes::Dim byte_dim(int64_t count, int64_t stride, int64_t itemsize) {
+  return {count, count > 1 ? stride * itemsize : 0};
+}
+
 // The region of a view that check_view accepted (sizes and strides in range, no overflow).
 StridedBytes strided_bytes(const ConstTensorView& view);
 

@@ -270,14 +270,12 @@ void check_no_self_overlap(const Batched& t, const std::string& name) {
 rotary::detail::StridedBytes strided_bytes(const Batched& t) {
   rotary::detail::StridedBytes r;
   if (t.empty()) return r;
+  using rotary::detail::byte_dim;
   const auto size = static_cast<int64_t>(t.itemsize());
-  const auto dim = [size](int64_t count, int64_t stride) {
-    return rotary::detail::StridedBytes::Dim{count, count > 1 ? stride * size : 0};
-  };
   r.base = reinterpret_cast<std::uintptr_t>(t.data);
   r.run_bytes = t.head_dim * size;
-  r.dims = {dim(t.batch, t.batch_stride), dim(t.tokens, t.token_stride),
-            dim(t.heads, t.head_stride)};
+  r.dims = {byte_dim(t.batch, t.batch_stride, size), byte_dim(t.tokens, t.token_stride, size),
+            byte_dim(t.heads, t.head_stride, size)};
   return r;
 }
 
