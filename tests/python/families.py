@@ -47,6 +47,15 @@ M-RoPE modules get a different component per axis; 2D towers (a config whose RoP
 fixed other order (DeepSeek-V3's interleave variant) is compared after undoing that order, which q
 and k share and scores do not see.
 
+Modules that their model calls otherwise have an adapter (ADAPTERS) that calls them as the model does:
+RoFormer's table, CLVP's and the audio conformers' tables for a sequence's length, DINOv3's pixel grid,
+V-JEPA 2's attention (it has no rotary module), Gemma 4's and SAM 3's (x, y) patch ids. Where
+transformers' default config cannot run its own module, the adapter fixes the default config with
+values transformers supplies (its `fixed_default`, recorded in the family's notes: Cohere Compass's
+default_theta, the GLM modules' own mrope_section, the conformers' position_embeddings_type "rotary").
+A module that rotates by something other than integer positions times frequencies (DINOv3's patch
+centres, LightGlue's trained projection, SAM 3's scaled global positions) is a mismatch saying so.
+
 Each case ends in one state: `match`, `refused` (rotary raised rotary.Error: the message is kept),
 `mismatch` (rotary loaded the config and rotated differently: the diagnosis says how, found by
 comparing the two matrices' structure and values, and by trying rotary's other channel layout and
@@ -63,6 +72,7 @@ import functools
 import glob
 import importlib
 import inspect
+import math
 import os
 import re
 import time
@@ -210,8 +220,9 @@ def discover():
         classes = _MODULE_CLASS.findall(source)
         modeling = importlib.import_module(f"transformers.models.{folder}.{module_name}")
         model_types = folders.get(folder, [])
-        classes = classes or _FALLBACK_CLASS.findall(source)
-        if not classes:
+        # VJEPA2 rotates inside its attention module: its adapter names that class.
+        classes = classes or _FALLBACK_CLASS.findall(source) or [getattr(ADAPTERS.get(folder), "module_class", None)]
+        if not classes[0]:
             families.append(Family(folder, folder, modeling, None, model_types,
                                    note="no module class computes its cos/sin: the rotation is computed inside the "
                                         "attention module"))
@@ -223,7 +234,9 @@ def discover():
             # module built from a vision config. A 2D one: its config's RoPE defaults to "axial".
             tower = "vision" if re.search(r"(Vision|ViT)(Rotary|Rope)", class_name) or config_class is not None and \
                 re.search(r"Vision(Encoder|Model)?Config$", config_class.__name__) else "text"
-            vision = config_class is not None and getattr(config_class, "default_rope_type", "") == "axial"
+            # (or one whose adapter derives its positions from a patch grid: DINOv3's patch centres)
+            vision = config_class is not None and getattr(config_class, "default_rope_type", "") == "axial" or \
+                getattr(ADAPTERS.get(name), "patch_grid", False)
             families.append(Family(name, folder, modeling, cls, model_types, tower=tower, vision=vision))
     return families, excluded
 
@@ -341,6 +354,7 @@ class Case:
     path: tuple  # where the module's config sits in `top`
     rotary_config: dict  # what rotary reads
     layer_type: str | None = None
+    variant: str | None = None  # which of the model's calls of the module an adapter makes (SAM3's layer kinds)
 
     @property
     def sub(self):
@@ -469,7 +483,9 @@ def build_cases(fam):
     if model_type is None:
         raise Unchecked(f"no registered config class builds {fam.cls.__name__}'s config "
                         f"({_config_class(fam.cls)}); model types {fam.model_types}")
-    default = _default_config(model_type)
+    default, fixed = adapter_for(fam).fixed_default(fam, _default_config(model_type), path)
+    if fixed:
+        notes.append(f"default: {fixed}")
     tops = [("default", default, default.to_dict(), path)]
     for rope_type in accepted_scaled_types(fam):
         try:
@@ -494,9 +510,10 @@ def build_cases(fam):
         tops.append((label, top, stored, sub_path))
     cases = []
     for label, top, rotary_config, sub_path in tops:
-        for layer_type in _layer_types(fam, _get(top, sub_path)):
-            suffix = f" [{layer_type}]" if layer_type else ""
-            case = Case(label + suffix, top, sub_path, rotary_config, layer_type)
+        sub = _get(top, sub_path)
+        for layer_type, variant in [(t, v) for t in _layer_types(fam, sub) for v in adapter_for(fam).variants(sub)]:
+            suffix = "".join(f" [{x}]" for x in (layer_type, variant) if x)
+            case = Case(label + suffix, top, sub_path, rotary_config, layer_type, variant)
             # A scaled type the module cannot run is transformers' limit, not a case (Mixtral's
             # default head_dim is None, which its dynamic-NTK update multiplies).
             why = _runs(fam, case) if label in SCALED_TYPES else None
@@ -582,6 +599,24 @@ class Transformers:
     def build(fam, config):
         return fam.cls(config)
 
+    @staticmethod
+    def fixed_default(fam, top, path):
+        """(config, what was fixed): transformers' default config as the module runs it; the fix is
+        None for all but the families whose default config cannot run their own module."""
+        return top, None
+
+    @staticmethod
+    def variants(sub):
+        """The distinct ways the model calls the module (a case each): [None] but for SAM3."""
+        return [None]
+
+    def unlike_rotary(self, positions):
+        """None when the module rotates each token by the integer position(s) the sweep gives it;
+        else what it rotates by instead, which rotary (integer positions times theta) cannot take."""
+        return None
+
+    note = None  # what a match of this module needs saying (where transformers applies the rotation)
+
     def new_module(self):
         try:
             return self.build(self.fam, self.sub)
@@ -621,8 +656,12 @@ class Transformers:
         """The family's apply function on q, shaped (batch, heads, seq, d) or, for vision towers,
         (patches, heads, d); its output in the same shape, with the channels in input order (see
         `output_order`)."""
-        out = apply_any(self.apply_fn, q, table)
+        out = self.apply_raw(q, table)
         return out if self.output_perm is None else out[..., self.output_perm]
+
+    def apply_raw(self, q, table):
+        """The apply function's output, its channels as it returns them."""
+        return apply_any(self.apply_fn, q, table)
 
     def output_order(self, table, d):
         """The channel permutation the apply function adds to its output, read at position 0
@@ -630,7 +669,7 @@ class Transformers:
         apply_rotary_pos_emb_interleave rotates the pairs (2j, 2j + 1) and returns
         cat([rotated evens, rotated odds]) (modeling_deepseek_v3.py). None when there is none."""
         tokens = (1, 1) if _table_is_batched(table) else (1,)
-        at_zero = _per_token(apply_any(self.apply_fn, _heads(torch.eye(d), tokens), _first_token(table)))[0]
+        at_zero = _per_token(self.apply_raw(_heads(torch.eye(d), tokens), _first_token(table)))[0]
         nonzero = at_zero != 0  # (d_in, d_out)
         if not bool((nonzero.sum(dim=1) == 1).all()):
             return None
@@ -641,19 +680,35 @@ class Transformers:
         return perm
 
 
-class RoFormer(Transformers):
-    """RoFormer's module is a frozen nn.Embedding holding [sin | cos] per position, built in float64
-    by `create_weight` (RoFormerPreTrainedModel._init_weights copies it in); RoFormerModel builds it
-    for max_position_embeddings positions of hidden_size // num_attention_heads channels and passes
-    `embed_positions(...)[None, None]` to the static `apply_rotary_position_embeddings`
-    (modeling_roformer.py: RoFormerSinusoidalPositionalEmbedding, RoFormerEncoder.__init__ and
-    forward)."""
+class OwnCall(Transformers):
+    """The base of the adapters for modules whose forward takes no (x, position_ids): each calls its
+    module as its model does, with the input the model gives it for the sweep's positions."""
 
     def __init__(self, fam, case):
         self.fam, self.case = fam, case
         self.sub = case.sub
         self.takes_layer_type = False
         self.apply_fn = choose_apply(fam, self.sub)
+
+
+def _xy(positions):
+    """(patches, 2) (x, y) = (column, row) pairs of a (row, column) grid: the order Gemma 4's image
+    processor and SAM 3's layers give their position ids in."""
+    return torch.from_numpy(np.ascontiguousarray(positions[::-1].T))
+
+
+def _grid_size(positions):
+    """(rows, columns) of the smallest patch grid holding the sweep's (row, column) patches."""
+    return tuple(int(v) + 1 for v in positions.max(axis=1))
+
+
+class RoFormer(OwnCall):
+    """RoFormer's module is a frozen nn.Embedding holding [sin | cos] per position, built in float64
+    by `create_weight` (RoFormerPreTrainedModel._init_weights copies it in); RoFormerModel builds it
+    for max_position_embeddings positions of hidden_size // num_attention_heads channels and passes
+    `embed_positions(...)[None, None]` to the static `apply_rotary_position_embeddings`
+    (modeling_roformer.py: RoFormerSinusoidalPositionalEmbedding, RoFormerEncoder.__init__ and
+    forward)."""
 
     @staticmethod
     def build(fam, config):
@@ -666,7 +721,261 @@ class RoFormer(Transformers):
         return module(positions.shape, 0, torch.from_numpy(positions))[:, None]
 
 
-ADAPTERS = {"roformer": RoFormer}
+class Clvp(OwnCall):
+    """CLVP's encoder computes its angles for positions 0 .. seq_len - 1 from the hidden states' length
+    (ClvpRotaryPositionalEmbedding.forward); its attention takes their cos() and sin(), which
+    apply_rotary_pos_emb indexes by position_ids, and rotates the first rotary_emb_dim channels of q,
+    k and v (ClvpEncoder.forward, ClvpSelfAttention.forward). A sequence long enough for the sweep's
+    positions is the model's input."""
+
+    def forward(self, module, positions):
+        angles = module(torch.zeros(1).expand(1, int(positions.max()) + 1, 1))
+        cos, sin = angles.cos().squeeze(0), angles.sin().squeeze(0)
+        ids = torch.from_numpy(positions)
+        return cos[ids], sin[ids]
+
+    def apply_raw(self, q, table):
+        # The tables are indexed by position already (forward), so apply's own `cos[position_ids]`
+        # is given the identity index.
+        def apply(q, cos, sin):
+            return self.fam.modeling.apply_rotary_pos_emb(q, q, q, cos, sin, ...)
+        return apply_any(apply, q, table)
+
+
+class AudioConformer(OwnCall):
+    """Wav2Vec2-Conformer and Wav2Vec2-BERT: the encoder computes cos/sin for positions 0 .. seq_len - 1
+    from the hidden states' length, stacked as (2, seq, 1, 1, head_size), and each attention layer
+    rotates its input hidden states per head with them, before linear_q and linear_k
+    (`SelfAttention._apply_rotary_embedding`). A sequence long enough for the sweep's positions is the
+    model's input; each token takes its position's row."""
+
+    note = ("transformers rotates the attention's input hidden states, per head, before linear_q and linear_k "
+            "(SelfAttention._apply_rotary_embedding), not q and k: rotary rotates the same tensor alike")
+
+    @staticmethod
+    def fixed_default(fam, top, path):
+        # The encoder builds the rotary module only for position_embeddings_type "rotary" (Wav2Vec2*Encoder.__init__);
+        # the default config's "relative" / "relative_key" builds another, so the case takes the value that builds it.
+        old = _get(top, path).position_embeddings_type
+        if old == "rotary":
+            return top, None
+        top = copy.deepcopy(top)
+        _get(top, path).position_embeddings_type = "rotary"
+        return top, (f"transformers' default config has position_embeddings_type {old!r}, for which the encoder builds "
+                     f"no rotary module; set to 'rotary', the value for which it builds {fam.cls.__name__}")
+
+    def forward(self, module, positions):
+        stacked = module(torch.zeros(1).expand(1, int(positions.max()) + 1, 1))
+        cos, sin = stacked[:, torch.from_numpy(positions), 0, 0]  # (batch, seq, head_size) each
+        return cos, sin
+
+    def apply_raw(self, q, table):
+        b, h, s, d = q.shape
+        attention = self._attention()
+        attention.num_heads = h  # the rotation is per head_size channels; the sweep's q has its own head count
+        hidden = q.transpose(1, 2).reshape(b, s, h * d)
+        stacked = torch.stack(table).transpose(1, 2)[..., None, :]  # (2, seq, batch, 1, head_size)
+        return attention._apply_rotary_embedding(hidden, stacked).view(b, s, h, d).transpose(1, 2)
+
+    def _attention(self):
+        if not hasattr(self, "attention"):
+            cls = next(c for c in vars(self.fam.modeling).values()
+                       if inspect.isclass(c) and "_apply_rotary_embedding" in vars(c))
+            self.attention = cls(self.sub)
+        return self.attention
+
+
+class VJepa2(OwnCall):
+    """V-JEPA 2 has no rotary module: its attention (VJEPA2RopeAttention) derives (frame, row, column)
+    from each token's index in the video's patch grid (get_position_ids, from the token indices the
+    predictor passes as position_mask) and rotates three chunks of the head by them
+    (apply_rotary_embeddings, rotate_queries_or_keys). The encoder's attention is driven
+    (hidden_size, num_attention_heads; the predictor's has pred_* sizes, which rotary does not read)."""
+
+    module_class = "VJEPA2RopeAttention"
+
+    @staticmethod
+    def build(fam, config):
+        return fam.cls(config, config.hidden_size, config.num_attention_heads)
+
+    def call(self, positions):
+        self.module = self.new_module()
+        ids = torch.from_numpy(positions)
+        axes = self.module.get_position_ids(torch.zeros(1).expand(*ids.shape, 1), masks=ids)  # each (batch, heads, seq)
+        # the positions as a table: (batch, seq, 3), which the sweep slices by token like cos/sin
+        return torch.stack([a[:, 0] for a in axes], dim=-1), None, 1.0
+
+    def apply_raw(self, q, table):
+        # each axis's positions as (batch, 1, seq), as get_position_ids gives them (one row per head)
+        return self.module.apply_rotary_embeddings(q, tuple(table[..., a][:, None] for a in range(3)))
+
+
+class PatchCentres(OwnCall):
+    """DINOv3 (and EoMT-DINOv3, Sapiens2): the module takes the pixel values and rotates each patch by
+    2 pi times its centre's coordinates normalized to [-1, 1] over the image's patch grid
+    (get_patches_center_coordinates), rows by the first head_dim / 4 frequencies and columns by the
+    rest, repeated for the pair (j, j + head_dim / 2) (`angles.tile(2)`): positions that depend on the
+    image's size and are not integers. The sweep's patches are taken from the smallest image holding
+    them."""
+
+    patch_grid = True
+
+    def _patch(self):
+        size = self.sub.patch_size
+        return tuple(size) if isinstance(size, (list, tuple)) else (size, size)
+
+    def forward(self, module, positions):
+        rows, cols = _grid_size(positions)
+        (ph, pw), index = self._patch(), torch.from_numpy(positions[0] * cols + positions[1])
+        cos, sin = module(torch.zeros(1).expand(1, 3, rows * ph, cols * pw))
+        return cos[index], sin[index]
+
+    def unlike_rotary(self, positions):
+        rows, cols = _grid_size(positions)
+        coords = self.fam.modeling.get_patches_center_coordinates(rows, cols, dtype=torch.float32, device="cpu")
+        r, c = (int(v) for v in positions[:, 0])
+        y, x = (2 * math.pi * coords[r * cols + c]).tolist()
+        return (f"positions: transformers rotates a patch by 2 pi times its centre's (row, column) coordinates "
+                f"normalized to [-1, 1] over the image's patch grid (get_patches_center_coordinates): patch ({r}, {c}) "
+                f"of a {rows} x {cols} grid by ({y:.6g}, {x:.6g}), where rotary takes integer positions")
+
+
+class LightGlue(OwnCall):
+    """LightGlue's angles are `projector(keypoints)`: a trained nn.Linear(2, head_dim / 2) without bias
+    applied to each keypoint's (x, y) coordinates normalized to the image (normalize_keypoints), each
+    angle repeated for the pair (2j, 2j + 1) (LightGluePositionalEncoder.forward,
+    LightGlueForKeypointMatching.forward). The sweep's patches are its keypoints, in an image of as
+    many pixels."""
+
+    patch_grid = True
+
+    def forward(self, module, positions):
+        rows, cols = _grid_size(positions)
+        keypoints = self.fam.modeling.normalize_keypoints(_xy(positions).float()[None], rows, cols)
+        (cos, sin), = module(keypoints)
+        return cos[0], sin[0]
+
+    def unlike_rotary(self, positions):
+        projector = self.new_module().projector
+        return (f"angles: transformers' are a trained nn.Linear({projector.in_features}, {projector.out_features}) "
+                "(LightGluePositionalEncoder.projector: weights, not config values) of each keypoint's (x, y) "
+                "normalized to the image, where rotary multiplies integer positions by theta")
+
+
+class CohereCompass(Transformers):
+    """Cohere Compass keeps rope_parameters per layer type, and its default config has none
+    (CohereCompassTextConfig.convert_rope_params_to_dict skips the generic defaults), which its module
+    cannot build (KeyError 'full_attention'). The case gives each layer type what the generic
+    conversion gives a config without RoPE parameters: the config class's default_rope_type and
+    default_theta (RotaryEmbeddingConfigMixin.convert_rope_params_to_dict)."""
+
+    @staticmethod
+    def fixed_default(fam, top, path):
+        if _get(top, path).rope_parameters:
+            return top, None
+        top = copy.deepcopy(top)
+        sub = _get(top, path)
+        default = {"rope_type": sub.default_rope_type, "rope_theta": sub.default_theta}
+        sub.rope_parameters = {t: dict(default) for t in dict.fromkeys(sub.layer_types)}
+        sub.standardize_rope_params()
+        sub.validate_rope()
+        return top, (f"transformers' default config has no rope_parameters, which {fam.cls.__name__} reads per layer "
+                     f"type: each layer type given the config class's default_rope_type {default['rope_type']!r} and "
+                     f"default_theta {default['rope_theta']:g}")
+
+
+class DefaultSections(Transformers):
+    """GLM-4.1V and GLM-Image: without mrope_section in the config the module splits its frequencies by
+    its own, [8, 12, 12] (32 frequencies), and rotates head_dim * partial_rotary_factor channels; the
+    default config has head_dim 128 and no partial_rotary_factor (64 frequencies), which the module
+    cannot split. The case sets the one partial_rotary_factor for which the module's own sections
+    cover its frequencies, 2 * sum(mrope_section) / head_dim: 0.5, which Glm4vMoeTextConfig also
+    supplies by default for the same model line."""
+
+    @staticmethod
+    def fixed_default(fam, top, path):
+        params = _get(top, path).rope_parameters
+        if "mrope_section" in params or "partial_rotary_factor" in params:
+            return top, None
+        top = copy.deepcopy(top)
+        sub = _get(top, path)
+        section = fam.cls(sub).mrope_section  # the module's own default
+        head_dim = getattr(sub, "head_dim", None) or sub.hidden_size // sub.num_attention_heads
+        sub.rope_parameters["partial_rotary_factor"] = 2 * sum(section) / head_dim
+        sub.standardize_rope_params()
+        sub.validate_rope()
+        return top, (f"transformers' default config has no mrope_section and no partial_rotary_factor, and its "
+                     f"module's own mrope_section {section} covers {sum(section)} of head_dim {head_dim}'s {head_dim // 2} "
+                     f"frequencies: partial_rotary_factor set to 2 * sum(mrope_section) / head_dim = "
+                     f"{2 * sum(section) / head_dim:g}")
+
+
+class Gemma4Vision(Transformers):
+    """Gemma 4's vision tower takes its patch positions as (x, y) = (column, row) pairs, (batch, patches,
+    2) (Gemma4ImageProcessor: meshgrid(arange(width), arange(height), indexing="xy")), and its attention
+    rotates q as (batch, patches, heads, head_dim) with apply_multidimensional_rope, which splits the
+    head into one part per position component (position_ids.shape[-1] of them)."""
+
+    def forward(self, module, positions):
+        cos, sin = module(torch.zeros(1), _xy(positions)[None])
+        return cos[0], sin[0]
+
+    def call(self, positions):
+        # the position ids travel with cos/sin, sliced by token alike: the apply function reads them
+        table, inv_freq, scaling = super().call(positions)
+        return (*table, _xy(positions)), inv_freq, scaling
+
+    def apply_raw(self, q, table):
+        cos, sin, ids = table
+        return self.fam.modeling.apply_multidimensional_rope(q[None], cos[None], sin[None], ids[None])[0]
+
+
+class Sam3(Transformers):
+    """SAM 3's ViT layers build their own position ids (Sam3ViTLayer.precompute_positions): each patch's
+    (x, y) = (column, row), times window_size / patches per row, which is 1 in the windowed layers and
+    window_size / (image_size / patch_size) in the global ones (global_attn_indexes). Its attention
+    rotates q as (batch, heads, patches, head_dim) against (1, patches, head_dim) tables
+    (Sam3ViTRoPEAttention.forward, apply_rotary_pos_emb_2d)."""
+
+    @staticmethod
+    def variants(sub):
+        return ["windowed layers"] + (["global layers"] if sub.global_attn_indexes else [])
+
+    def _scale(self):
+        window = self.sub.window_size if self.case.variant == "windowed layers" else 0
+        ids = self.fam.modeling.Sam3ViTLayer.precompute_positions(self.sub, window)
+        return float(ids[1, 0])  # patch (0, 1): its x, 1, times the scale
+
+    def forward(self, module, positions):
+        cos, sin = module(torch.zeros(1), _xy(positions).float() * self._scale())
+        return cos[0], sin[0]
+
+    def unlike_rotary(self, positions):
+        scale = self._scale()
+        if scale == 1:
+            return None
+        return (f"positions: transformers' {self.case.variant} rotate patch (row, column) by (column, row) x "
+                f"{scale:.6g} (window_size / patches per row, Sam3ViTLayer.precompute_positions), where rotary "
+                "takes integer positions")
+
+    def apply_raw(self, q, table):
+        x = q.transpose(0, 1)[None]  # (1, heads, patches, head_dim)
+        return self.fam.modeling.apply_rotary_pos_emb_2d(x, x, *table)[0][0].transpose(0, 1)
+
+
+ADAPTERS = {
+    "roformer": RoFormer,
+    "clvp": Clvp,
+    "wav2vec2_bert": AudioConformer,
+    "wav2vec2_conformer": AudioConformer,
+    "vjepa2": VJepa2,
+    **{name: PatchCentres for name in ("dinov3_vit", "eomt_dinov3", "sapiens2")},
+    "lightglue": LightGlue,
+    "cohere_compass": CohereCompass,
+    **{name: DefaultSections for name in ("glm4v", "glm_image")},
+    "gemma4.vision": Gemma4Vision,
+    "sam3": Sam3,
+}
 
 
 def adapter_for(fam):
@@ -774,13 +1083,6 @@ def _first_token(table):
     return first(table) if torch.is_tensor(table) else tuple(first(t) for t in table)
 
 
-def _first_row(table):
-    """The module's cos/sin for the first row of the batch (batch is axis 0 of batched tables)."""
-    def first(t):
-        return _token_slice(t, 0, 1, 0) if t.ndim >= 3 else t
-    return first(table) if torch.is_tensor(table) else tuple(first(t) for t in table)
-
-
 def _heads(vectors, tokens):
     """q whose head h is vectors[h] at every token: (batch, heads, seq, d) or (n, heads, d)."""
     if len(tokens) == 2:
@@ -880,9 +1182,11 @@ def rotary_with_other_layout(rope, q, positions, vision):
     on the other layout's (a diagnosis: would the other pairing match?)."""
     perm = _half_to_interleaved(q.shape[-1], rope.rotary_dim)
     inverse = torch.argsort(perm)
-    if rope.layout == "half_split":  # emulate interleaved
-        return rotary_rotate(rope, q[..., perm].contiguous(), positions, vision)[..., inverse]
-    return rotary_rotate(rope, q[..., inverse].contiguous(), positions, vision)[..., perm]
+    # Half-split emulating interleaved: channel c of the input goes where rotary pairs it (inverse[c]),
+    # and rotary's output at perm[c] comes back to c, so rotary's pair (j, j + r/2) acts on (2j, 2j + 1).
+    if rope.layout == "half_split":
+        return rotary_rotate(rope, q[..., inverse].contiguous(), positions, vision)[..., perm]
+    return rotary_rotate(rope, q[..., perm].contiguous(), positions, vision)[..., inverse]
 
 
 @contextlib.contextmanager
@@ -1017,7 +1321,7 @@ def check_case(fam, case):
     stats = {"theta_equal": 0, "theta_size": 0, "matrix_err": 0.0, "qk_err": 0.0, "bf16_ulps": 0.0}
     calls = _grids() if fam.vision else _positions(case, sub)[0]
     axes = 1 if fam.vision else _position_axes(sub, case.layer_type, hf.new_module())
-    notes = []
+    notes = [hf.note] if hf.note else []
     for index, positions in enumerate(calls):
         where = "inside the trained context" if index == 0 else "across the trained context"
         if axes > 1:
@@ -1033,6 +1337,9 @@ def check_case(fam, case):
             raise
         except TRANSFORMERS_ERRORS as e:
             raise Unchecked(f"{fam.cls.__name__}.forward raises {type(e).__name__}: {_first_line(e)}") from None
+        unlike = hf.unlike_rotary(positions) if index == 0 else None
+        if unlike:
+            return Result("mismatch", f"{where}: {unlike}", stats)
         if not fam.vision and axes != own.num_axes:
             section = _rope_parameters(sub, case.layer_type).get("mrope_section")
             source = f"mrope_section {section}" if section else "the module's default mrope_section; the config has none"
@@ -1086,14 +1393,12 @@ def check_case(fam, case):
                          "undoing it")
         # structure: one-hot heads at two tokens of each row whose position components are all
         # nonzero (at 0 a pair's sin is 0 and hides its partner): tokens 1, 2 of each row, patch
-        # (1, 1) and (1, 2) of a grid
-        # (first row only; once per case: the pairing does not depend on the position)
+        # (1, 1) and (1, 2) of a grid. Both rows: V-JEPA 2 derives (frame, row, column) from a
+        # token's index, all three nonzero only in the second row, far from 0.
+        # (once per case: the pairing does not depend on the position)
         first = 1 if not fam.vision else 7
         few = _token_slice(positions, first, first + 2, -1)
         few_table = _slice_table(table, first, first + 2)
-        if not fam.vision:
-            few = _token_slice(few, 0, 1, -2)
-            few_table = _first_row(few_table)
         if index == 0:
             eye = _heads(torch.eye(d), _tokens(few, fam.vision))
             their_pairs = pairing(hf.apply(eye, few_table))

@@ -45,24 +45,33 @@ KNOWN_MISMATCHES = {
     "pixtral": "a standalone PixtralVisionConfig (rope_type axial) is read as a shared-frequency 2D RoPE "
                "(Qwen2-VL's), not Pixtral's alternating one: theta of pairs 16..31 differ (Devstral's config, "
                "read with vision=True, matches)",
+    "clvp": "CLVP's encoder rotates max(projection_dim // (num_attention_heads * 2), 32) channels of each head "
+            "(32 of 64, theta over those 32), a size no config key names; rotary rotates the whole head_dim",
+    **{name: "DINOv3's patch-coordinate RoPE: a patch rotates by 2 pi times its centre's (row, column) normalized "
+             "to [-1, 1] over the image's patch grid, head_dim / 4 frequencies per axis; rotary reads a 1D RoPE "
+             "over integer positions" for name in ("dinov3_vit", "eomt_dinov3", "sapiens2")},
+    "lightglue": "LightGlue's angles are a trained nn.Linear(2, head_dim / 2) of normalized keypoint coordinates; "
+                 "rotary reads a default RoPE (theta 10000) from a config that has no RoPE keys",
+    "vjepa2": "V-JEPA 2 rotates three interleaved chunks of 2 * (head_dim // 3 // 2) channels by (frame, row, "
+              "column) derived from each token's index; rotary reads a 1D half-split RoPE",
+    "cohere_compass": "Cohere Compass's text model is an M-RoPE of 3 axes in Qwen3-VL's interleaved order (its "
+                      "module's default mrope_section [24, 20, 20]); rotary reads it as a 1D RoPE",
+    **{name: "its module falls back to its own mrope_section [8, 12, 12] when the config has none; rotary (as "
+             "installed) reads such a config as a 1D RoPE" for name in ("glm4v", "glm_image")},
+    "gemma4.vision": "Gemma 4's vision tower rotates each half of the head by one position component, (x, y) = "
+                     "(column, row), pairs (j, j + head_dim / 4) inside each half; rotary's axial RoPE pairs "
+                     "(j, j + head_dim / 2), rows first",
+    "sam3": "SAM 3's ViT pairs (2j, 2j + 1) with the column frequencies first, and its global-attention layers "
+            "scale positions by window_size / patches per row (1/3); rotary's axial RoPE is half-split by "
+            "integer (row, column)",
 }
 
 # --- modules the sweep cannot drive -------------------------------------------------------------
 
-_NO_POSITIONS = "its forward takes no position ids (it derives them itself) and no adapter drives it"
-
 UNCHECKED = {
-    **{name: _NO_POSITIONS for name in (
-        "clvp", "dinov3_vit", "eomt_dinov3", "lightglue", "sapiens2", "wav2vec2_bert", "wav2vec2_conformer")},
-    "vjepa2": "no module class computes its cos/sin: the rotation is computed inside the attention module",
-    "cohere_compass": "transformers' default config has empty rope_parameters, which its module cannot build "
-                      "(KeyError 'full_attention'), and no real config is stored",
-    "glm4v": "transformers' default config does not run its module: the default mrope_section [8, 12, 12] covers "
-             "32 of the default head_dim's 64 frequencies (real configs set partial_rotary_factor 0.5)",
-    "glm_image": "as glm4v: the default mrope_section [8, 12, 12] does not fit the default head_dim",
-    "hunyuan_vl": "transformers' default config has no mrope_section, and its module takes len() of it",
-    "gemma4.vision": "apply_multidimensional_rope needs the (patches, 2) position ids inside the apply call",
-    "sam3": "apply_rotary_pos_emb_2d wants q as (batch, windows, seq, heads, d) against (seq, d) tables",
+    "hunyuan_vl": "HunYuanVLRotaryEmbedding.forward expands the position ids to len(mrope_section) axes, and neither "
+                  "transformers' default config nor the module supplies an mrope_section (the model's own forward "
+                  "fails alike); no value of transformers' fills it",
 }
 
 
