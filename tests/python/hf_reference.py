@@ -85,7 +85,11 @@ def hf_config_kwargs(record):
 
 # transformers module (models/<name>/modeling_<name>.py) per config model_type.
 _MODULE = {"gemma3_text": "gemma3", "qwen2_5_vl_text": "qwen2_5_vl", "qwen3_5_text": "qwen3_5",
-           "qwen3_vl_text": "qwen3_vl", "ministral3": "ministral3"}
+           "qwen3_vl_text": "qwen3_vl", "ministral3": "ministral3", "llama4_text": "llama4"}
+
+# Families whose module returns complex freqs_cis = polar(1, angle) * scaling (DeepSeek-V2 and Llama 4
+# multiply complex pairs (2j, 2j + 1)).
+_COMPLEX = ("deepseek_v2", "llama4_text")
 
 
 def _modeling(model_type):
@@ -159,35 +163,41 @@ class HfRope:
             cos, sin = module(x, positions, self.layer_type)
         else:
             out = module(x, positions)
-            if self.family == "deepseek_v2":  # complex freqs_cis = polar(1, angle) * scaling
+            if self.family in _COMPLEX:
                 inv_freq, scaling = self._buffers(module)
                 return out.real.to(dtype), out.imag.to(dtype), inv_freq.clone(), scaling
             cos, sin = out
         inv_freq, scaling = self._buffers(module)
         return cos, sin, inv_freq.clone(), scaling
 
-    # Families whose module returns one column per pair (the others return cat((c, c), -1)).
-    _ONE_COLUMN_PER_PAIR = ("gptj", "deepseek_v2", "gpt_oss")
+    # Families whose module returns one column per pair (the others return cat((c, c), -1), or,
+    # those that pair (2j, 2j + 1) with rotate_half of their own, each column twice in a row).
+    _ONE_COLUMN_PER_PAIR = ("gptj", "gpt_oss", *_COMPLEX)
+    _COLUMN_TWICE = ("cohere", "cohere2")  # CohereRotaryEmbedding: repeat_interleave(freqs, 2)
 
     def half_columns(self, table):
         """The rotary_dim // 2 distinct columns of the module's cos/sin table (one per pair)."""
         if self.family in self._ONE_COLUMN_PER_PAIR:
             return table
+        if self.family in self._COLUMN_TWICE:
+            return table[..., 0::2]
         return table[..., : table.shape[-1] // 2]
 
     def family_tables(self, cos, sin):
-        """cos/sin with one column per pair, (batch, seq, rotary_dim // 2), in the layout the
+        """From one column per pair, (batch, seq, rotary_dim // 2), the tables in the layout the
         family's module returns and its apply function takes."""
         if self.family in self._ONE_COLUMN_PER_PAIR:
             return cos, sin
+        if self.family in self._COLUMN_TWICE:
+            return cos.repeat_interleave(2, dim=-1), sin.repeat_interleave(2, dim=-1)
         return torch.cat((cos, cos), dim=-1), torch.cat((sin, sin), dim=-1)
 
     # ---- the family's apply function -------------------------------------------------------------
     def apply(self, q, k, positions, dtype):
         """Rotates q, k of shape (batch, heads, seq, head_dim) with the family's own cos/sin and
         apply function. Returns q', k' in rotary's channel order (see `apply_tables`)."""
-        if self.family == "deepseek_v2":  # the module's complex table, as the model uses it
-            return self.modeling.apply_rotary_emb(q, k, self.call_complex(positions))
+        if self.family in _COMPLEX:  # the module's complex table, as the model uses it
+            return self._apply_complex(q, k, self.call_complex(positions))
         cos, sin, _, _ = self.call(positions, dtype)
         return self.apply_tables(q, k, cos, sin)
 
@@ -206,8 +216,8 @@ class HfRope:
             qs = torch.cat([q_rot, qs[..., d:]], dim=-1)
             ks = torch.cat([k_rot, ks[..., d:]], dim=-1)
             return qs.transpose(1, 2), ks.transpose(1, 2)
-        if self.family == "deepseek_v2":
-            return m.apply_rotary_emb(q, k, torch.complex(cos, sin))
+        if self.family in _COMPLEX:
+            return self._apply_complex(q, k, torch.complex(cos, sin))
         if self.family == "deepseek_v3" and getattr(self.config, "rope_interleave", True):
             qo, ko = m.apply_rotary_pos_emb_interleave(q, k, cos, sin)
             return _unpermute(qo), _unpermute(ko)
@@ -215,6 +225,12 @@ class HfRope:
             q_rot, k_rot = m.apply_rotary_pos_emb(q[..., :d], k[..., :d], cos, sin)
             return torch.cat([q_rot, q[..., d:]], dim=-1), torch.cat([k_rot, k[..., d:]], dim=-1)
         return m.apply_rotary_pos_emb(q, k, cos, sin)
+
+    def _apply_complex(self, q, k, freqs_cis):
+        if self.family == "llama4_text":  # Llama4TextAttention rotates (batch, seq, heads, head_dim)
+            qo, ko = self.modeling.apply_rotary_emb(q.transpose(1, 2), k.transpose(1, 2), freqs_cis)
+            return qo.transpose(1, 2), ko.transpose(1, 2)
+        return self.modeling.apply_rotary_emb(q, k, freqs_cis)
 
     def call_complex(self, positions):
         positions = torch.as_tensor(positions, dtype=torch.int64)
