@@ -61,14 +61,21 @@ void validate_sections(const RopeConfig& c, int64_t dim) {
     if (s < 0) config_error("mrope_section", "expected sections >= 0, got " + std::to_string(s));
     total += s;
   }
-  if (total != dim / 2) {
-    config_error("mrope_section",
-                 "the sections sum to " + std::to_string(total) +
-                     " pairs; expected rotary_dim / 2 = " + std::to_string(dim / 2));
+  // Interleaved sections may leave pairs to axis 0 (transformers' Qwen3-VL and Qwen4 classes run
+  // such configs); chunked and alternating ones must give every pair exactly one axis.
+  const bool exact = c.mrope_order != MropeOrder::kInterleaved;
+  if (exact ? total != dim / 2 : total > dim / 2) {
+    config_error("mrope_section", "the sections sum to " + std::to_string(total) +
+                                      " pairs; expected " + (exact ? "" : "at most ") +
+                                      "rotary_dim / 2 = " + std::to_string(dim / 2));
   }
-  if (c.mrope_interleaved) {
-    // Interleaved, axis a >= 1 owns the pairs j = a, a + n, ... below n * section[a]; they must all
-    // exist.
+  if (c.mrope_order == MropeOrder::kSpatialAlternating &&
+      (n != 3 || c.mrope_section[0] != c.mrope_section[1])) {
+    config_error("mrope_section",
+                 "the alternating order (ERNIE-4.5-VL) takes three sections, the first two equal");
+  }
+  if (c.mrope_order == MropeOrder::kInterleaved) {
+    // Axis a >= 1 owns the pairs j = a, a + n, ... below n * section[a]; they must all exist.
     for (int64_t a = 1; a < n; ++a) {
       if (c.mrope_section[a] > 0 && a + n * (c.mrope_section[a] - 1) >= dim / 2) {
         config_error("mrope_section", "interleaved section " + std::to_string(a) + " (" +
@@ -80,6 +87,18 @@ void validate_sections(const RopeConfig& c, int64_t dim) {
 }
 
 }  // namespace
+
+std::string_view to_string(MropeOrder order) {
+  switch (order) {
+    case MropeOrder::kChunked:
+      return "chunked";
+    case MropeOrder::kInterleaved:
+      return "interleaved";
+    case MropeOrder::kSpatialAlternating:
+      return "spatial_alternating";
+  }
+  return "?";
+}
 
 std::string_view to_string(RopeType type) {
   switch (type) {
@@ -390,16 +409,29 @@ std::vector<int64_t> RopeConfig::resolved_mrope_section() const {
 std::vector<int> RopeConfig::pair_axes() const {
   const std::vector<int64_t> sections = resolved_mrope_section();
   const auto n = static_cast<int64_t>(sections.size());
+  const int64_t half = resolved_rotary_dim() / 2;
   std::vector<int> axes;
-  if (mrope_interleaved && rope_type != RopeType::kAxial) {
-    const int64_t half = resolved_rotary_dim() / 2;
-    axes.assign(static_cast<std::size_t>(half), 0);
-    for (int64_t j = 0; j < half; ++j) {
-      const int64_t a = j % n;
-      if (a >= 1 && j < n * sections[a]) axes[j] = static_cast<int>(a);
-    }
-  } else {
-    for (int64_t a = 0; a < n; ++a) axes.insert(axes.end(), sections[a], static_cast<int>(a));
+  if (rope_type == RopeType::kAxial) {
+    const int first = axial_columns_first ? 1 : 0;
+    axes.assign(static_cast<std::size_t>(sections[0]), first);
+    axes.insert(axes.end(), static_cast<std::size_t>(sections[1]), 1 - first);
+    return axes;
+  }
+  switch (mrope_order) {
+    case MropeOrder::kChunked:
+      for (int64_t a = 0; a < n; ++a) axes.insert(axes.end(), sections[a], static_cast<int>(a));
+      break;
+    case MropeOrder::kInterleaved:
+      axes.assign(static_cast<std::size_t>(half), 0);
+      for (int64_t j = 0; j < half; ++j) {
+        const int64_t a = j % n;
+        if (a >= 1 && j < n * sections[a]) axes[j] = static_cast<int>(a);
+      }
+      break;
+    case MropeOrder::kSpatialAlternating:
+      axes.assign(static_cast<std::size_t>(half), 0);
+      for (int64_t j = 0; j < sections[0] + sections[1]; ++j) axes[j] = j % 2 == 0 ? 1 : 2;
+      break;
   }
   return axes;
 }

@@ -184,38 +184,45 @@ std::vector<int64_t> integer_list(const Json& obj, const char* key, const std::s
 
 // Multi-axis RoPE. Which pairs an axis owns is decided by the model class in transformers, not by
 // the config: Qwen2-VL's family splits the pairs into consecutive sections, Qwen3-VL's interleaves
-// them whatever mrope_interleaved says. Families known to permute the axes otherwise are refused
-// rather than read wrongly.
+// them whatever mrope_interleaved says, ERNIE-4.5-VL's alternates height and width (families.cc);
+// other families follow mrope_interleaved. A config without sections gets the class's own.
 void read_mrope(const Json& dict, const std::string& path, const std::string& model_type,
                 RopeConfig& c) {
   c.mrope_section = integer_list(dict, "mrope_section", path);
   const detail::FamilyTraits* family = detail::family_traits(model_type);
-  const detail::MropeOrder order = family ? family->mrope_order : detail::MropeOrder::kFromConfig;
-  if (c.mrope_section.empty()) {
-    if (family && family->mrope_sections_required) {
-      throw Error(ErrorCode::kInvalidConfig, path + "mrope_section",
-                  "missing: the '" + model_type +
-                      "' family rotates by M-RoPE sections its model class supplies when the "
-                      "config has none; give mrope_section");
-    }
-    return;
+  if (c.mrope_section.empty() && family) {
+    c.mrope_section.assign(family->default_mrope_section.begin(),
+                           family->default_mrope_section.end());
   }
-  switch (order) {
-    case detail::MropeOrder::kOwnOrder:
-      throw Error(ErrorCode::kInvalidConfig, path + "mrope_section",
-                  "the '" + model_type +
-                      "' family assigns position axes to pairs in its own order, "
-                      "which rotary does not model");
-    case detail::MropeOrder::kInterleaved:
-      c.mrope_interleaved = true;
-      break;
-    case detail::MropeOrder::kChunked:
-      c.mrope_interleaved = false;
-      break;
-    case detail::MropeOrder::kFromConfig:
-      c.mrope_interleaved = boolean(dict, "mrope_interleaved", path).value_or(false);
-      break;
+  if (c.mrope_section.empty()) return;
+  if (family && family->mrope_order) {
+    c.mrope_order = *family->mrope_order;
+  } else {
+    c.mrope_order = boolean(dict, "mrope_interleaved", path).value_or(false)
+                        ? MropeOrder::kInterleaved
+                        : MropeOrder::kChunked;
   }
+}
+
+// A 2D (axial) RoPE as the tower's family computes it (src/families.cc): which frequencies, which
+// axis takes the first pairs, and the pairing; a tower rotary does not know is refused, as the
+// frequencies differ between families that all call their rope_type "axial".
+void apply_tower(const std::string& family, const std::string& field, RopeConfig& c) {
+  const detail::VisionTraits* tower = detail::vision_traits(family);
+  if (!tower) {
+    throw Error(ErrorCode::kInvalidConfig, field,
+                "'" + family +
+                    "': rotary knows the 2D RoPE of Pixtral's tower and of Qwen2-VL's and the "
+                    "towers that copy it (rotary families lists them)");
+  }
+  if (!tower->unsupported.empty()) {
+    throw Error(
+        ErrorCode::kInvalidConfig, field,
+        "the '" + family + "' vision tower is not supported: " + std::string(tower->unsupported));
+  }
+  c.axial_frequencies = tower->frequencies;
+  c.axial_columns_first = tower->columns_first;
+  c.layout = tower->layout;
 }
 
 // Bounded in depth and size (json_read.h); errors carry no argument, callers reading a file prefix
@@ -251,24 +258,49 @@ void refuse_qwen1_dynamic_ntk(const Json& root, const std::string& prefix) {
   }
 }
 
+// The key `model_type`'s config class reads for transformers' attribute `field`: DBRX's d_model
+// for hidden_size (src/families.cc). The registry's keys are literals, so NUL-terminated.
+const char* key_for(const std::string& model_type, const char* field) {
+  return detail::config_key(model_type, field).data();
+}
+
+// A family whose class derives a renamed value its own way when the key is absent (JetMoE's
+// kv_channels defaults to 128): reading the generic fallback instead would be a silent guess.
+void require_family_keys(const Json& root, const std::string& model_type, const std::string& p) {
+  const detail::FamilyTraits* family = detail::family_traits(model_type);
+  if (!family) return;
+  for (const detail::KeyAlias& alias : family->aliases) {
+    if (alias.required && !find(root, alias.key.data())) {
+      throw Error(ErrorCode::kInvalidConfig, p + std::string(alias.key),
+                  "missing: the '" + model_type + "' family's config class reads its " +
+                      std::string(alias.field) + " from this key and derives it otherwise " +
+                      "when absent; give " + std::string(alias.key));
+    }
+  }
+}
+
 // head_dim: DeepSeek's qk_rope_head_dim (only that slice of each head rotates), else head_dim,
-// else hidden_size / num_attention_heads (GPT-J: n_embd / n_head), which must divide exactly.
-void read_head_dim(const Json& root, RopeConfig& c, FieldPaths& paths) {
+// else hidden_size / num_attention_heads (GPT-J: n_embd / n_head), which must divide exactly;
+// each under the name the family's config class gives it.
+void read_head_dim(const Json& root, const std::string& model_type, RopeConfig& c,
+                   FieldPaths& paths) {
   const std::string& p = paths.prefix;
-  for (const char* key : {"qk_rope_head_dim", "head_dim"}) {
+  for (const char* key : {"qk_rope_head_dim", key_for(model_type, "head_dim")}) {
     if (auto value = integer(root, key, p)) {
       c.head_dim = *value;
       paths.read["head_dim"] = p + key;
       return;
     }
   }
-  const char* hidden_key = find(root, "hidden_size") ? "hidden_size" : "n_embd";
-  const char* heads_key = find(root, "num_attention_heads") ? "num_attention_heads" : "n_head";
+  const char* hidden_name = key_for(model_type, "hidden_size");
+  const char* heads_name = key_for(model_type, "num_attention_heads");
+  const char* hidden_key = find(root, hidden_name) ? hidden_name : "n_embd";
+  const char* heads_key = find(root, heads_name) ? heads_name : "n_head";
   const auto hidden = integer(root, hidden_key, p);
   const auto heads = integer(root, heads_key, p);
   if (!hidden || !heads) {
     throw Error(ErrorCode::kInvalidConfig, p + "head_dim",
-                "missing: give head_dim, or hidden_size and num_attention_heads");
+                "missing: give head_dim, or " + std::string(hidden_name) + " and " + heads_name);
   }
   if (*heads <= 0) {
     throw Error(ErrorCode::kInvalidConfig, p + heads_key,
@@ -314,7 +346,8 @@ void read_top_level(const Json& root, const std::string& model_type, RopeConfig&
                     FieldPaths& paths) {
   const std::string& p = paths.prefix;
   check_top_level_types(root, p);
-  read_head_dim(root, c, paths);
+  require_family_keys(root, model_type, p);
+  read_head_dim(root, model_type, c, paths);
   const auto first = [&](auto read, const char* field, std::initializer_list<const char*> keys) {
     for (const char* key : keys) {
       if (auto value = read(key)) {
@@ -326,9 +359,10 @@ void read_top_level(const Json& root, const std::string& model_type, RopeConfig&
   };
   const auto whole = [&](const char* key) { return integer(root, key, p); };
   const auto real = [&](const char* key) { return number(root, key, p); };
-  c.max_position_embeddings =
-      first(whole, "max_position_embeddings", {"max_position_embeddings", "n_positions"})
-          .value_or(0);
+  c.max_position_embeddings = first(whole, "max_position_embeddings",
+                                    {key_for(model_type, "max_position_embeddings"),
+                                     "max_position_embeddings", "n_positions"})
+                                  .value_or(0);
   c.rope_theta = first(real, "rope_theta", {"rope_theta", "rotary_emb_base"}).value_or(10000.0);
   c.partial_rotary_factor =
       first(real, "partial_rotary_factor", {"partial_rotary_factor", "rotary_pct"}).value_or(1.0);
@@ -504,7 +538,14 @@ struct TopLevel {
 RopeConfig build(const TopLevel& top, const Json* dict, const std::string& path) {
   RopeConfig c = top.config;
   FieldPaths paths = top.paths;
-  if (dict) read_rope_dict(*dict, path, top.model_type, c, paths);
+  if (dict) {
+    read_rope_dict(*dict, path, top.model_type, c, paths);
+    // A tower's own config read as a model's (a PixtralVisionConfig on its own).
+    if (c.rope_type == RopeType::kAxial)
+      apply_tower(top.model_type, paths.prefix + "model_type", c);
+  } else {
+    read_mrope(Json::object(), path, top.model_type, c);  // the class's own sections
+  }
   // A top-level original_max_position_embeddings (Phi-3) takes priority, as in transformers.
   if (top.original && (c.rope_type == RopeType::kYarn || c.rope_type == RopeType::kLongRope ||
                        c.rope_type == RopeType::kLlama3)) {
@@ -644,22 +685,10 @@ RopeConfig vision_from_json(const Json& whole) {
   }
   if (!vision->is_object()) type_error("vision_config", "an object", *vision);
   const Json& v = *vision;
-  // The tower's family: its own model_type, else the outer model's.
-  std::string family = model_type_of(whole, v);
-  if (family.ends_with("_vision")) family.resize(family.size() - 7);
+  // The tower's family: its own model_type, else the outer model's (src/families.cc).
   RopeConfig c;
   c.rope_type = RopeType::kAxial;
-  if (family == "pixtral") {
-    c.axial_frequencies = AxialFrequencies::kAlternating;
-  } else if (family.starts_with("qwen2_vl") || family.starts_with("qwen2_5_vl") ||
-             family.starts_with("qwen3_vl") || family.starts_with("qwen3_5")) {
-    c.axial_frequencies = AxialFrequencies::kShared;
-  } else {
-    throw Error(ErrorCode::kInvalidConfig, "vision_config.model_type",
-                "'" + family +
-                    "': rotary knows the 2D RoPE of pixtral and the Qwen2-VL, "
-                    "Qwen2.5-VL, Qwen3-VL and Qwen3.5 vision towers");
-  }
+  apply_tower(model_type_of(whole, v), "vision_config.model_type", c);
   const std::string path = "vision_config.";
   if (auto head_dim = integer(v, "head_dim", path)) {
     c.head_dim = *head_dim;

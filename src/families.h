@@ -6,17 +6,35 @@
 // proves it against the family's own module.
 #pragma once
 
+#include <cstdint>
 #include <optional>
+#include <span>
 #include <string_view>
 
 #include "rotary/config.h"
 
 namespace rotary::detail {
 
-// How a multi-axis (M-RoPE) family assigns position axes to pairs: as its config says, in
-// consecutive sections (Qwen2-VL), interleaved (Qwen3-VL) whatever the config says, or in an order
-// of its own that rotary does not model (refused).
-enum class MropeOrder { kFromConfig, kChunked, kInterleaved, kOwnOrder };
+// A vision tower's 2D RoPE as its family's rotary class and apply function compute it.
+struct VisionTraits {
+  std::string_view model_type;  // the tower's, less a "_vision" / "_vision_encoder" suffix
+  AxialFrequencies frequencies = AxialFrequencies::kShared;
+  bool columns_first = false;
+  Layout layout = Layout::kHalfSplit;
+  // Non-empty: a 2D scheme rotary does not implement, refused with this reason.
+  std::string_view unsupported;
+};
+
+// A key the family's config class reads under another name (its `attribute_map`): DBRX's
+// `d_model` is what transformers means by `hidden_size`.
+struct KeyAlias {
+  std::string_view field;  // transformers' attribute: hidden_size, head_dim, ...
+  std::string_view key;    // the family's config.json key: d_model, kv_channels, ...
+  // The class derives the value another way when the key is absent (JetMoE's kv_channels defaults
+  // to 128, Zamba2's attention_head_dim to 2 * hidden_size / heads): a config without it is
+  // refused.
+  bool required = false;
+};
 
 struct FamilyTraits {
   std::string_view model_type;
@@ -27,15 +45,26 @@ struct FamilyTraits {
   // Non-empty: the family rotates in a way rotary does not implement; configs are refused with
   // this reason rather than read as something close.
   std::string_view unsupported;
-  MropeOrder mrope_order = MropeOrder::kFromConfig;
-  // The class supplies M-RoPE sections of its own when the config gives none: a config without
-  // them would be read as one-axis RoPE, so it is refused.
-  bool mrope_sections_required = false;
+  // The class's M-RoPE order whatever the config says; unset: the config's mrope_interleaved.
+  std::optional<MropeOrder> mrope_order;
+  // The sections the class uses when the config gives none (`rope_parameters.get("mrope_section",
+  // [...])`); empty when the class has no default.
+  std::span<const int64_t> default_mrope_section;
+  // The config keys the family spells differently, from its config class's attribute_map.
+  std::span<const KeyAlias> aliases;
   // HunYuan's classes read `alpha` from a dynamic rope dict (a fixed NTK base).
   bool ntk_alpha = false;
 };
 
 // The traits of `model_type`, or nullptr for a family with none beyond its config.
 const FamilyTraits* family_traits(std::string_view model_type);
+
+// The 2D RoPE of the vision tower of `model_type` (a tower's model_type or its model's), or
+// nullptr for a tower rotary does not know.
+const VisionTraits* vision_traits(std::string_view model_type);
+
+// The key `model_type`'s configs use for transformers' attribute `field` (`field` itself unless
+// the family's config class maps it to another key).
+std::string_view config_key(std::string_view model_type, std::string_view field);
 
 }  // namespace rotary::detail

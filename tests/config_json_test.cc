@@ -160,11 +160,11 @@ TEST(config_json_test, multimodal_sections_and_vision_towers) {
   const RopeConfig qwen25 = config_from_json(stored_config("qwen2.5-vl-7b-instruct.json"));
   EXPECT_EQ(qwen25.rope_type, RopeType::kDefault);
   EXPECT_EQ(qwen25.mrope_section, (std::vector<int64_t>{16, 24, 24}));
-  EXPECT_FALSE(qwen25.mrope_interleaved);
+  EXPECT_EQ(qwen25.mrope_order, MropeOrder::kChunked);
   EXPECT_EQ(qwen25.num_axes(), 3);
   const RopeConfig qwen35 = config_from_json(stored_config("qwen3.5-9b.json"), "full_attention");
   EXPECT_EQ(qwen35.mrope_section, (std::vector<int64_t>{11, 11, 10}));
-  EXPECT_TRUE(qwen35.mrope_interleaved);
+  EXPECT_EQ(qwen35.mrope_order, MropeOrder::kInterleaved);
   EXPECT_EQ(qwen35.resolved_rotary_dim(), 64);
 
   const RopeConfig vision = vision_config_from_json(stored_config("qwen2.5-vl-7b-instruct.json"));
@@ -176,13 +176,18 @@ TEST(config_json_test, multimodal_sections_and_vision_towers) {
   // The family decides the section order, not the flag (Qwen3-VL always interleaves).
   const RopeConfig qwen3vl = config_from_json(R"({"model_type": "qwen3_vl_text", "head_dim": 128,
       "rope_scaling": {"rope_type": "default", "mrope_section": [24, 20, 20]}})");
-  EXPECT_TRUE(qwen3vl.mrope_interleaved);
+  EXPECT_EQ(qwen3vl.mrope_order, MropeOrder::kInterleaved);
   const RopeConfig pixtral = vision_config_from_json(R"({"vision_config": {"model_type": "pixtral",
       "head_dim": 64, "rope_theta": 10000.0}})");
   EXPECT_EQ(pixtral.axial_frequencies, AxialFrequencies::kAlternating);
-  // Families with their own axis order are refused, not misread.
-  EXPECT_THROW(config_from_json(R"({"model_type": "ernie4_5_vl_moe", "head_dim": 128,
-      "rope_scaling": {"mrope_section": [22, 22, 20]}})"),
+  // ERNIE-4.5-VL alternates height and width and pairs (2j, 2j + 1), whatever the config says.
+  const RopeConfig ernie = config_from_json(R"({"model_type": "ernie4_5_vl_moe", "head_dim": 128,
+      "rope_interleave": false, "rope_scaling": {"mrope_section": [22, 22, 20]}})");
+  EXPECT_EQ(ernie.mrope_order, MropeOrder::kSpatialAlternating);
+  EXPECT_EQ(ernie.layout, Layout::kInterleaved);
+  // HunYuan-VL's xdrope gives a pair's two channels different axes: refused, not misread.
+  EXPECT_THROW(config_from_json(R"({"model_type": "hunyuan_vl", "head_dim": 128,
+      "rope_scaling": {"mrope_section": [16, 16, 16, 16]}})"),
                Error);
   EXPECT_THROW(vision_config_from_json(R"({"hidden_size": 8, "num_attention_heads": 1})"), Error);
   EXPECT_THROW(vision_config_from_json(R"({"vision_config": {"model_type": "siglip",
@@ -557,6 +562,51 @@ TEST(config_json_test, a_vision_tower_rope_dict_is_checked_too) {
         "head_dim": 64, "rope_parameters": {"rope_theta": 1}}})");
             }).argument(),
             "vision_config.rope_parameters.rope_theta");
+}
+
+// What a family's config class and model class decide beyond its config.json (src/families.cc),
+// each as transformers 5.24 reads it: renamed keys (the config class's attribute_map), the M-RoPE
+// sections a class falls back to, and the pairing of the class's apply function.
+TEST(config_json_test, family_registry_keys_sections_and_pairing) {
+  // DbrxConfig: hidden_size is d_model, num_attention_heads n_heads, max_position_embeddings
+  // max_seq_len.
+  const RopeConfig dbrx = config_from_json(R"({"model_type": "dbrx", "d_model": 6144,
+      "n_heads": 48, "max_seq_len": 32768, "rope_parameters": {"rope_theta": 500000}})");
+  EXPECT_EQ(dbrx.head_dim, 128);
+  EXPECT_EQ(dbrx.max_position_embeddings, 32768);
+  // JetMoeConfig: head_dim is kv_channels, 128 when absent; a config without it is refused
+  // rather than sized from hidden_size / heads.
+  EXPECT_EQ(config_from_json(R"({"model_type": "jetmoe", "kv_channels": 64,
+      "hidden_size": 2048, "num_attention_heads": 16})")
+                .head_dim,
+            64);
+  const std::string jetmoe = error_of(
+      [] {
+        config_from_json(R"({"model_type": "jetmoe", "hidden_size": 2048,
+            "num_attention_heads": 16})");
+      },
+      ErrorCode::kInvalidConfig);
+  EXPECT_NE(jetmoe.find("kv_channels"), std::string::npos) << jetmoe;
+  // Qwen2VLRotaryEmbedding: rope_parameters.get("mrope_section", [16, 24, 24]), with or without a
+  // rope dict.
+  for (const char* text :
+       {R"({"model_type": "qwen2_vl_text", "head_dim": 128, "rope_parameters":
+            {"rope_type": "default", "rope_theta": 1000000.0}})",
+        R"({"model_type": "qwen2_vl", "hidden_size": 3584, "num_attention_heads": 28})"}) {
+    const RopeConfig qwen2vl = config_from_json(text);
+    EXPECT_EQ(qwen2vl.mrope_section, (std::vector<int64_t>{16, 24, 24})) << text;
+    EXPECT_EQ(qwen2vl.mrope_order, MropeOrder::kChunked);
+  }
+  // GLM-4.1V's text model pairs (2j, 2j + 1) whatever rope_interleave says; GLM-4.5V's does not.
+  const RopeConfig glm4v = config_from_json(R"({"model_type": "glm4v_text", "head_dim": 128,
+      "rope_interleave": false, "rope_parameters": {"rope_type": "default",
+      "partial_rotary_factor": 0.5, "mrope_section": [8, 12, 12]}})");
+  EXPECT_EQ(glm4v.layout, Layout::kInterleaved);
+  EXPECT_EQ(glm4v.num_axes(), 3);
+  const RopeConfig glm45v = config_from_json(R"({"model_type": "glm4v_moe_text",
+      "head_dim": 128, "rope_parameters": {"partial_rotary_factor": 0.5,
+      "mrope_section": [8, 12, 12]}})");
+  EXPECT_EQ(glm45v.layout, Layout::kHalfSplit);
 }
 
 }  // namespace

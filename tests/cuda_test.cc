@@ -337,7 +337,7 @@ TEST(cuda_rope_test, multi_axis_positions_match_the_cpu) {
   RopeConfig config = default_config(128);
   config.mrope_section = {16, 24, 24};
   for (bool interleaved : {false, true}) {
-    config.mrope_interleaved = interleaved;
+    config.mrope_order = interleaved ? MropeOrder::kInterleaved : MropeOrder::kChunked;
     config.validate();
     const int64_t n = 20;
     std::vector<int64_t> positions(static_cast<std::size_t>(3 * n));

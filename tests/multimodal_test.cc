@@ -23,7 +23,7 @@ RopeConfig mrope_config(std::vector<int64_t> sections, bool interleaved, int64_t
                         Layout layout = Layout::kHalfSplit) {
   RopeConfig c = default_config(head_dim, 1000000.0, layout);
   c.mrope_section = std::move(sections);
-  c.mrope_interleaved = interleaved;
+  c.mrope_order = interleaved ? MropeOrder::kInterleaved : MropeOrder::kChunked;
   c.validate();
   return c;
 }
@@ -77,15 +77,48 @@ TEST(multimodal_test, bad_sections_are_config_errors) {
   c.mrope_section = {-1, 33, 32};
   EXPECT_THROW(c.validate(), Error);
   c.mrope_section = {2, 31, 31};  // interleaved: height would need pair 1 + 3 * 30 = 91
-  c.mrope_interleaved = true;
+  c.mrope_order = MropeOrder::kInterleaved;
+  EXPECT_THROW(c.validate(), Error);
+  // ERNIE-4.5-VL's order takes three sections, the first two equal (its class splits them so).
+  c.mrope_order = MropeOrder::kSpatialAlternating;
+  c.mrope_section = {24, 20, 20};
   EXPECT_THROW(c.validate(), Error);
   try {
+    c.mrope_order = MropeOrder::kChunked;
     c.mrope_section = {16, 24, 20};
     c.validate();
   } catch (const Error& e) {
     EXPECT_EQ(e.argument(), "mrope_section");
     EXPECT_NE(std::string(e.what()).find("rotary_dim / 2 = 64"), std::string::npos) << e.what();
   }
+}
+
+// The pair -> axis maps, written out from the model classes' recompositions (transformers 5.24).
+TEST(multimodal_test, each_order_deals_pairs_as_its_model_class) {
+  RopeConfig c = default_config(128);
+  // Qwen4 / Qwen3-VL with sections claiming fewer pairs than there are: the rest stay temporal.
+  c.mrope_order = MropeOrder::kInterleaved;
+  c.mrope_section = {11, 11, 10};
+  c.validate();
+  std::vector<int> axes = c.pair_axes();
+  for (int j = 0; j < 64; ++j) {
+    const int expected = (j % 3 == 1 && j < 33) ? 1 : (j % 3 == 2 && j < 30) ? 2 : 0;
+    EXPECT_EQ(axes[j], expected) << j;
+  }
+  // ERNIE-4.5-VL: split [22, 22, 20] -> sections 0 and 1 are height and width, stacked pair by
+  // pair; section 2 temporal.
+  c.mrope_order = MropeOrder::kSpatialAlternating;
+  c.mrope_section = {22, 22, 20};
+  c.validate();
+  axes = c.pair_axes();
+  for (int j = 0; j < 64; ++j) EXPECT_EQ(axes[j], j < 44 ? 1 + j % 2 : 0) << j;
+  // Llama 4's and Step3's towers: columns take the first rotary_dim / 4 pairs.
+  RopeConfig tower = default_config(88);
+  tower.rope_type = RopeType::kAxial;
+  tower.axial_columns_first = true;
+  tower.validate();
+  axes = tower.pair_axes();
+  for (int j = 0; j < 44; ++j) EXPECT_EQ(axes[j], j < 22 ? 1 : 0) << j;
 }
 
 // A text token of a multi-axis model carries the same value on every axis and must rotate exactly

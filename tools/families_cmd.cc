@@ -4,7 +4,6 @@
 #include <cstdio>
 #include <map>
 
-#include "families.h"
 #include "json_read.h"
 #include "rotary/config.h"
 
@@ -15,32 +14,6 @@ namespace {
 // ("default [sliding_attention]") and stored real configs.
 const std::vector<std::string> kRopeTypes = {"default", "linear",   "dynamic",
                                              "yarn",    "longrope", "llama3"};
-
-// What a mismatch's diagnosis says rotary paired, e.g. "... rotary pairs half-split (j, j + 64)".
-std::string stated_layout(const std::string& result) {
-  if (result.find("rotary pairs half-split") != std::string::npos) return "half_split";
-  if (result.find("rotary pairs interleaved") != std::string::npos) return "interleaved";
-  return "";
-}
-
-// The pairing rotary reads for the family: what a mismatch states, else the family registry's for
-// the family's model types (src/families.cc; rotary's 2D vision RoPE is always half-split), the
-// same rule config_from_dict applies to a config that does not set rope_interleave.
-nlohmann::json layout_of(const nlohmann::json& family) {
-  bool compared = false;
-  for (const auto& [name, value] : family.at("cases").items()) {
-    const std::string result = value.get<std::string>();
-    if (std::string stated = stated_layout(result); !stated.empty()) return stated;
-    compared = compared || result == "match" || result.starts_with("mismatch");
-  }
-  if (!compared) return nullptr;
-  if (family.at("kind") == "vision") return std::string(to_string(Layout::kHalfSplit));
-  for (const auto& model_type : family.at("model_types")) {
-    const detail::FamilyTraits* traits = detail::family_traits(model_type.get<std::string>());
-    if (traits && traits->layout) return std::string(to_string(*traits->layout));
-  }
-  return std::string(to_string(Layout::kHalfSplit));
-}
 
 nlohmann::json rope_types_of(const nlohmann::json& family) {
   nlohmann::json types = nlohmann::json::array();
@@ -81,7 +54,7 @@ nlohmann::json family_records() {
                        {"module", family.at("module")},
                        {"model_types", family.at("model_types")},
                        {"state", family.at("state")},
-                       {"layout", layout_of(family)},
+                       {"layout", family.value("layout", nlohmann::json())},
                        {"rope_types", rope_types_of(family)},
                        {"detail", family.value("detail", "")}});
   }

@@ -27,6 +27,22 @@ std::string axis_name(const RopeConfig& config, int axis) {
   return "axis " + std::to_string(axis);
 }
 
+// How the pairs are dealt to the axes, in words.
+std::string axis_order(const RopeConfig& c) {
+  if (c.rope_type == RopeType::kAxial) {
+    return c.axial_columns_first ? "axial, columns first" : "axial, consecutive sections";
+  }
+  switch (c.mrope_order) {
+    case MropeOrder::kChunked:
+      return "consecutive sections";
+    case MropeOrder::kInterleaved:
+      return "interleaved";
+    case MropeOrder::kSpatialAlternating:
+      return "height and width alternating, then temporal";
+  }
+  return "";
+}
+
 Inspection inspect(const LoadedConfig& loaded, int64_t context) {
   const RopeConfig& c = loaded.config;
   Inspection out;
@@ -129,9 +145,12 @@ nlohmann::json to_json(const Inspection& in) {
   j["num_axes"] = c.num_axes();
   if (c.num_axes() > 1) {
     j["mrope_section"] = c.resolved_mrope_section();
-    j["mrope_interleaved"] = c.mrope_interleaved;
-    if (c.rope_type == RopeType::kAxial)
+    if (c.rope_type == RopeType::kAxial) {
       j["axial_frequencies"] = std::string(to_string(c.axial_frequencies));
+      j["axial_columns_first"] = c.axial_columns_first;
+    } else {
+      j["mrope_order"] = std::string(to_string(c.mrope_order));
+    }
   }
   nlohmann::json pairs = nlohmann::json::array();
   for (const PairReport& p : in.pairs) {
@@ -177,11 +196,8 @@ void print_inspection(const Inspection& in) {
       text +=
           (a ? ", " : "") + axis_name(c, static_cast<int>(a)) + " " + std::to_string(sections[a]);
     }
-    const char* order = c.rope_type == RopeType::kAxial ? "axial, " : "";
-    std::printf("  position axes      %d: pairs per axis %s (%s%s)\n", c.num_axes(), text.c_str(),
-                order,
-                c.mrope_interleaved && c.rope_type != RopeType::kAxial ? "interleaved"
-                                                                       : "consecutive sections");
+    std::printf("  position axes      %d: pairs per axis %s (%s)\n", c.num_axes(), text.c_str(),
+                axis_order(c).c_str());
     if (c.rope_type == RopeType::kAxial) {
       std::printf("  axial frequencies  %s\n", std::string(to_string(c.axial_frequencies)).c_str());
     }

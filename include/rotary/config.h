@@ -51,6 +51,19 @@ enum class AxialFrequencies {
 };
 std::string_view to_string(AxialFrequencies frequencies);
 
+// Which rotary pairs each position axis of a multi-axis (M-RoPE) config owns, given
+// mrope_section = [s0, s1, ...] (n axes). The model class decides it, not the config.
+enum class MropeOrder {
+  // Qwen2-VL, GLM-4V: consecutive sections, the first s0 pairs to axis 0, the next s1 to axis 1...
+  kChunked,
+  // Qwen3-VL: pair j takes axis a >= 1 when j % n == a and j < n * s[a], else axis 0.
+  kInterleaved,
+  // ERNIE-4.5-VL: the first s0 + s1 pairs alternate between axis 1 (even j) and axis 2 (odd j),
+  // the rest take axis 0; three axes, s0 == s1.
+  kSpatialAlternating,
+};
+std::string_view to_string(MropeOrder order);
+
 struct RopeConfig {
   // The largest head_dim (and so rotary_dim) validate() accepts. Published models use at most 512
   // channels per head (DeepSeek-V4), most 128 or 256; 2^16 is 128 times that, the same bound a
@@ -95,15 +108,16 @@ struct RopeConfig {
   std::optional<double> high_freq_factor;
 
   // Multi-axis RoPE. A token carries one position per axis and rotary pair j rotates by the
-  // position of axis_of_pair(j). mrope_section gives the number of pairs per axis (Qwen2-VL's
-  // [16, 24, 24] for temporal, height, width; they sum to rotary_dim / 2); empty means one axis.
-  // Chunked (Qwen2-VL): the first section's pairs take axis 0, the next axis 1, ... Interleaved
-  // (Qwen3-VL, mrope_interleaved): pair j takes axis a >= 1 when j % n == a and j < n * section[a]
-  // (n axes), else axis 0.
+  // position of the axis pair_axes() gives it. mrope_section gives the number of pairs per axis
+  // (Qwen2-VL's [16, 24, 24] for temporal, height, width; chunked and alternating sections sum to
+  // rotary_dim / 2, interleaved ones may claim fewer); empty means one axis. mrope_order says
+  // which pairs each axis owns.
   std::vector<int64_t> mrope_section;
-  bool mrope_interleaved = false;
-  // kAxial: two axes (row, column), rotary_dim / 4 pairs each, chunked.
+  MropeOrder mrope_order = MropeOrder::kChunked;
+  // kAxial: two axes (row, column), rotary_dim / 4 pairs each, the row's first unless
+  // axial_columns_first (Llama 4's and Step3's towers put the column's first).
   AxialFrequencies axial_frequencies = AxialFrequencies::kShared;
+  bool axial_columns_first = false;
 
   // The number of channels that rotate (even, 0 < rotary_dim <= head_dim). Throws on a bad config.
   int64_t resolved_rotary_dim() const;

@@ -6,39 +6,12 @@ import functools
 import json
 import os
 
-from ._config import config_from_dict
-from ._rotary import Error
 
 _FILE = os.path.join(os.path.dirname(__file__), "families.json")
 
 # The RoPE types the sweep tries on each family's default config; its other cases are layer types
 # ("default [sliding_attention]") and stored real configs.
 _ROPE_TYPES = ("default", "linear", "dynamic", "yarn", "longrope", "llama3")
-
-
-def _registry_layout(model_type):
-    # A config that names only the model type gets the pairing the family registry gives it.
-    config = {"model_type": model_type, "head_dim": 64, "num_attention_heads": 1, "hidden_size": 64}
-    try:
-        return config_from_dict(config).layout
-    except Error:  # a family refused by name: its layout is never read
-        return None
-
-
-def _layout(family):
-    """What a mismatch's diagnosis says rotary paired, else what rotary reads for the family's
-    model types (its 2D vision RoPE is always half-split); None where no case was compared."""
-    results = family["cases"].values()
-    for result in results:
-        for words, layout in (("rotary pairs half-split", "half_split"), ("rotary pairs interleaved", "interleaved")):
-            if words in result:
-                return layout
-    if not any(r == "match" or r.startswith("mismatch") for r in results):
-        return None
-    if family["kind"] == "vision":
-        return "half_split"
-    layouts = {_registry_layout(t) for t in family["model_types"]}
-    return "interleaved" if "interleaved" in layouts else "half_split"
 
 
 def _rope_types(cases):
@@ -56,7 +29,7 @@ def _records():
             "module": family["module"],
             "model_types": list(family["model_types"]),
             "state": family["state"],
-            "layout": _layout(family),
+            "layout": family.get("layout"),
             "rope_types": _rope_types(family["cases"]),
             "detail": family.get("detail", ""),
         }

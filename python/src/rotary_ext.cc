@@ -682,7 +682,16 @@ NB_MODULE(_rotary, m) {
       .def_ro("high_freq_factor", &RopeConfig::high_freq_factor)
       .def_ro("alpha", &RopeConfig::alpha)
       .def_prop_ro("mrope_section", &RopeConfig::resolved_mrope_section)
-      .def_ro("mrope_interleaved", &RopeConfig::mrope_interleaved)
+      .def_prop_ro("mrope_order",
+                   [](const RopeConfig& c) {
+                     return c.num_axes() > 1 && c.rope_type != rotary::RopeType::kAxial
+                                ? nb::object(nb::str(rotary::to_string(c.mrope_order).data()))
+                                : nb::none();
+                   })
+      .def_prop_ro(
+          "mrope_interleaved",
+          [](const RopeConfig& c) { return c.mrope_order == rotary::MropeOrder::kInterleaved; })
+      .def_ro("axial_columns_first", &RopeConfig::axial_columns_first)
       .def_prop_ro("num_axes", &RopeConfig::num_axes)
       .def_prop_ro("pair_axes", &RopeConfig::pair_axes)
       .def_prop_ro("axial_frequencies",

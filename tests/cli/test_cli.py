@@ -260,7 +260,7 @@ def test_inspect_shows_the_position_axes_of_multimodal_configs():
         config = rotary.config_from_dict(record(name)["config"], layer_type)
         assert report["num_axes"] == 3
         assert report["mrope_section"] == list(config.mrope_section)
-        assert report["mrope_interleaved"] == config.mrope_interleaved
+        assert report["mrope_order"] == config.mrope_order
         assert [p["axis"] for p in report["pairs"]] == list(config.pair_axes)
         text = run("inspect", name, *(["--layer-type", layer_type] if layer_type else [])).stdout
         assert "position axes      3: pairs per axis temporal" in text
@@ -269,7 +269,7 @@ def test_inspect_shows_the_position_axes_of_multimodal_configs():
     vision = json.loads(run("inspect", "qwen2.5-vl-7b-instruct", "--vision", "--json").stdout)
     assert (vision["rope_type"], vision["head_dim"], vision["num_axes"]) == ("axial", 80, 2)
     assert vision["mrope_section"] == [20, 20]
-    assert vision["axial_frequencies"] == "shared"
+    assert vision["axial_frequencies"] == "shared" and vision["axial_columns_first"] is False
     rope = rotary.Rope(record("qwen2.5-vl-7b-instruct")["config"], vision=True)
     assert [p["theta"] for p in vision["pairs"]] == [float(t) for t in rope.inv_freq]
     failed = run("inspect", "llama-3-8b", "--vision", check=False)

@@ -366,6 +366,21 @@ class Case:
         vision_config; a standalone tower config (Pixtral's own, MLCD's) as it is."""
         return self.path[-1:] == ("vision_config",)
 
+    @property
+    def rotary_input(self):
+        """The dict rotary reads: the whole config, whose text_config or vision_config rotary finds
+        itself, or, for a module built from another part (Evolla's protein_encoder_config), that
+        part, as a user of that encoder would pass it, named by the model's model_type where it has
+        none of its own (as rotary names a vision_config)."""
+        if not self.path or self.path[-1] in ("text_config", "vision_config"):
+            return self.rotary_config
+        part = self.rotary_config
+        for key in self.path:
+            part = part.get(key) if isinstance(part, dict) else None
+        if not isinstance(part, dict):
+            return self.rotary_config
+        return {**part, "model_type": part.get("model_type") or self.rotary_config.get("model_type", "")}
+
 
 @dataclass
 class Result:
@@ -467,7 +482,7 @@ def _runs(fam, case):
     """None when transformers' own module builds and runs for the case, else why not."""
     try:
         hf = adapter_for(fam)(fam, case)
-        hf.call(_grids()[0] if fam.vision else _positions(case, case.sub)[0][1])
+        hf.call(hf.grids()[0] if fam.vision else _positions(case, case.sub)[0][1])
     except Unchecked as e:
         return str(e)
     except TRANSFORMERS_ERRORS as e:
@@ -609,6 +624,10 @@ class Transformers:
     def variants(sub):
         """The distinct ways the model calls the module (a case each): [None] but for SAM3."""
         return [None]
+
+    def grids(self):
+        """A vision tower's (row, column) patch grids, as rotary takes them."""
+        return _grids()
 
     def unlike_rotary(self, positions):
         """None when the module rotates each token by the integer position(s) the sweep gives it;
@@ -963,7 +982,54 @@ class Sam3(Transformers):
         return self.fam.modeling.apply_rotary_pos_emb_2d(x, x, *table)[0][0].transpose(0, 1)
 
 
+class ErnieVl(Transformers):
+    """ERNIE-4.5-VL's text module keeps its frequencies pre-permuted in its inv_freq buffer: the first
+    s0 + s1 hold the even then the odd ones of the natural order, which its forward's recomposition
+    (height and width stacked pair by pair) puts back (Ernie4_5_VLMoeTextRotaryEmbedding
+    .compute_default_rope_parameters and .recomposition_frequencies). The buffer, put back in the
+    order its pairs use, is the theta to compare."""
+
+    def call(self, positions):
+        table, inv_freq, scaling = super().call(positions)
+        spatial = sum(self.new_module().mrope_section[:2])
+        natural = inv_freq.clone()
+        natural[:spatial][0::2], natural[:spatial][1::2] = inv_freq[: spatial // 2], inv_freq[spatial // 2 : spatial]
+        return table, natural, scaling
+
+
+class Llama4Vision(OwnCall):
+    """Llama 4's vision tower rotates by a fixed table, `freqs_ci`, of (image_size / patch_size)^2
+    patches in raster order and a class token last (Llama4VisionRotaryEmbedding._compute_freqs_ci):
+    patch i of a side-wide grid turns by (column + 1, row + 1), the class token by 0. rotary takes
+    each token's (row, column) as given, so the sweep's grids are the positions Llama 4 uses, 1-based
+    with (0, 0) for the class token, and transformers' rows for them are looked up in its table. Its
+    attention rotates q as (batch, patches, heads, head_dim) (vision_apply_rotary_emb)."""
+
+    patch_grid = True
+
+    def _side(self):
+        return self.sub.image_size // self.sub.patch_size
+
+    def grids(self):
+        side = self._side()
+        rows, cols = np.meshgrid(np.arange(1, 5), np.arange(1, 7), indexing="ij")
+        near = np.concatenate([[[0], [0]], np.stack([rows.ravel(), cols.ravel()])], axis=1)
+        far = np.stack([rows.ravel() + side - 4, cols.ravel() + side - 6])
+        return [near.astype(np.int64), far.astype(np.int64)]
+
+    def forward(self, module, positions):
+        side = self._side()
+        rows, cols = positions
+        index = np.where((rows == 0) & (cols == 0), side * side, (rows - 1) * side + (cols - 1))
+        return module(torch.zeros(1))[torch.from_numpy(index)].reshape(len(index), -1)
+
+    def apply_raw(self, q, table):
+        return self.fam.modeling.vision_apply_rotary_emb(q[None], q[None], table)[0][0]
+
+
 ADAPTERS = {
+    "ernie4_5_vl_moe": ErnieVl,
+    "llama4.vision": Llama4Vision,
     "roformer": RoFormer,
     "clvp": Clvp,
     "wav2vec2_bert": AudioConformer,
@@ -1312,14 +1378,15 @@ def _tokens(positions, vision):
 def check_case(fam, case):
     """The state of one case (see the module docstring)."""
     try:
-        config = rotary.config_from_dict(case.rotary_config, case.layer_type, vision=case.rotary_vision)
+        config = rotary.config_from_dict(case.rotary_input, case.layer_type, vision=case.rotary_vision)
         own = rotary.Rope(config)
     except rotary.Error as e:
         return Result("refused", str(e))
     hf = adapter_for(fam)(fam, case)
     sub = hf.sub
-    stats = {"theta_equal": 0, "theta_size": 0, "matrix_err": 0.0, "qk_err": 0.0, "bf16_ulps": 0.0}
-    calls = _grids() if fam.vision else _positions(case, sub)[0]
+    stats = {"theta_equal": 0, "theta_size": 0, "matrix_err": 0.0, "qk_err": 0.0, "bf16_ulps": 0.0,
+             "layout": str(own.config.layout)}
+    calls = hf.grids() if fam.vision else _positions(case, sub)[0]
     axes = 1 if fam.vision else _position_axes(sub, case.layer_type, hf.new_module())
     notes = [hf.note] if hf.note else []
     for index, positions in enumerate(calls):
@@ -1487,6 +1554,10 @@ class FamilyResult:
                  "model_types": fam.model_types}
         if self.detail:
             entry["detail"] = self.detail
+        # the pairing rotary read where it compared a case (a refused or unchecked family has none)
+        layouts = [r.stats["layout"] for r in self.cases.values() if r.state in ("match", "mismatch") and
+                   "layout" in r.stats]
+        entry["layout"] = layouts[0] if layouts else None
         entry["cases"] = {label: (r.state if not r.detail else f"{r.state}: {r.detail}") for label, r in self.cases.items()}
         if self.notes:
             entry["notes"] = self.notes

@@ -29,50 +29,13 @@ RESULTS_FILE = os.path.join(os.path.dirname(__file__), "..", "data", "families.j
 UPDATE = os.environ.get("ROTARY_UPDATE_FAMILIES") == "1"
 
 # --- what rotary still reads differently, each confirmed by the sweep's diagnosis -----------------
+# (family: diagnosis). Empty: every family the sweep drives matches or is refused by name.
 
-_OTHER_TOWER = ("the family's rotating module is its {tower} encoder, whose RoPE lives in {field}; rotary reads "
-                "the config's text part ({text}), which the encoder does not share")
+KNOWN_MISMATCHES = {}
 
-KNOWN_MISMATCHES = {
-    "bailing_hybrid": "longrope (the sweep's own scaled case): attention factor 1 instead of 1.0607, as rotary "
-                      "finds no max_position_embeddings (this family's config spells it model_max_length)",
-    "dots3_note.audio": "its audio encoder pairs (2j, 2j + 1) with half the head rotated; rotary reads the "
-                        "language model's config (dots3_note is refused by name, its audio tower is not reachable)",
-    "evolla.saprot": "the protein encoder's RoPE is in protein_encoder_config, which rotary cannot select: it "
-                     "reads the language model's head_dim (128 instead of 64)",
-    **{name: _OTHER_TOWER.format(tower=tower, field=f"{tower}_config", text="ModernBERT, half-split")
-       for name, tower in (("pe_audio", "audio"), ("pe_audio_video", "audio_video"), ("pe_video", "video"))},
-    "pixtral": "a standalone PixtralVisionConfig (rope_type axial) is read as a shared-frequency 2D RoPE "
-               "(Qwen2-VL's), not Pixtral's alternating one: theta of pairs 16..31 differ (Devstral's config, "
-               "read with vision=True, matches)",
-    "clvp": "CLVP's encoder rotates max(projection_dim // (num_attention_heads * 2), 32) channels of each head "
-            "(32 of 64, theta over those 32), a size no config key names; rotary rotates the whole head_dim",
-    **{name: "DINOv3's patch-coordinate RoPE: a patch rotates by 2 pi times its centre's (row, column) normalized "
-             "to [-1, 1] over the image's patch grid, head_dim / 4 frequencies per axis; rotary reads a 1D RoPE "
-             "over integer positions" for name in ("dinov3_vit", "eomt_dinov3", "sapiens2")},
-    "lightglue": "LightGlue's angles are a trained nn.Linear(2, head_dim / 2) of normalized keypoint coordinates; "
-                 "rotary reads a default RoPE (theta 10000) from a config that has no RoPE keys",
-    "vjepa2": "V-JEPA 2 rotates three interleaved chunks of 2 * (head_dim // 3 // 2) channels by (frame, row, "
-              "column) derived from each token's index; rotary reads a 1D half-split RoPE",
-    "cohere_compass": "Cohere Compass's text model is an M-RoPE of 3 axes in Qwen3-VL's interleaved order (its "
-                      "module's default mrope_section [24, 20, 20]); rotary reads it as a 1D RoPE",
-    **{name: "its module falls back to its own mrope_section [8, 12, 12] when the config has none; rotary (as "
-             "installed) reads such a config as a 1D RoPE" for name in ("glm4v", "glm_image")},
-    "gemma4.vision": "Gemma 4's vision tower rotates each half of the head by one position component, (x, y) = "
-                     "(column, row), pairs (j, j + head_dim / 4) inside each half; rotary's axial RoPE pairs "
-                     "(j, j + head_dim / 2), rows first",
-    "sam3": "SAM 3's ViT pairs (2j, 2j + 1) with the column frequencies first, and its global-attention layers "
-            "scale positions by window_size / patches per row (1/3); rotary's axial RoPE is half-split by "
-            "integer (row, column)",
-}
+# --- modules the sweep cannot drive (family: reason) ---------------------------------------------
 
-# --- modules the sweep cannot drive -------------------------------------------------------------
-
-UNCHECKED = {
-    "hunyuan_vl": "HunYuanVLRotaryEmbedding.forward expands the position ids to len(mrope_section) axes, and neither "
-                  "transformers' default config nor the module supplies an mrope_section (the model's own forward "
-                  "fails alike); no value of transformers' fills it",
-}
+UNCHECKED = {}
 
 
 class Mismatch(AssertionError):

@@ -39,9 +39,10 @@ def test_cohere_matches_interleaved():
     assert by_name()["llama"]["layout"] == "half_split"
 
 
-def test_a_mismatch_has_the_layout_its_diagnosis_states():
-    # transformers pairs PE-Audio's encoder interleaved; rotary reads the text part, half-split.
-    assert by_name()["pe_audio"]["layout"] == "half_split"
+def test_an_encoder_takes_its_family_layout():
+    # PeAudioEncoderRotaryEmbedding pairs (2j, 2j + 1); its config's model_type is pe_audio_encoder,
+    # which the registry reads as the pe_audio family.
+    assert (by_name()["pe_audio"]["state"], by_name()["pe_audio"]["layout"]) == ("match", "interleaved")
 
 
 def test_refused_and_unchecked_families_say_why():
