@@ -244,7 +244,8 @@ int64_t RopeConfig::resolved_original_max_position_embeddings() const {
 //     with 0 < rotary_dim <= head_dim and partial_rotary_factor in (0, 1]; rope_theta > 1;
 //     factor >= 1 (proportional: > 0); attention_factor > 0; the context each type needs;
 //     YaRN's betas >= 0 with beta_fast >= beta_slow once defaulted, and finite mscales;
-//     LongRoPE's lists of rotary_dim/2 entries > 0; Llama 3's factors > 0 with high >= low;
+//     LongRoPE's lists of rotary_dim/2 entries > 0, and PhiMoE's short_mscale / long_mscale both
+//     > 0, with longrope only; Llama 3's factors > 0 with high >= low;
 //     dynamic NTK's rotary_dim > 2 (its exponent divides by rotary_dim - 2).
 // Accepted although transformers logs them: Llama 3's high_freq_factor == low_freq_factor
 // (Llama 4), an original context not below max_position_embeddings, a YaRN factor other than
@@ -328,6 +329,23 @@ void validate_yarn(const RopeConfig& c) {
   }
 }
 
+// PhiMoE's pair of scales: both, finite and > 0, and only where its class applies them.
+void validate_mscales(const RopeConfig& c) {
+  if (!c.short_mscale && !c.long_mscale) return;
+  if (c.rope_type != RopeType::kLongRope) {
+    config_error(c.short_mscale ? "short_mscale" : "long_mscale",
+                 "PhiMoE's cos/sin scales apply to rope_type 'longrope', got '" +
+                     std::string(to_string(c.rope_type)) + "'");
+  }
+  for (auto [value, name] :
+       {std::pair{c.short_mscale, "short_mscale"}, std::pair{c.long_mscale, "long_mscale"}}) {
+    if (!value) config_error(name, "required with the other of short_mscale / long_mscale");
+    if (!std::isfinite(*value) || *value <= 0) {
+      config_error(name, "expected a finite number > 0, got " + show(*value));
+    }
+  }
+}
+
 void validate_longrope(const RopeConfig& c, int64_t dim) {
   require_context(c);
   if (c.factor) require_factor(c.factor, c.rope_type);
@@ -362,6 +380,7 @@ void RopeConfig::validate() const {
   const int64_t dim = resolved_rotary_dim();
   validate_sections(*this, dim);
   validate_common(*this);
+  validate_mscales(*this);
   switch (rope_type) {
     case RopeType::kDefault:
       break;
@@ -392,6 +411,20 @@ void RopeConfig::validate() const {
       validate_llama3(*this);
       break;
   }
+}
+
+RopeConfig RopeConfig::unscaled() const {
+  if (rope_type == RopeType::kAxial) return *this;
+  RopeConfig plain = *this;
+  plain.rope_type = RopeType::kDefault;
+  plain.factor = plain.attention_factor = plain.beta_fast = plain.beta_slow = std::nullopt;
+  plain.mscale = plain.mscale_all_dim = plain.alpha = std::nullopt;
+  plain.low_freq_factor = plain.high_freq_factor = std::nullopt;
+  plain.short_mscale = plain.long_mscale = std::nullopt;
+  plain.truncate = std::nullopt;
+  plain.short_factor.clear();
+  plain.long_factor.clear();
+  return plain;
 }
 
 int RopeConfig::num_axes() const {

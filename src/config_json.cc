@@ -389,6 +389,9 @@ void check_keys(const Json& dict, const std::string& path, const std::string& mo
     if (is_rope_key(key)) continue;
     const detail::FamilyTraits* family = detail::family_traits(model_type);
     if (key == "alpha" && family && family->ntk_alpha) continue;
+    if ((key == "short_mscale" || key == "long_mscale") && family && family->longrope_mscales) {
+      continue;
+    }
     throw Error(ErrorCode::kInvalidConfig, path + key,
                 "not a RoPE parameter of transformers, nor a key known to leave the rotation "
                 "alone; a model's own code may read it (PhiMoE's short_mscale scales cos/sin), so "
@@ -443,6 +446,26 @@ void require_keys(const Json& dict, const std::string& path, RopeType type) {
   }
 }
 
+// PhiMoE's class applies short_mscale / long_mscale to every type but default, and its config
+// class requires both there; rotary implements them with longrope (validate() refuses them
+// elsewhere).
+template <typename Note>
+void read_mscales(const Json& dict, const std::string& path, const std::string& model_type,
+                  RopeConfig& c, Note note) {
+  const detail::FamilyTraits* family = detail::family_traits(model_type);
+  if (c.rope_type == RopeType::kDefault || !family || !family->longrope_mscales) return;
+  for (auto [key, field] :
+       {std::pair{"short_mscale", &c.short_mscale}, std::pair{"long_mscale", &c.long_mscale}}) {
+    *field = number(dict, key, path);
+    if (!*field) {
+      throw Error(ErrorCode::kInvalidConfig, path + key,
+                  "required: the '" + model_type + "' family scales cos/sin by it for rope_type '" +
+                      std::string(to_string(c.rope_type)) + "'");
+    }
+    note(key);
+  }
+}
+
 // One rope dict (rope_parameters, rope_scaling, or one layer type's entry) into `c`.
 void read_rope_dict(const Json& dict, const std::string& path, const std::string& model_type,
                     RopeConfig& c, FieldPaths& paths) {
@@ -487,6 +510,7 @@ void read_rope_dict(const Json& dict, const std::string& path, const std::string
     c.alpha = alpha;
     note("alpha");
   }
+  read_mscales(dict, path, model_type, c, note);
   require_keys(dict, path, c.rope_type);
   read_mrope(dict, path, model_type, c);
 }

@@ -39,6 +39,12 @@ constexpr FamilyTraits aliased(std::string_view model_type, std::span<const KeyA
   f.aliases = aliases;
   return f;
 }
+constexpr FamilyTraits longrope_mscales(std::string_view model_type) {
+  FamilyTraits f;
+  f.model_type = model_type;
+  f.longrope_mscales = true;
+  return f;
+}
 constexpr FamilyTraits ntk_alpha(std::string_view model_type) {
   FamilyTraits f;
   f.model_type = model_type;
@@ -143,6 +149,8 @@ constexpr std::array kFamilies = {
     // HunYuan's fixed NTK (HunYuanDenseV1RotaryEmbedding.compute_ntk_alpha_rope_parameters).
     ntk_alpha("hunyuan_v1_dense"),
     ntk_alpha("hunyuan_v1_moe"),
+    // PhimoeRotaryEmbedding.forward: long_mscale past the original context, else short_mscale.
+    longrope_mscales("phimoe"),
     // Config keys under other names.
     aliased("dbrx", kDbrxKeys),
     aliased("kimi_linear", kModelMaxLength),

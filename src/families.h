@@ -54,6 +54,8 @@ struct FamilyTraits {
   std::span<const KeyAlias> aliases;
   // HunYuan's classes read `alpha` from a dynamic rope dict (a fixed NTK base).
   bool ntk_alpha = false;
+  // PhiMoE's class reads `short_mscale` / `long_mscale` (its LongRoPE cos/sin scales).
+  bool longrope_mscales = false;
 };
 
 // The traits of `model_type`, or nullptr for a family with none beyond its config.

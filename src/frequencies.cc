@@ -132,7 +132,10 @@ Frequencies longrope(const RopeConfig& c, int64_t dim, std::optional<int64_t> se
   } else {
     f.attention_factor = factor <= 1.0 ? 1.0 : std::sqrt(1 + std::log(factor) / std::log(orig));
   }
-  const bool use_long = seq_len && *seq_len > 0 && static_cast<double>(*seq_len) > orig;
+  const bool past_original = seq_len && *seq_len > 0 && static_cast<double>(*seq_len) > orig;
+  // PhiMoE scales cos/sin by the length's mscale and keeps short_factor at every length.
+  if (c.short_mscale) f.attention_factor = past_original ? *c.long_mscale : *c.short_mscale;
+  const bool use_long = past_original && !c.short_mscale;
   const std::vector<double>& ext = use_long ? c.long_factor : c.short_factor;
   f.inv_freq.resize(static_cast<std::size_t>(dim / 2));
   for (int64_t i = 0; i < dim / 2; ++i) {

@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -607,6 +608,31 @@ TEST(config_json_test, family_registry_keys_sections_and_pairing) {
       "head_dim": 128, "rope_parameters": {"partial_rotary_factor": 0.5,
       "mrope_section": [8, 12, 12]}})");
   EXPECT_EQ(glm45v.layout, Layout::kHalfSplit);
+}
+
+// PhiMoE's LongRoPE (PhimoeRotaryEmbedding.forward): cos/sin scaled by long_mscale once the
+// sequence passes the original context, else short_mscale, with short_factor at every length.
+TEST(config_json_test, phimoe_scales_cos_sin_by_its_mscales) {
+  const std::string phimoe = R"({"model_type": "phimoe", "head_dim": 8,
+      "max_position_embeddings": 131072, "rope_scaling": {"type": "longrope",
+      "short_factor": [1, 1, 1, 1], "long_factor": [2, 3, 4, 5], "short_mscale": 1.25,
+      "long_mscale": 1.5, "original_max_position_embeddings": 4096}})";
+  const RopeConfig c = config_from_json(phimoe);
+  EXPECT_EQ(c.short_mscale, 1.25);
+  EXPECT_EQ(c.long_mscale, 1.5);
+  const Frequencies inside = compute_frequencies(c, 4096);
+  const Frequencies past = compute_frequencies(c, 4097);
+  EXPECT_EQ(inside.attention_factor, 1.25);
+  EXPECT_EQ(past.attention_factor, 1.5);
+  EXPECT_EQ(past.inv_freq, inside.inv_freq);  // short_factor: 1 / base^(2i/d)
+  EXPECT_EQ(past.inv_freq[1], 1.0f / std::pow(10000.0f, 0.25f));
+  // Only PhiMoE's class reads them; its config class requires both for a scaled type.
+  std::string other = phimoe;
+  other.replace(other.find("phimoe"), 6, "phi3");
+  EXPECT_EQ(thrown_by([&] { config_from_json(other); }).argument(), "rope_scaling.long_mscale");
+  std::string missing = phimoe;
+  missing.replace(missing.find(R"("long_mscale": 1.5,)"), 19, "");
+  EXPECT_EQ(thrown_by([&] { config_from_json(missing); }).argument(), "rope_scaling.long_mscale");
 }
 
 }  // namespace

@@ -30,8 +30,8 @@ void print_configuration(const RopeConfig& c, const Frequencies& f) {
   std::printf("Configuration\n");
   std::printf("  rope_type          %s\n", std::string(to_string(c.rope_type)).c_str());
   std::printf("  rope_theta         %g\n", c.rope_theta);
-  std::printf("  head_dim           %lld (rotary_dim %lld, %s)\n", static_cast<long long>(c.head_dim),
-              static_cast<long long>(f.rotary_dim),
+  std::printf("  head_dim           %lld (rotary_dim %lld, %s)\n",
+              static_cast<long long>(c.head_dim), static_cast<long long>(f.rotary_dim),
               c.layout == Layout::kHalfSplit ? "half-split pairs (j, j + rotary_dim/2)"
                                              : "interleaved pairs (2j, 2j + 1)");
   if (c.factor) std::printf("  factor             %g\n", *c.factor);
@@ -45,9 +45,7 @@ void print_configuration(const RopeConfig& c, const Frequencies& f) {
 }
 
 void print_frequency_table(const RopeConfig& c, const Frequencies& f) {
-  RopeConfig plain_config = c;
-  plain_config.rope_type = RopeType::kDefault;
-  const Frequencies plain = compute_frequencies(plain_config);
+  const Frequencies plain = compute_frequencies(c.unscaled());
   const double context = static_cast<double>(c.resolved_original_max_position_embeddings());
   std::printf("Frequencies: theta_i per rotated pair (wavelength = 2 pi / theta_i, in tokens)\n");
   std::printf("  pair  theta unscaled  theta scaled   wavelength  scaled by  at %lld tokens\n",
@@ -73,12 +71,13 @@ void print_rotation_example(const Rope& rope) {
   for (auto& v : q) v = normal(rng);
   for (auto& v : k) v = normal(rng);
   const std::size_t h = static_cast<std::size_t>(rope.rotary_dim() / 2);
-  std::printf("One query head (random, seed 1) rotated in place; channel j pairs with j + %zu\n", h);
+  std::printf("One query head (random, seed 1) rotated in place; channel j pairs with j + %zu\n",
+              h);
   std::printf("  position   q[0]       q[%zu]      q[1]       q[%zu]      |q|\n", h, h + 1);
   for (int64_t p : {0, 1, 2, 1000, 100000}) {
     const std::vector<float> r = rotated(rope, q, p);
-    std::printf("  %-9lld  %-9.5f  %-9.5f  %-9.5f  %-9.5f  %.6f\n", static_cast<long long>(p), r[0], r[h],
-                r[1], r[h + 1], std::sqrt(dot(r, r)));
+    std::printf("  %-9lld  %-9.5f  %-9.5f  %-9.5f  %-9.5f  %.6f\n", static_cast<long long>(p), r[0],
+                r[h], r[1], r[h + 1], std::sqrt(dot(r, r)));
   }
   std::printf("  (the norm never changes: RoPE only rotates)\n\n");
 
@@ -90,12 +89,14 @@ void print_rotation_example(const Rope& rope) {
     const double ex = dot(rotated(exact, q, m), rotated(exact, k, m + 5));
     std::printf("  %-10lld  %-40.6f %.6f\n", static_cast<long long>(m), hf, ex);
   }
-  std::printf("  (the same score at every offset: attention sees only relative distance; float32\n"
-              "   angles drift at large positions, exact-mode angles do not)\n\n");
+  std::printf(
+      "  (the same score at every offset: attention sees only relative distance; float32\n"
+      "   angles drift at large positions, exact-mode angles do not)\n\n");
 }
 
 void print_angle_precision(const Frequencies& f) {
-  std::printf("Angle precision: worst |cos/sin error| over all pairs against a long double oracle\n");
+  std::printf(
+      "Angle precision: worst |cos/sin error| over all pairs against a long double oracle\n");
   std::printf("  position    hf mode       exact mode\n");
   const std::size_t n = f.inv_freq.size();
   std::vector<float> c(n), s(n);

@@ -53,17 +53,16 @@ Inspection inspect(const LoadedConfig& loaded, int64_t context) {
   const Frequencies f =
       compute_frequencies(c, out.context > 0 ? std::optional<int64_t>(out.context) : std::nullopt);
   out.attention_factor = f.attention_factor;
-  RopeConfig plain = c;
-  plain.rope_type = RopeType::kDefault;
+  RopeConfig plain = c.unscaled();
   if (c.rope_type == RopeType::kProportional) plain.rotary_dim = c.head_dim;
-  if (c.rope_type == RopeType::kAxial) plain = c;  // its own frequencies are the unscaled ones
   const std::vector<int> pair_axes = c.pair_axes();
   const Frequencies unscaled = compute_frequencies(plain);
   const double factor = c.factor.value_or(1.0);
   YarnCorrectionRange range;
   if (c.rope_type == RopeType::kYarn) range = yarn_correction_range(c);
-  const bool long_set = c.rope_type == RopeType::kLongRope &&
-                        out.context > c.resolved_original_max_position_embeddings();
+  const bool past_original = out.context > c.resolved_original_max_position_embeddings();
+  // PhiMoE keeps short_factor at every length (its mscale changes instead).
+  const bool long_set = c.rope_type == RopeType::kLongRope && past_original && !c.short_mscale;
 
   for (std::size_t i = 0; i < f.inv_freq.size(); ++i) {
     PairReport p;
@@ -136,6 +135,8 @@ nlohmann::json to_json(const Inspection& in) {
   j["original_max_position_embeddings"] = c.resolved_original_max_position_embeddings();
   if (c.factor) j["factor"] = *c.factor;
   if (c.alpha) j["alpha"] = *c.alpha;
+  if (c.short_mscale) j["short_mscale"] = *c.short_mscale;
+  if (c.long_mscale) j["long_mscale"] = *c.long_mscale;
   j["attention_factor"] = in.attention_factor;
   j["context"] = in.context;
   if (c.rope_type == RopeType::kYarn) {
@@ -206,7 +207,15 @@ void print_inspection(const Inspection& in) {
               static_cast<long long>(in.context),
               static_cast<long long>(c.resolved_original_max_position_embeddings()),
               static_cast<long long>(c.max_position_embeddings));
-  std::printf("  attention factor   %.7f\n\n", in.attention_factor);
+  if (c.short_mscale) {
+    const bool past = in.context > c.resolved_original_max_position_embeddings();
+    std::printf(
+        "  attention factor   %.7f (%s, PhiMoE: long_mscale past the original context, "
+        "else short_mscale; short_factor at every length)\n\n",
+        in.attention_factor, past ? "long_mscale" : "short_mscale");
+  } else {
+    std::printf("  attention factor   %.7f\n\n", in.attention_factor);
+  }
   const bool axes = c.num_axes() > 1;
   std::printf(
       "  pair  %stheta          theta unscaled  wavelength   scale      turns in ctx  rule         "

@@ -20,32 +20,39 @@
 
 int main(int argc, char** argv) {
   using namespace rotary::tools;
-  CLI::App app{"rotary: rotary position embeddings (RoPE), faithful to Hugging Face transformers.\n"
-               "CONFIG is a model's config.json or a built-in name (rotary list)."};
+  CLI::App app{
+      "rotary: rotary position embeddings (RoPE), faithful to Hugging Face transformers.\n"
+      "CONFIG is a model's config.json or a built-in name (rotary list)."};
   app.require_subcommand(1);
 
   CLI::App* demo = app.add_subcommand(
-      "demo", "Show a real model's RoPE (built-in Llama-3.1-8B): configuration, frequency table, a "
-              "rotation, the relative-position property and angle precision");
+      "demo",
+      "Show a real model's RoPE (built-in Llama-3.1-8B): configuration, frequency table, a "
+      "rotation, the relative-position property and angle precision");
   CLI::App* list = app.add_subcommand("list", "List the built-in model configurations");
 
   std::string config_arg, layer_type;
   bool vision = false;
   const auto add_config = [&](CLI::App* cmd) {
     cmd->add_option("CONFIG", config_arg, "config.json path or built-in name")->required();
-    cmd->add_option("--layer-type", layer_type,
-                    "for configs with a RoPE per layer type, e.g. full_attention, sliding_attention");
-    cmd->add_flag("--vision", vision, "the vision tower's 2D RoPE (vision_config) instead of the text model's");
+    cmd->add_option(
+        "--layer-type", layer_type,
+        "for configs with a RoPE per layer type, e.g. full_attention, sliding_attention");
+    cmd->add_flag("--vision", vision,
+                  "the vision tower's 2D RoPE (vision_config) instead of the text model's");
   };
 
-  CLI::App* inspect_cmd = app.add_subcommand("inspect", "Resolved RoPE parameters and a per-pair table");
+  CLI::App* inspect_cmd =
+      app.add_subcommand("inspect", "Resolved RoPE parameters and a per-pair table");
   add_config(inspect_cmd);
   int64_t context = 0;
   bool as_json = false;
-  inspect_cmd->add_option("--context", context, "sequence length to inspect at (default: max_position_embeddings)");
+  inspect_cmd->add_option("--context", context,
+                          "sequence length to inspect at (default: max_position_embeddings)");
   inspect_cmd->add_flag("--json", as_json, "machine-readable output");
 
-  CLI::App* plot_cmd = app.add_subcommand("plot", "SVG: wavelength per pair before/after scaling, long-term decay");
+  CLI::App* plot_cmd =
+      app.add_subcommand("plot", "SVG: wavelength per pair before/after scaling, long-term decay");
   add_config(plot_cmd);
   std::string out;
   plot_cmd->add_option("--out", out, "output .svg file")->required();
@@ -64,14 +71,18 @@ int main(int argc, char** argv) {
       ->type_name("INT");
   decay_cmd->add_option("--out", decay.out, "output .csv file (default: standard output)");
 
-  CLI::App* export_cmd = app.add_subcommand("export", "cos/sin tables for positions [0, N) as npy or safetensors");
+  CLI::App* export_cmd =
+      app.add_subcommand("export", "cos/sin tables for positions [0, N) as npy or safetensors");
   add_config(export_cmd);
   ExportRequest request;
   std::string format = "safetensors", dtype = "f32", mode = "hf";
   export_cmd->add_option("--positions", request.positions, "number of positions N")->required();
-  export_cmd->add_option("--format", format, "npy or safetensors")->check(CLI::IsMember({"npy", "safetensors"}));
-  export_cmd->add_option("--dtype", dtype, "f32, f16 or bf16")->check(CLI::IsMember({"f32", "f16", "bf16"}));
-  export_cmd->add_option("--angle-mode", mode, "hf or exact")->check(CLI::IsMember({"hf", "exact"}));
+  export_cmd->add_option("--format", format, "npy or safetensors")
+      ->check(CLI::IsMember({"npy", "safetensors"}));
+  export_cmd->add_option("--dtype", dtype, "f32, f16 or bf16")
+      ->check(CLI::IsMember({"f32", "f16", "bf16"}));
+  export_cmd->add_option("--angle-mode", mode, "hf or exact")
+      ->check(CLI::IsMember({"hf", "exact"}));
   export_cmd->add_option("--out", request.out, "output file")->required();
 
   CLI::App* verify_cmd = app.add_subcommand(
@@ -95,10 +106,12 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"f32", "f16", "bf16"}));
   verify_cmd->add_flag("--json", verify_json, "machine-readable output");
 
-  CLI::App* bench_cmd = app.add_subcommand("bench", "CPU benchmark: GB/s and % of the in-place and memcpy limits");
+  CLI::App* bench_cmd =
+      app.add_subcommand("bench", "CPU benchmark: GB/s and % of the in-place and memcpy limits");
   BenchRequest bench;
   bench_cmd->add_option("--tokens", bench.tokens, "tokens per call")->check(CLI::PositiveNumber);
-  bench_cmd->add_option("--threads", bench.threads, "threads (0 = all)")->check(CLI::NonNegativeNumber);
+  bench_cmd->add_option("--threads", bench.threads, "threads (0 = all)")
+      ->check(CLI::NonNegativeNumber);
   bench_cmd->add_option("--repeats", bench.repeats, "timed repeats")->check(CLI::PositiveNumber);
 
   CLI::App* families_cmd = app.add_subcommand(
@@ -119,7 +132,8 @@ int main(int argc, char** argv) {
   try {
     if (demo->parsed()) return run_demo();
     if (list->parsed()) {
-      for (const BuiltinConfig& c : builtin_configs()) std::printf("%s\n", std::string(c.name).c_str());
+      for (const BuiltinConfig& c : builtin_configs())
+        std::printf("%s\n", std::string(c.name).c_str());
       return 0;
     }
     if (bench_cmd->parsed()) return run_bench(bench);
@@ -148,7 +162,9 @@ int main(int argc, char** argv) {
       write_decay(loaded, decay);
     } else if (export_cmd->parsed()) {
       request.format = format == "npy" ? ExportFormat::kNpy : ExportFormat::kSafetensors;
-      request.dtype = dtype == "f32" ? rotary::DType::kF32 : dtype == "f16" ? rotary::DType::kF16 : rotary::DType::kBF16;
+      request.dtype = dtype == "f32"   ? rotary::DType::kF32
+                      : dtype == "f16" ? rotary::DType::kF16
+                                       : rotary::DType::kBF16;
       request.angle_mode = mode == "hf" ? rotary::AngleMode::kHf : rotary::AngleMode::kExact;
       request.progress = request.positions >= (int64_t{1} << 20) && isatty(fileno(stderr));
       export_tables(loaded, request);
@@ -156,7 +172,10 @@ int main(int argc, char** argv) {
     return 0;
   } catch (const rotary::Error& e) {
     std::fprintf(stderr, "rotary: %s\n", e.what());
-    return e.code() == rotary::ErrorCode::kIoError && e.message().find("writing") != std::string::npos ? 1 : 2;
+    return e.code() == rotary::ErrorCode::kIoError &&
+                   e.message().find("writing") != std::string::npos
+               ? 1
+               : 2;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "rotary: %s\n", e.what());
     return 1;

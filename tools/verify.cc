@@ -367,8 +367,7 @@ class Verifier {
     const bool plain = c_.rope_type == RopeType::kDefault || c_.rope_type == RopeType::kDynamic;
     const std::string base_e = format("%.10g", c_.rope_theta);
     const auto plain_with = [&](double base) {
-      RopeConfig config = c_;
-      config.rope_type = RopeType::kDefault;
+      RopeConfig config = c_.unscaled();
       config.rotary_dim = v_.rotary_dim;
       config.rope_theta = base;
       return reproduces(config, theta, v_.theta_tolerance, t_.positions);

@@ -99,6 +99,12 @@ struct RopeConfig {
   std::optional<bool> truncate;          // YaRN, default true (gpt-oss sets false)
   std::vector<double> short_factor;      // LongRoPE, rotary_dim/2 entries
   std::vector<double> long_factor;       // LongRoPE, rotary_dim/2 entries
+  // PhiMoE's LongRoPE (PhimoeRotaryEmbedding.forward): both or neither, > 0, only with kLongRope.
+  // The cos/sin scale is long_mscale for sequences past the original context, else short_mscale,
+  // and the frequencies come from short_factor at every length (its class computes them without
+  // the sequence length; Microsoft's original code switches to long_factor).
+  std::optional<double> short_mscale;
+  std::optional<double> long_mscale;
   // HunYuan's fixed NTK (rope_type dynamic with `alpha`, HunYuanDenseV1RotaryEmbedding): the
   // frequencies of the base rope_theta * alpha^(d / (d - 2)), d = head_dim, for every length; no
   // per-call growth. > 0; only with kDynamic and a whole-head rotation.
@@ -126,6 +132,9 @@ struct RopeConfig {
   // Checks every field this rope_type needs, and their ranges; throws Error(kInvalidConfig)
   // naming the field. The rules, per rope_type, are listed in src/config.cc.
   void validate() const;
+  // The same heads and pairs without frequency scaling: rope_type default, every scaling field
+  // cleared (an axial config, whose frequencies are never scaled, is returned as it is).
+  RopeConfig unscaled() const;
   // Position components per token: mrope_section.size(), 2 for kAxial, else 1.
   int num_axes() const;
   // The pairs per axis after defaults (kAxial: rotary_dim / 4 twice; one axis: rotary_dim / 2).

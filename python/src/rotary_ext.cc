@@ -678,6 +678,8 @@ NB_MODULE(_rotary, m) {
       .def_ro("truncate", &RopeConfig::truncate)
       .def_ro("short_factor", &RopeConfig::short_factor)
       .def_ro("long_factor", &RopeConfig::long_factor)
+      .def_ro("short_mscale", &RopeConfig::short_mscale)
+      .def_ro("long_mscale", &RopeConfig::long_mscale)
       .def_ro("low_freq_factor", &RopeConfig::low_freq_factor)
       .def_ro("high_freq_factor", &RopeConfig::high_freq_factor)
       .def_ro("alpha", &RopeConfig::alpha)

@@ -274,3 +274,20 @@ def test_inspect_shows_the_position_axes_of_multimodal_configs():
     assert [p["theta"] for p in vision["pairs"]] == [float(t) for t in rope.inv_freq]
     failed = run("inspect", "llama-3-8b", "--vision", check=False)
     assert failed.returncode == 2 and "vision_config" in failed.stderr
+
+
+def test_inspect_explains_phimoe_mscales(tmp_path):
+    """PhiMoE's LongRoPE: the attention factor is long_mscale past the original context, else
+    short_mscale, and every pair keeps its short_factor (PhimoeRotaryEmbedding.forward, checked
+    against that class by the family sweep)."""
+    config = {"model_type": "phimoe", "head_dim": 8, "max_position_embeddings": 131072,
+              "rope_scaling": {"type": "longrope", "short_factor": [1, 1, 1, 1], "long_factor": [2, 3, 4, 5],
+                               "short_mscale": 1.25, "long_mscale": 1.5, "original_max_position_embeddings": 4096}}
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(config))
+    for context, scale, name in ((4096, 1.25, "short_mscale"), (8192, 1.5, "long_mscale")):
+        report = json.loads(run("inspect", str(path), "--context", str(context), "--json").stdout)
+        assert report["attention_factor"] == scale
+        assert (report["short_mscale"], report["long_mscale"]) == (1.25, 1.5)
+        assert {pair["rule"] for pair in report["pairs"]} == {"short_factor 1"}
+        assert f"{scale:.7f} ({name}, PhiMoE" in run("inspect", str(path), "--context", str(context)).stdout

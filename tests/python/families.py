@@ -145,6 +145,10 @@ def _scaled_parameters(rope_type, max_pos, pairs):
             "original_max_position_embeddings": max(max_pos // 4, 1)}
 
 
+# Keys a family's config class requires for a scaled type: PhimoeConfig wants both cos/sin scales of
+# its LongRoPE (two distinct test values, so that the switch between them shows).
+_FAMILY_SCALING = {("phimoe", "longrope"): {"short_mscale": 1.25, "long_mscale": 1.5}}
+
 _SCALING_KEYS = {"rope_type", "type", "factor", "original_max_position_embeddings", "attention_factor", "beta_fast",
                  "beta_slow", "mscale", "mscale_all_dim", "truncate", "short_factor", "long_factor",
                  "low_freq_factor", "high_freq_factor"}
@@ -444,7 +448,8 @@ def _with_rope_type(top, path, rope_type):
     pairs = int(head_dim * target.get("partial_rotary_factor", 1.0)) // 2
     # The scaling keys are replaced; the rest (rope_theta, partial_rotary_factor, mrope_section, ...) kept.
     kept = {k: v for k, v in target.items() if k not in _SCALING_KEYS}
-    new = {**kept, "rope_type": rope_type, **_scaled_parameters(rope_type, sub.max_position_embeddings, pairs)}
+    new = {**kept, "rope_type": rope_type, **_scaled_parameters(rope_type, sub.max_position_embeddings, pairs),
+           **_FAMILY_SCALING.get((sub.model_type, rope_type), {})}
     if nested:
         params["full_attention"] = new
     else:
@@ -997,6 +1002,21 @@ class ErnieVl(Transformers):
         return table, natural, scaling
 
 
+class Phimoe(Transformers):
+    """PhiMoE's forward ignores its inv_freq buffer (which dynamic_rope_update switches to long_factor
+    past the original context) and rotates by `rope_init_fn(config)`, computed without the sequence
+    length: short_factor at every length, its cos/sin scaled by long_mscale past the original
+    context, else short_mscale (PhimoeRotaryEmbedding.forward). Those are the frequencies and the
+    scale to compare (its attention_scaling buffer is LongRoPE's own, which it does not apply)."""
+
+    def call(self, positions):
+        table, _, _ = super().call(positions)
+        module = self.new_module()
+        # the scale it applied, read off its table: cos^2 + sin^2 = mscale^2 (float32 cos/sin, so to ~1e-7)
+        cos, sin = (t.reshape(-1)[0].double() for t in table)
+        return table, module.rope_init_fn(module.config)[0], float(torch.hypot(cos, sin))
+
+
 class Llama4Vision(OwnCall):
     """Llama 4's vision tower rotates by a fixed table, `freqs_ci`, of (image_size / patch_size)^2
     patches in raster order and a class token last (Llama4VisionRotaryEmbedding._compute_freqs_ci):
@@ -1028,6 +1048,7 @@ class Llama4Vision(OwnCall):
 
 
 ADAPTERS = {
+    "phimoe": Phimoe,
     "ernie4_5_vl_moe": ErnieVl,
     "llama4.vision": Llama4Vision,
     "roformer": RoFormer,
