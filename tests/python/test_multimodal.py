@@ -39,6 +39,8 @@ from transformers.models.qwen3_vl.configuration_qwen3_vl import (  # noqa: E402
     Qwen3VLTextConfig, Qwen3VLVisionConfig)
 from transformers.models.qwen2_5_vl.configuration_qwen2_5_vl import Qwen2_5_VLTextConfig  # noqa: E402
 from transformers import vision_utils  # noqa: E402
+from transformers.models.llama4 import modeling_llama4  # noqa: E402
+from transformers.models.llama4.configuration_llama4 import Llama4VisionConfig  # noqa: E402
 
 
 def _record(name):
@@ -240,6 +242,34 @@ def test_pixtral_vision_tower_equals_transformers():
         return hq.transpose(0, 1), hk.transpose(0, 1)
 
     _vision_check(record_["model"] + " (Pixtral vision tower, 2D)", rope, hf_cos, hf_sin, apply, hf_positions.numpy().T)
+
+
+def llama4_patch_positions(side):
+    """Llama 4's vision positions for a side x side image: patches in raster order at (row + 1,
+    column + 1), then the class token at (0, 0), which does not turn
+    (Llama4VisionRotaryEmbedding._compute_freqs_ci; the class token is the last token)."""
+    patches = rotary.vision_patch_positions([(1, side, side)]) + 1
+    return np.concatenate([patches, np.zeros((2, 1), dtype=np.int64)], axis=1)
+
+
+def test_llama4_vision_tower_equals_transformers():
+    # Llama-4-Scout's tower: head_dim 1408 / 16 = 88, a 336-pixel image of 14-pixel patches (24 x 24),
+    # rope_theta 10000; Qwen2-VL's shared frequencies with the columns' first, pairs (2j, 2j + 1).
+    record_ = _record("llama-4-scout-17b-16e-instruct.json")
+    vision = record_["config"]["vision_config"]
+    hf_config = Llama4VisionConfig(**{k: v for k, v in vision.items() if k != "model_type"})
+    freqs_ci = modeling_llama4.Llama4VisionRotaryEmbedding(hf_config)(torch.zeros(1))  # (577, 1, 44) complex
+    rope = rotary.Rope(record_["config"], vision=True)
+    assert (rope.head_dim, rope.layout, rope.config.axial_columns_first) == (88, "interleaved", True)
+    positions = llama4_patch_positions(336 // 14)
+    assert positions.shape == (2, freqs_ci.shape[0])
+
+    def apply(q, k):  # Llama4VisionAttention rotates (batch, patches, heads, head_dim)
+        hq, hk = modeling_llama4.vision_apply_rotary_emb(q[None], k[None], freqs_ci[:, 0])
+        return hq[0], hk[0]
+
+    _vision_check(record_["model"] + " (Llama 4 vision tower, 2D)", rope, freqs_ci.real, freqs_ci.imag, apply,
+                  positions)
 
 
 # ---- the API ----------------------------------------------------------------------------------------
