@@ -6,6 +6,7 @@
 #include <map>
 #include <nlohmann/json.hpp>
 
+#include "config_fields.h"
 #include "families.h"
 #include "json_read.h"
 #include "rotary/error.h"
@@ -14,6 +15,9 @@ namespace rotary {
 namespace {
 
 using Json = nlohmann::json;
+using detail::find;
+using detail::model_type_of;
+using detail::text_root;
 
 // The strings rotary's Python package writes for a non-finite float, which JSON cannot hold
 // (Python's own spellings). A field that wants a number names them as the number they stand for.
@@ -33,13 +37,6 @@ bool spells_non_finite(const Json& v) {
             got.dump(-1, ' ', false, Json::error_handler_t::replace);
   }
   throw Error(ErrorCode::kParseError, field, "expected " + expected + ", got " + shown);
-}
-
-// Reads obj[key] when present and not null.
-const Json* find(const Json& obj, const char* key) {
-  if (!obj.is_object()) return nullptr;
-  const auto it = obj.find(key);
-  return it == obj.end() || it->is_null() ? nullptr : &*it;
 }
 
 // A finite JSON number; otherwise the error names `field`. Parsed JSON holds no NaN or infinity
@@ -90,13 +87,6 @@ std::vector<double> number_list(const Json& obj, const char* key, const std::str
     out.push_back(finite_number((*v)[i], path + key + "[" + std::to_string(i) + "]"));
   }
   return out;
-}
-
-// Multimodal configs keep the language model's fields in text_config.
-const Json& text_root(const Json& root) {
-  const Json* text = find(root, "text_config");
-  const bool has_own = find(root, "hidden_size") || find(root, "head_dim") || find(root, "n_embd");
-  return (text && text->is_object() && !has_own) ? *text : root;
 }
 
 // Python's truth value of a JSON value: null, false, 0, and empty strings and containers are false.
@@ -153,13 +143,6 @@ bool is_nested(const Json& dict) {
     any = any || value.is_object();
   }
   return any;
-}
-
-// The model family, from the text config or the outer one.
-std::string model_type_of(const Json& whole, const Json& root) {
-  const Json* v = find(root, "model_type");
-  if (!v) v = find(whole, "model_type");
-  return v && v->is_string() ? v->get<std::string>() : std::string();
 }
 
 // OLMo 3 (v4 form): transformers applies `rope_scaling` to the full-attention layers only; the

@@ -261,7 +261,48 @@ std::string_view without_suffix(std::string_view name, std::string_view suffix) 
   return name.ends_with(suffix) ? name.substr(0, name.size() - suffix.size()) : name;
 }
 
+// modeling_<family>.py's attention (and decoder) in transformers 5.24.
+constexpr std::array kLayerRules = {
+    LayerTraits{"llama4", LayerRule::kNoRopeLayers, 4, "Llama4TextAttention.use_rope"},
+    LayerTraits{"smollm3", LayerRule::kNoRopeLayers, 4, "SmolLM3Attention.use_rope"},
+    LayerTraits{"mistral_large4", LayerRule::kNoRopeLayers, 4,
+                "MistralLarge4TextAttention.use_rope"},
+    LayerTraits{"cohere2", LayerRule::kSlidingWindowLayers, 0, "Cohere2Attention.sliding_window"},
+    LayerTraits{"flint", LayerRule::kSlidingWindowLayers, 0, "FlintAttention.sliding_window"},
+    LayerTraits{"afmoe", LayerRule::kSlidingLayers, 0, "AfmoeAttention.is_local_attention"},
+    LayerTraits{"lara_mini", LayerRule::kSlidingLayers, 0, "LaraMiniModel's decoder"},
+    LayerTraits{"exaone4", LayerRule::kSlidingOrNoWindow, 0, "Exaone4Attention"},
+    LayerTraits{"exaone_moe", LayerRule::kSlidingOrNoWindow, 0, "ExaoneMoeAttention"},
+    LayerTraits{"kolibri1", LayerRule::kSlidingOrNoWindow, 0, "Kolibri1Attention"},
+    LayerTraits{"granite_swa", LayerRule::kLayerTheta, 0, "GraniteSwaModel's decoder"},
+    LayerTraits{"granitemoe_swa", LayerRule::kLayerTheta, 0, "GraniteMoeSwaModel's decoder"},
+    LayerTraits{"muse_glimmer", LayerRule::kLayerThetaSwitch, 0, "MuseGlimmerTextModel's decoder"},
+    LayerTraits{"muse_spark", LayerRule::kLayerThetaSwitch, 0, "MuseSparkTextModel's decoder"},
+    LayerTraits{"zamba2", LayerRule::kMemRope, 0, "Zamba2Attention (use_mem_rope)"},
+    LayerTraits{"granitemoehybrid", LayerRule::kRopeEmbeddingType, 0,
+                "GraniteMoeHybridModel (position_embedding_type)"},
+    LayerTraits{"olmo_hybrid", LayerRule::kFullAttentionWithBase, 0, "OlmoHybridModel"},
+    LayerTraits{"cohere2_moe", LayerRule::kNotModelled, 0,
+                "Cohere2MoeAttention also rotates dense prefix layers (force_rope)"},
+};
+
+std::string_view family_of(std::string_view model_type) {
+  std::string_view family = model_type;
+  for (std::string_view suffix : {"_text", "_encoder", "_model"}) {
+    family = without_suffix(family, suffix);
+  }
+  return family;
+}
+
 }  // namespace
+
+LayerTraits layer_traits(std::string_view model_type) {
+  const std::string_view family = family_of(model_type);
+  for (const LayerTraits& t : kLayerRules) {
+    if (t.model_type == model_type || t.model_type == family) return t;
+  }
+  return LayerTraits{model_type, LayerRule::kEveryLayer, 0, ""};
+}
 
 const VisionTraits* vision_traits(std::string_view model_type) {
   // A tower's own model_type is "<family>_vision" (Dots3: "_vision_encoder"; Llama 4:
@@ -279,10 +320,7 @@ const VisionTraits* vision_traits(std::string_view model_type) {
 const FamilyTraits* family_traits(std::string_view model_type) {
   // A multimodal model's language part is "<family>_text" (gemma4_text, mistral_large4_text), an
   // encoder "<family>_encoder" (pe_audio_encoder), a ViT "<family>_model" (sam3_vit_model).
-  std::string_view family = model_type;
-  for (std::string_view suffix : {"_text", "_encoder", "_model"}) {
-    family = without_suffix(family, suffix);
-  }
+  const std::string_view family = family_of(model_type);
   for (const FamilyTraits& f : kFamilies) {
     if (f.model_type == model_type || f.model_type == family) return &f;
   }

@@ -58,6 +58,32 @@ struct FamilyTraits {
   bool longrope_mscales = false;
 };
 
+// How a family's attention decides, layer by layer, whether to apply its RoPE (its attention
+// class and decoder in transformers; rotary/layers.h).
+enum class LayerRule {
+  kEveryLayer,           // every attention layer (a layer type whose rope dict is null excepted)
+  kNoRopeLayers,         // no_rope_layers[i] (1 rotates), else every no_rope_layer_interval-th not
+  kSlidingLayers,        // sliding_attention layers only
+  kSlidingWindowLayers,  // sliding_attention layers only, and none without a sliding_window
+  kSlidingOrNoWindow,    // every layer without a sliding_window, else the sliding ones only
+  kLayerTheta,           // layer_rope_theta[i]: 0 none, else that layer's base
+  kLayerThetaSwitch,     // layer_rope_theta[i]: 0 none, else the config's RoPE
+  kMemRope,              // every layer when use_mem_rope, else none
+  kRopeEmbeddingType,    // every attention layer when position_embedding_type is "rope", else none
+  kFullAttentionWithBase,  // full_attention layers, none when rope_theta is null
+  kNotModelled,            // a rule rotary does not model: refused
+};
+
+struct LayerTraits {
+  std::string_view model_type;
+  LayerRule rule = LayerRule::kEveryLayer;
+  int64_t default_interval = 0;  // kNoRopeLayers: the class's no_rope_layer_interval default
+  std::string_view source;       // where transformers decides it, for messages
+};
+
+// The per-layer rule of `model_type`'s family; kEveryLayer for a family not listed.
+LayerTraits layer_traits(std::string_view model_type);
+
 // The traits of `model_type`, or nullptr for a family with none beyond its config.
 const FamilyTraits* family_traits(std::string_view model_type);
 

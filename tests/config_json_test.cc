@@ -14,6 +14,7 @@
 #include "json_read.h"
 #include "rotary/error.h"
 #include "rotary/frequencies.h"
+#include "rotary/layers.h"
 
 namespace rotary {
 namespace {
@@ -633,6 +634,29 @@ TEST(config_json_test, phimoe_scales_cos_sin_by_its_mscales) {
   std::string missing = phimoe;
   missing.replace(missing.find(R"("long_mscale": 1.5,)"), 19, "");
   EXPECT_EQ(thrown_by([&] { config_from_json(missing); }).argument(), "rope_scaling.long_mscale");
+}
+
+// Llama 4's NoPE layers (Llama4TextConfig: no_rope_layers, else every 4th layer) and a layer
+// type whose rope dict is null (BEAM's full-attention layers); tests/python/test_layers.py checks
+// every rule against transformers' attention classes.
+TEST(config_json_test, layer_ropes_follow_the_family_rule) {
+  const std::vector<LayerRope> llama4 =
+      layer_ropes(R"({"model_type": "llama4_text", "head_dim": 128,
+      "num_hidden_layers": 8, "rope_theta": 500000})");
+  ASSERT_EQ(llama4.size(), 8u);
+  for (int i = 0; i < 8; ++i) EXPECT_EQ(llama4[i].rope.has_value(), (i + 1) % 4 != 0) << i;
+  EXPECT_EQ(llama4[0].rope->layout, Layout::kInterleaved);
+  const std::vector<LayerRope> typed = layer_ropes(R"({"model_type": "beam", "head_dim": 64,
+      "num_hidden_layers": 3, "layer_types": ["sliding_attention", "full_attention",
+      "sliding_attention"], "rope_parameters": {"sliding_attention": {"rope_theta": 10000},
+      "full_attention": null}})");
+  EXPECT_TRUE(typed[0].rope && !typed[1].rope && typed[2].rope);
+  EXPECT_EQ(typed[1].layer_type, "full_attention");
+  EXPECT_EQ(thrown_by([] {
+              layer_ropes(R"({"model_type": "llama4_text", "head_dim": 128,
+                  "num_hidden_layers": 2, "no_rope_layers": [1, 2]})");
+            }).argument(),
+            "no_rope_layers[1]");
 }
 
 }  // namespace

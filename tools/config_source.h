@@ -4,6 +4,7 @@
 #include <string>
 
 #include "rotary/config.h"
+#include "rotary/error.h"
 
 namespace rotary::tools {
 
@@ -12,6 +13,26 @@ struct LoadedConfig {
   std::string label;   // what to call it: the model name of a built-in, else the path
   std::string source;  // where the values come from (repository/path of a built-in, or the path)
 };
+
+// The config.json text of CONFIG, with what to call it. Throws rotary::Error naming CONFIG when it
+// is neither a file nor a built-in.
+struct ConfigText {
+  std::string text;
+  std::string label;
+  std::string source;
+};
+ConfigText config_text(const std::string& argument);
+
+// Runs `read` on CONFIG's text, its errors prefixed with CONFIG as the library's file reader does.
+template <typename Read>
+auto read_config(const std::string& argument, const ConfigText& config, Read read) {
+  try {
+    return read(config.text);
+  } catch (const Error& e) {
+    throw Error(e.code(), argument + (e.argument().empty() ? "" : ": " + e.argument()),
+                e.message());
+  }
+}
 
 // Throws rotary::Error naming the file (or built-in) and the field. `vision`: the RoPE of the
 // model's vision tower (its 2D axial RoPE) instead of the language model's.

@@ -17,8 +17,8 @@ struct PairReport {
   double theta_unscaled = 0;  // base^(-2i/d) for the same base and rotary_dim
   double theta = 0;           // what the model uses at the inspected context
   double wavelength_unscaled = 0;
-  double wavelength = 0;      // 2 pi / theta, in tokens (infinite for theta 0)
-  double scale = 0;           // theta / theta_unscaled
+  double wavelength = 0;  // 2 pi / theta, in tokens (infinite for theta 0)
+  double scale = 0;       // theta / theta_unscaled
   double turns_in_context = 0;
   std::string rule;    // the scheme's own quantity: YaRN ramp, Llama 3 band, LongRoPE factor
   std::string regime;  // extrapolated | interpolated | blended | rescaled | not rotated

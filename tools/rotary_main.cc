@@ -1,6 +1,7 @@
-// The rotary command-line tool: inspect, plot, decay, export, verify, bench, demo, families. Exit
-// codes: 0 success, 1 a failure at run time (and for verify: the table does not match), 2 bad usage
-// or bad input (one line on stderr naming the file, the field and what was expected).
+// The rotary command-line tool: inspect, plot, decay, export, verify, bench, demo, families,
+// layers. Exit codes: 0 success, 1 a failure at run time (and for verify: the table does not
+// match), 2 bad usage or bad input (one line on stderr naming the file, the field and what was
+// expected).
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
@@ -14,6 +15,7 @@
 #include "export.h"
 #include "families_cmd.h"
 #include "inspect.h"
+#include "layers_cmd.h"
 #include "plot.h"
 #include "rotary/error.h"
 #include "verify.h"
@@ -123,6 +125,13 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember(kFamilyStates));
   families_cmd->add_flag("--json", families.json, "machine-readable output");
 
+  CLI::App* layers_cmd = app.add_subcommand(
+      "layers", "Which layers rotate and by which RoPE, as the model's class decides per layer");
+  std::string layers_config;
+  bool layers_json = false;
+  layers_cmd->add_option("CONFIG", layers_config, "config.json path or built-in name")->required();
+  layers_cmd->add_flag("--json", layers_json, "machine-readable output");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -138,6 +147,7 @@ int main(int argc, char** argv) {
     }
     if (bench_cmd->parsed()) return run_bench(bench);
     if (families_cmd->parsed()) return run_families(families);
+    if (layers_cmd->parsed()) return run_layers(layers_config, layers_json);
     const LoadedConfig loaded = load_config(config_arg, layer_type, vision);
     if (verify_cmd->parsed()) {
       verify_request.precision = precision;

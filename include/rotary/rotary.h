@@ -10,6 +10,7 @@
 #include "rotary/error.h"
 #include "rotary/frequencies.h"
 #include "rotary/kv_cache.h"
+#include "rotary/layers.h"
 #include "rotary/limits.h"
 #include "rotary/multimodal.h"
 #include "rotary/positions.h"

@@ -19,7 +19,7 @@ families of transformers rotary reads as transformers does.
 """
 
 from ._builtins import builtin_config, builtin_names
-from ._config import config_from_dict, config_from_file, rope_layer_types
+from ._config import config_from_dict, config_from_file, layer_ropes, rope_layer_types
 from ._families import families
 from ._rope import Rope
 from ._rotary import Error, RopeConfig
@@ -48,6 +48,7 @@ __all__ = [
     "families",
     "mrope_positions",
     "rope_layer_types",
+    "layer_ropes",
     "vision_patch_positions",
     "verify",
 ]

@@ -180,3 +180,34 @@ def rope_layer_types(config):
     if isinstance(config, (str, os.PathLike)):
         return _parse_file(_rotary.rope_layer_types, os.fspath(config))
     return _parse_dict(_rotary.rope_layer_types, config)
+
+
+def layer_ropes(config):
+    """Which layers of a model rotate, and by which RoPE, as transformers' model class decides it
+    (Llama 4's and SmolLM3's NoPE layers, Cohere 2's global layers, Granite-SWA's per-layer bases,
+    a per-layer-type RoPE such as Gemma 3's; see the README's "Which layers rotate").
+
+    Parameters
+    ----------
+    config : Mapping, transformers.PretrainedConfig, str or os.PathLike
+        A config dict or object, or the path of a ``config.json``.
+
+    Returns
+    -------
+    list of dict
+        One per layer (``num_hidden_layers``), with the keys ``layer``; ``layer_type`` (``""`` where
+        the config states none and the rule needs none); ``rope``: the layer's
+        :class:`RopeConfig`, or None for a layer that applies no RoPE; and ``reason``: what in the
+        config decides it.
+
+    Raises
+    ------
+    rotary.Error
+        Naming the field when the config does not say what the model class needs (``layer_types``),
+        or for a family whose per-layer rule rotary does not model.
+    """
+    if isinstance(config, (str, os.PathLike)):
+        rows = _parse_file(_rotary.layer_ropes, os.fspath(config))
+    else:
+        rows = _parse_dict(_rotary.layer_ropes, config)
+    return [{"layer": i, "layer_type": t, "rope": rope, "reason": why} for i, (t, rope, why) in enumerate(rows)]

@@ -747,6 +747,17 @@ NB_MODULE(_rotary, m) {
   m.def(
       "rope_layer_types", [](const std::string& text) { return rotary::rope_layer_types(text); },
       nb::arg("json_text"));
+  m.def(
+      "layer_ropes",
+      [](const std::string& text) {
+        nb::list out;
+        for (const rotary::LayerRope& layer : rotary::layer_ropes(text)) {
+          out.append(nb::make_tuple(layer.layer_type,
+                                    layer.rope ? nb::cast(*layer.rope) : nb::none(), layer.reason));
+        }
+        return out;
+      },
+      nb::arg("json_text"));
 
   nb::class_<PyRope>(m, "Rope")
       .def(nb::new_(&make_rope), nb::arg("config"), nb::arg("angle_mode") = "hf",

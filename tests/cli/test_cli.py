@@ -291,3 +291,14 @@ def test_inspect_explains_phimoe_mscales(tmp_path):
         assert (report["short_mscale"], report["long_mscale"]) == (1.25, 1.5)
         assert {pair["rule"] for pair in report["pairs"]} == {"short_factor 1"}
         assert f"{scale:.7f} ({name}, PhiMoE" in run("inspect", str(path), "--context", str(context)).stdout
+
+
+def test_layers_lists_which_layers_rotate():
+    """Llama-4-Scout's config states no NoPE layers: every 4th of its 48 is NoPE (Llama4TextConfig's
+    default interval; tests/python/test_layers.py checks the rule against Llama4TextAttention)."""
+    layers = json.loads(run("layers", "llama-4-scout-17b-16e-instruct", "--json").stdout)
+    assert [layer["layer"] for layer in layers if not layer["rotates"]] == list(range(3, 48, 4))
+    assert {layer["rope_type"] for layer in layers if layer["rotates"]} == {"llama3"}
+    assert run("layers", "llama-4-scout-17b-16e-instruct").stdout.rstrip().endswith("36 of 48 layers rotate")
+    failed = run("layers", "llama-3-8b", check=False)  # the stored record keeps no layer count
+    assert failed.returncode == 2 and "num_hidden_layers" in failed.stderr
