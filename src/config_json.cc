@@ -613,6 +613,22 @@ RopeConfig build_layer(const Json& root, const TopLevel& top, const Json* dict,
   return build(local, nullptr, "");
 }
 
+// Granite-SWA's layers rotate by their own bases (layer_rope_theta): one RopeConfig for the whole
+// model would be wrong for some of them, so such a config is read layer by layer (layers.h).
+void refuse_per_layer_bases(const Json& root, const std::string& model_type,
+                            const std::string& prefix, double rope_theta) {
+  if (detail::layer_traits(model_type).rule != detail::LayerRule::kLayerTheta) return;
+  const Json* bases = find(root, "layer_rope_theta");
+  if (!bases || !bases->is_array()) return;
+  for (const Json& base : *bases) {
+    if (base.is_number() && base.get<double>() != 0 && base.get<double>() != rope_theta) {
+      throw Error(ErrorCode::kInvalidConfig, prefix + "layer_rope_theta",
+                  "its layers rotate by bases of their own (" + base.dump() +
+                      " is not rope_theta): read it layer by layer with layer_ropes");
+    }
+  }
+}
+
 RopeConfig from_json(const Json& whole, std::string_view layer_type) {
   if (!whole.is_object()) type_error("(root)", "a JSON object", whole);
   const Json& root = text_root(whole);
@@ -628,7 +644,11 @@ RopeConfig from_json(const Json& whole, std::string_view layer_type) {
   const std::string path = top.paths.prefix + name + ".";
   if (dict && !dict->is_object()) type_error(top.paths.prefix + name, "an object or null", *dict);
   const std::vector<std::string> types = layer_types_of(root, top, dict);
-  if (types.empty()) return build(top, dict, path);
+  if (types.empty()) {
+    RopeConfig c = build(top, dict, path);
+    refuse_per_layer_bases(root, top.model_type, top.paths.prefix, c.rope_theta);
+    return c;
+  }
   check_layer_choice(types, layer_type);
   // transformers checks every layer type's RoPE, so rotary does too, and returns the one asked for.
   RopeConfig chosen;

@@ -202,6 +202,13 @@ std::vector<LayerRope> plan(std::string_view text, const Json& whole) {
            "missing: which type each layer is decides its RoPE; give layer_types (or an integer "
            "sliding_window_pattern)");
   }
+  // The per-layer bases are this reader's to apply: the model-wide reader refuses them.
+  std::string base_text(text);
+  if (find(root, "layer_rope_theta")) {
+    Json copy = whole;
+    (&root == &whole ? copy : copy["text_config"]).erase("layer_rope_theta");
+    base_text = copy.dump();
+  }
   std::map<std::string, RopeConfig> by_type;
   std::vector<LayerRope> out;
   for (int64_t i = 0; i < m.layers; ++i) {
@@ -217,7 +224,7 @@ std::vector<LayerRope> plan(std::string_view text, const Json& whole) {
     if (d.rotates) {
       const std::string key = rope_types.empty() ? "" : layer.layer_type;
       auto it = by_type.find(key);
-      if (it == by_type.end()) it = by_type.emplace(key, config_from_json(text, key)).first;
+      if (it == by_type.end()) it = by_type.emplace(key, config_from_json(base_text, key)).first;
       layer.rope = it->second;
       if (d.theta) {
         layer.rope->rope_theta = *d.theta;

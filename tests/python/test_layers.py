@@ -108,8 +108,10 @@ def test_layers_rotate_as_the_decoder_decides(model_type, overrides):
     assert len(layers) == config.num_hidden_layers
     assert {i: layers[i]["rope"] is not None for i in theirs} == theirs
     thetas = getattr(config, "layer_rope_theta", None)
-    if model_type == "granite_swa":  # each rotating layer by its own base
+    if model_type == "granite_swa":  # each rotating layer by its own base; one config for all is refused
         assert [layer["rope"].rope_theta for layer in layers if layer["rope"]] == [t for t in thetas if t]
+        with pytest.raises(rotary.Error, match="layer_rope_theta"):
+            rotary.config_from_dict(config.to_dict())
 
 
 def test_a_model_without_rope_rotates_no_layer():
