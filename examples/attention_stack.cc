@@ -216,7 +216,8 @@ int main(int argc, char** argv) {
   if (s.decode > 0) {
     std::printf("decode:  %lld tokens in %.3f s, %.1f tokens/s (%.2f ms per token, all layers)\n",
                 static_cast<long long>(s.decode), decode_seconds,
-                static_cast<double>(s.decode) / decode_seconds, 1e3 * decode_seconds / static_cast<double>(s.decode));
+                static_cast<double>(s.decode) / decode_seconds,
+                1e3 * decode_seconds / static_cast<double>(s.decode));
   }
   std::printf("decode == forward: max |decoded - forward| over the %lld decoded tokens = %g %s\n",
               static_cast<long long>(s.decode), worst, worst == 0 ? "(identical)" : "(MISMATCH)");

@@ -9,6 +9,8 @@ packages=(g++ cmake make python3 python3-pip libgtest-dev nlohmann-json3-dev lib
 packages+=(clang libclang-rt-14-dev)
 # Google Benchmark and valgrind for the benchmarks (bench/: rotate_bench, callgrind.sh).
 packages+=(libbenchmark-dev valgrind)
+# clang-format, the version whose output the C++ style check pins (scripts/check-cpp.sh).
+packages+=(clang-format-14)
 
 missing=()
 for p in "${packages[@]}"; do

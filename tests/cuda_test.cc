@@ -71,8 +71,8 @@ TEST(cuda_validation_test, bad_views_throw_before_the_device) {
   // Q's second head is refused (accepting the true K slice would launch, so it is left to the
   // CPU tests of the same check).
   TensorView packed_q = {fake_device_pointer(), DType::kBF16, 4, 2, 64, 3 * 64, 64};
-  TensorView shared_k = {static_cast<char*>(fake_device_pointer()) + 64 * 2, DType::kBF16, 4, 1, 64,
-                         3 * 64, 64};
+  TensorView shared_k = {
+      static_cast<char*>(fake_device_pointer()) + 64 * 2, DType::kBF16, 4, 1, 64, 3 * 64, 64};
   expect_invalid([&] { rope.rotate(packed_q, shared_k, pos); }, "q_out");
 }
 

@@ -74,18 +74,20 @@ TEST(frequencies_test, dynamic_ntk_grows_the_base_past_the_trained_context) {
   // Within the trained context the frequencies are the plain ones.
   EXPECT_EQ(compute_frequencies(c).inv_freq, plain.inv_freq);
   EXPECT_EQ(compute_frequencies(c, 4096).inv_freq, plain.inv_freq);
-  // At L = 8192: base' = base * (factor * L / max_pos - (factor - 1))^(d / (d - 2)) = base * 3^(128/126).
+  // At L = 8192: base' = base * (factor * L / max_pos - (factor - 1))^(d / (d - 2)) = base *
+  // 3^(128/126).
   const long double grown = 10000.0L * std::pow(3.0L, 128.0L / 126.0L);
   const Frequencies f = compute_frequencies(c, 8192);
-  for (int64_t i = 0; i < 64; ++i) expect_close(plain_theta(grown, i, 128), f.inv_freq[i], "theta", 2e-6L);
+  for (int64_t i = 0; i < 64; ++i)
+    expect_close(plain_theta(grown, i, 128), f.inv_freq[i], "theta", 2e-6L);
   EXPECT_EQ(f.attention_factor, 1.0);
 }
 
 // transformers forms the grown base with float32 tensors; the power `stretch ** (d / (d - 2))` is
 // PyTorch's tensor ** python_float, which raises the float32 value to the double exponent in double
 // and rounds once. InternLM2.5-7B (base 1e6, factor 2, 32768 context) at L = 65536: stretch 3,
-// grown float32(3^(128/126)) = 3.0527737140655518, base 3052773.75 (powf with the exponent rounded to
-// float32 would give 3.052773952484131 and base 3052774).
+// grown float32(3^(128/126)) = 3.0527737140655518, base 3052773.75 (powf with the exponent rounded
+// to float32 would give 3.052773952484131 and base 3052774).
 TEST(frequencies_test, dynamic_ntk_base_rounds_like_pytorch) {
   RopeConfig c = default_config(128, 1e6);
   c.rope_type = RopeType::kDynamic;
@@ -99,7 +101,8 @@ TEST(frequencies_test, dynamic_ntk_base_rounds_like_pytorch) {
   }
 }
 
-// DeepSeek-V3: D = 64, base 1e4, factor 40, original context 4096, beta 32/1, mscale = mscale_all_dim = 1.
+// DeepSeek-V3: D = 64, base 1e4, factor 40, original context 4096, beta 32/1, mscale =
+// mscale_all_dim = 1.
 TEST(frequencies_test, yarn_deepseek_v3_ramp_and_attention_factor) {
   RopeConfig c;
   c.rope_type = RopeType::kYarn;

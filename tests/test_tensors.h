@@ -43,7 +43,9 @@ struct Buffer {
   }
   void set(std::size_t i, float v) {
     switch (dtype) {
-      case DType::kF32: std::memcpy(bytes.data() + 4 * i, &v, 4); break;
+      case DType::kF32:
+        std::memcpy(bytes.data() + 4 * i, &v, 4);
+        break;
       case DType::kF16: {
         const uint16_t b = detail::to_float16(v).bits;
         std::memcpy(bytes.data() + 2 * i, &b, 2);

@@ -35,7 +35,8 @@ TEST(threads_test, concurrent_calls_match_serial_calls) {
     }
     parallel = serial;
     for (int c = 0; c < calls; ++c) {
-      rope.rotate(TensorView::contiguous(serial[c].data(), DType::kBF16, kTokens, kHeads, 64), positions_for(c));
+      rope.rotate(TensorView::contiguous(serial[c].data(), DType::kBF16, kTokens, kHeads, 64),
+                  positions_for(c));
     }
     std::vector<std::thread> threads;
     for (int t = 0; t < kThreads; ++t) {

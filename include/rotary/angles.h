@@ -2,9 +2,9 @@
 //
 // Two documented modes:
 //   AngleMode::kHf     angle = float32(position) * theta_i in one float32 multiply, then float32
-//                      cos/sin: what transformers computes, bit for bit up to the last-ulp differences
-//                      between math libraries. Its angle error grows with the position (about
-//                      position * theta_i * 2^-24 radians), exactly as the reference's does.
+//                      cos/sin: what transformers computes, bit for bit up to the last-ulp
+//                      differences between math libraries. Its angle error grows with the position
+//                      (about position * theta_i * 2^-24 radians), exactly as the reference's does.
 //   AngleMode::kExact  theta_i (the model's float32 frequency) times the position formed exactly in
 //                      float64 (a two-product), reduced modulo 2 pi in float64, cos/sin in float64,
 //                      rounded once to float32. Accurate to float32 rounding for |position| < 2^53.

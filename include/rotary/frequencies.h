@@ -2,8 +2,8 @@
 //
 // These are computed exactly as transformers computes them: theta_i is a float32 value obtained
 // with float32 arithmetic in transformers' order of operations (the models were trained with those
-// float32 frequencies), while the scalar parts (YaRN's correction range, mscale, logarithms) are done
-// in double, as Python does. Kernels never re-derive theta; they take it from here.
+// float32 frequencies), while the scalar parts (YaRN's correction range, mscale, logarithms) are
+// done in double, as Python does. Kernels never re-derive theta; they take it from here.
 #pragma once
 
 #include <cstdint>
@@ -26,7 +26,8 @@ struct Frequencies {
 // long the sequence is, as transformers' per-call update does:
 //   dynamic:  base' = base * (factor * L / max_pos - (factor - 1))^(d / (d - 2)),
 //             L = max(sequence_length, max_position_embeddings);
-//   longrope: long_factor when sequence_length > original_max_position_embeddings, else short_factor.
+//   longrope: long_factor when sequence_length > original_max_position_embeddings, else
+//   short_factor.
 // Without a sequence length these give the values transformers builds at initialisation.
 Frequencies compute_frequencies(const RopeConfig& config,
                                 std::optional<int64_t> sequence_length = std::nullopt);
@@ -34,7 +35,8 @@ Frequencies compute_frequencies(const RopeConfig& config,
 // True when compute_frequencies' result depends on `sequence_length` (dynamic, longrope).
 bool frequencies_depend_on_length(const RopeConfig& config);
 
-// YaRN's correction range in pair-index units (after truncation and clamping), for inspection tools.
+// YaRN's correction range in pair-index units (after truncation and clamping), for inspection
+// tools.
 struct YarnCorrectionRange {
   double low = 0;
   double high = 0;

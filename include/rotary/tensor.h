@@ -5,8 +5,8 @@
 // Q or K slice of a packed QKV buffer are all such views; no copy is ever made.
 #pragma once
 
-#include <cstddef>
 #include <concepts>
+#include <cstddef>
 #include <cstdint>
 #include <ranges>
 #include <span>

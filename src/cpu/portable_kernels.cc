@@ -51,9 +51,12 @@ RotateHeadsFn for_layout(Layout layout) {
 
 RotateHeadsFn portable_kernel(DType dtype, Layout layout) {
   switch (dtype) {
-    case DType::kF32: return for_layout<float>(layout);
-    case DType::kF16: return for_layout<Float16>(layout);
-    case DType::kBF16: return for_layout<BFloat16>(layout);
+    case DType::kF32:
+      return for_layout<float>(layout);
+    case DType::kF16:
+      return for_layout<Float16>(layout);
+    case DType::kBF16:
+      return for_layout<BFloat16>(layout);
   }
   return nullptr;
 }

@@ -120,7 +120,8 @@ void RotateInterleaved(const RotateParams& p, const HeadRange& heads) {
   const int64_t n = static_cast<int64_t>(hn::Lanes(d));
   const int64_t dim = p.rotary_dim;
   thread_local std::vector<float> expanded;  // no allocation after a thread's first call
-  if (static_cast<int64_t>(expanded.size()) < 2 * dim) expanded.resize(static_cast<size_t>(2 * dim));
+  if (static_cast<int64_t>(expanded.size()) < 2 * dim)
+    expanded.resize(static_cast<size_t>(2 * dim));
   float* cos2 = expanded.data();
   float* sin2 = expanded.data() + dim;
   for (int64_t j = 0; j < dim / 2; ++j) {

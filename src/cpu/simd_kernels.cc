@@ -16,7 +16,8 @@ RotateHeadsFn SelectKernel(DType dtype, Layout layout) {
   return portable_kernel(dtype, layout);
 #else
   switch (dtype) {
-    case DType::kF32: return ForLayout<float>(layout);
+    case DType::kF32:
+      return ForLayout<float>(layout);
     case DType::kF16:
 #if HWY_TARGET == HWY_SSSE3 || HWY_TARGET == HWY_SSE4 || HWY_TARGET == HWY_EMU128
       // Without F16C, Highway emulates the float16 conversions and they do not round to nearest
@@ -25,7 +26,8 @@ RotateHeadsFn SelectKernel(DType dtype, Layout layout) {
 #else
       return ForLayout<Float16>(layout);
 #endif
-    case DType::kBF16: return ForLayout<BFloat16>(layout);
+    case DType::kBF16:
+      return ForLayout<BFloat16>(layout);
   }
   return nullptr;
 #endif

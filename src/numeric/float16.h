@@ -17,7 +17,9 @@ struct BFloat16 {
   uint16_t bits;
 };
 
-inline float to_float(BFloat16 h) { return std::bit_cast<float>(static_cast<uint32_t>(h.bits) << 16); }
+inline float to_float(BFloat16 h) {
+  return std::bit_cast<float>(static_cast<uint32_t>(h.bits) << 16);
+}
 
 inline BFloat16 to_bfloat16(float f) {
   const uint32_t x = std::bit_cast<uint32_t>(f);
