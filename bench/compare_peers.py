@@ -90,8 +90,11 @@ class Shape:
 
     def positions(self):
         if self.decode:
-            return (123457 + 1009 * torch.arange(self.batch, dtype=torch.int64))[:, None].expand(
-                self.batch, self.seq).contiguous()
+            return (
+                (123457 + 1009 * torch.arange(self.batch, dtype=torch.int64))[:, None]
+                .expand(self.batch, self.seq)
+                .contiguous()
+            )
         return torch.arange(self.seq, dtype=torch.int64)[None, :].expand(self.batch, self.seq).contiguous()
 
 
@@ -102,8 +105,7 @@ SHAPES = {
     "prefill": Shape("prefill", 1, 4096, 32, 8, 128, 128, "half_split", 500000.0, "llama"),
     "prefill_long": Shape("prefill_long", 1, 32768, 32, 8, 128, 128, "half_split", 500000.0, "llama"),
     "decode": Shape("decode", 1, 1, 32, 8, 128, 128, "half_split", 500000.0, "llama", decode=True),
-    "decode_batch64": Shape("decode_batch64", 64, 1, 32, 8, 128, 128, "half_split", 500000.0, "llama",
-                            decode=True),
+    "decode_batch64": Shape("decode_batch64", 64, 1, 32, 8, 128, 128, "half_split", 500000.0, "llama", decode=True),
     "partial_neox": Shape("partial_neox", 1, 4096, 32, 32, 128, 32, "half_split", 10000.0, "neox"),
     "interleaved": Shape("interleaved", 1, 4096, 32, 8, 128, 128, "interleaved", 10000.0, "gptj"),
 }
@@ -126,21 +128,34 @@ def cpu_description():
                     flags = value.split()
     except OSError:
         pass
-    wanted = ["sse4_2", "avx", "avx2", "fma", "f16c", "avx512f", "avx512bw", "avx512vl", "avx512_bf16",
-              "avx512_fp16", "avx512_vnni", "avx_vnni", "amx_bf16", "amx_tile"]
+    wanted = [
+        "sse4_2",
+        "avx",
+        "avx2",
+        "fma",
+        "f16c",
+        "avx512f",
+        "avx512bw",
+        "avx512vl",
+        "avx512_bf16",
+        "avx512_fp16",
+        "avx512_vnni",
+        "avx_vnni",
+        "amx_bf16",
+        "amx_tile",
+    ]
     return model, [f for f in wanted if f in flags], flags
 
 
 def git_state():
     def run(*args):
         try:
-            return subprocess.run(["git", "-C", REPO, *args], capture_output=True, text=True,
-                                  check=True).stdout.strip()
+            return subprocess.run(["git", "-C", REPO, *args], capture_output=True, text=True, check=True).stdout.strip()
         except (OSError, subprocess.CalledProcessError):
             return ""
+
     commit = run("rev-parse", "HEAD")
-    dirty = run("status", "--porcelain", "--untracked-files=no", "--", "src", "include", "python",
-                "CMakeLists.txt")
+    dirty = run("status", "--porcelain", "--untracked-files=no", "--", "src", "include", "python", "CMakeLists.txt")
     return commit, dirty
 
 
@@ -199,7 +214,8 @@ def import_rotary(build_dir, source):
             errors.append(f"import rotary: {error}")
     if source in ("auto", "build"):
         modules = glob.glob(os.path.join(build_dir, "python", "_rotary*.so")) + glob.glob(
-            os.path.join(build_dir, "_rotary*.so"))
+            os.path.join(build_dir, "_rotary*.so")
+        )
         if modules:
             stage = tempfile.mkdtemp(prefix="rotary-stage-")
             package = os.path.join(stage, "rotary")
@@ -209,9 +225,11 @@ def import_rotary(build_dir, source):
             sys.modules.pop("rotary", None)
             return importlib.import_module("rotary"), f"built from this checkout ({os.path.relpath(modules[0], REPO)})"
         errors.append(f"no _rotary module under {build_dir}")
-    raise SystemExit("rotary is not usable: " + "; ".join(errors) + ". Install it (pip install .) or build "
-                     "it: cmake -S . -B build-bench -DROTARY_BUILD_PYTHON=ON -DROTARY_BUILD_BENCHMARKS=ON && "
-                     "cmake --build build-bench -j")
+    raise SystemExit(
+        "rotary is not usable: " + "; ".join(errors) + ". Install it (pip install .) or build "
+        "it: cmake -S . -B build-bench -DROTARY_BUILD_PYTHON=ON -DROTARY_BUILD_BENCHMARKS=ON && "
+        "cmake --build build-bench -j"
+    )
 
 
 class RotaryAdapter:
@@ -252,7 +270,7 @@ class RotaryAdapter:
         return lambda: rope.rotate(q, positions, k=k)
 
     def out_of_place(self, rope, q, k, q_out, k_out, positions):
-        outputs = dict(zip(self.out_names, (q_out, k_out)))
+        outputs = dict(zip(self.out_names, (q_out, k_out), strict=True))
         return lambda: rope.rotate(q, positions, k=k, **outputs)
 
     def simd_target(self, build_dir):
@@ -262,9 +280,17 @@ class RotaryAdapter:
                 return name()
         binary = os.path.join(build_dir or "", "bench", "rotate_bench")
         if build_dir and os.path.exists(binary):
-            out = subprocess.run([binary, "--benchmark_filter=^decode_latency/llama3_8b/float32",
-                                  "--benchmark_repetitions=1", "--benchmark_min_time=0.01",
-                                  "--benchmark_format=json"], capture_output=True, text=True)
+            out = subprocess.run(
+                [
+                    binary,
+                    "--benchmark_filter=^decode_latency/llama3_8b/float32",
+                    "--benchmark_repetitions=1",
+                    "--benchmark_min_time=0.01",
+                    "--benchmark_format=json",
+                ],
+                capture_output=True,
+                text=True,
+            )
             try:
                 return json.loads(out.stdout)["context"]["rotary_simd_target"] + " (from bench/rotate_bench)"
             except (ValueError, KeyError):
@@ -284,10 +310,15 @@ def hf_functions(shape, dtype, positions):
     if shape.model == "llama":
         from transformers import LlamaConfig
         from transformers.models.llama.modeling_llama import LlamaRotaryEmbedding, apply_rotary_pos_emb
-        config = LlamaConfig(hidden_size=shape.head_dim * shape.q_heads, num_attention_heads=shape.q_heads,
-                             num_key_value_heads=shape.k_heads, head_dim=shape.head_dim,
-                             max_position_embeddings=131072,
-                             rope_parameters={"rope_type": "default", "rope_theta": shape.theta})
+
+        config = LlamaConfig(
+            hidden_size=shape.head_dim * shape.q_heads,
+            num_attention_heads=shape.q_heads,
+            num_key_value_heads=shape.k_heads,
+            head_dim=shape.head_dim,
+            max_position_embeddings=131072,
+            rope_parameters={"rope_type": "default", "rope_theta": shape.theta},
+        )
         module = LlamaRotaryEmbedding(config)
 
         def cos_sin(q):
@@ -298,9 +329,14 @@ def hf_functions(shape, dtype, positions):
     elif shape.model == "neox":
         from transformers import GPTNeoXConfig
         from transformers.models.gpt_neox.modeling_gpt_neox import GPTNeoXRotaryEmbedding, apply_rotary_pos_emb
-        config = GPTNeoXConfig(hidden_size=shape.head_dim * shape.q_heads, num_attention_heads=shape.q_heads,
-                               rotary_pct=shape.rotary_dim / shape.head_dim, rotary_emb_base=shape.theta,
-                               max_position_embeddings=131072)
+
+        config = GPTNeoXConfig(
+            hidden_size=shape.head_dim * shape.q_heads,
+            num_attention_heads=shape.q_heads,
+            rotary_pct=shape.rotary_dim / shape.head_dim,
+            rotary_emb_base=shape.theta,
+            max_position_embeddings=131072,
+        )
         module = GPTNeoXRotaryEmbedding(config)
 
         def cos_sin(q):
@@ -310,6 +346,7 @@ def hf_functions(shape, dtype, positions):
             return apply_rotary_pos_emb(q.transpose(1, 2), k.transpose(1, 2), cos, sin)
     elif shape.model == "gptj":
         from transformers.models.gptj.modeling_gptj import apply_rotary_pos_emb, create_sinusoidal_positions
+
         # GPTJRotaryEmbedding's table, built once per model (here: for the positions used).
         table = create_sinusoidal_positions(int(positions.max()) + 1, shape.rotary_dim)
 
@@ -343,25 +380,43 @@ def ort_session(kind, shape, dtype, threads):
     """An InferenceSession rotating Q and K (3-d (batch, seq, heads * head_dim) inputs)."""
     import onnxruntime as ort
     from onnx import TensorProto, helper
+
     elem = ORT_TYPES[dtype][0]
     half = shape.rotary_dim // 2
     nodes = []
     for name, heads in (("q", shape.q_heads), ("k", shape.k_heads)):
-        attrs = {"interleaved": int(shape.layout == "interleaved"), "num_heads": heads,
-                 "rotary_embedding_dim": shape.rotary_dim}
+        attrs = {
+            "interleaved": int(shape.layout == "interleaved"),
+            "num_heads": heads,
+            "rotary_embedding_dim": shape.rotary_dim,
+        }
         if kind == "contrib":
-            nodes.append(helper.make_node("RotaryEmbedding", [name, "position_ids", "cos_cache", "sin_cache"],
-                                          [name + "_out"], domain="com.microsoft", **attrs))
+            nodes.append(
+                helper.make_node(
+                    "RotaryEmbedding",
+                    [name, "position_ids", "cos_cache", "sin_cache"],
+                    [name + "_out"],
+                    domain="com.microsoft",
+                    **attrs,
+                )
+            )
         else:
-            nodes.append(helper.make_node("RotaryEmbedding", [name, "cos_cache", "sin_cache", "position_ids"],
-                                          [name + "_out"], **attrs))
-    inputs = [helper.make_tensor_value_info("q", elem, ["B", "S", shape.q_heads * shape.head_dim]),
-              helper.make_tensor_value_info("k", elem, ["B", "S", shape.k_heads * shape.head_dim]),
-              helper.make_tensor_value_info("position_ids", TensorProto.INT64, ["B", "S"]),
-              helper.make_tensor_value_info("cos_cache", elem, ["M", half]),
-              helper.make_tensor_value_info("sin_cache", elem, ["M", half])]
-    outputs = [helper.make_tensor_value_info("q_out", elem, ["B", "S", shape.q_heads * shape.head_dim]),
-               helper.make_tensor_value_info("k_out", elem, ["B", "S", shape.k_heads * shape.head_dim])]
+            nodes.append(
+                helper.make_node(
+                    "RotaryEmbedding", [name, "cos_cache", "sin_cache", "position_ids"], [name + "_out"], **attrs
+                )
+            )
+    inputs = [
+        helper.make_tensor_value_info("q", elem, ["B", "S", shape.q_heads * shape.head_dim]),
+        helper.make_tensor_value_info("k", elem, ["B", "S", shape.k_heads * shape.head_dim]),
+        helper.make_tensor_value_info("position_ids", TensorProto.INT64, ["B", "S"]),
+        helper.make_tensor_value_info("cos_cache", elem, ["M", half]),
+        helper.make_tensor_value_info("sin_cache", elem, ["M", half]),
+    ]
+    outputs = [
+        helper.make_tensor_value_info("q_out", elem, ["B", "S", shape.q_heads * shape.head_dim]),
+        helper.make_tensor_value_info("k_out", elem, ["B", "S", shape.k_heads * shape.head_dim]),
+    ]
     opsets = [helper.make_opsetid("", 23 if kind == "opset23" else 21)]
     if kind == "contrib":
         opsets.append(helper.make_opsetid("com.microsoft", 1))
@@ -420,7 +475,7 @@ def measure(impls, repeats, sample_s, gap_s, meter, max_foreign, retries=2):
     round_index = 0
     redo = 0
     while round_index < repeats:
-        order = impls[round_index % len(impls):] + impls[:round_index % len(impls)]
+        order = impls[round_index % len(impls) :] + impls[: round_index % len(impls)]
         meter.start()
         sample = {}
         for impl in order:
@@ -443,7 +498,13 @@ def measure(impls, repeats, sample_s, gap_s, meter, max_foreign, retries=2):
 
 
 def tensor_bytes(shape, dtype, channels):
-    return shape.batch * shape.seq * (shape.q_heads + shape.k_heads) * channels * torch.tensor([], dtype=dtype).element_size()
+    return (
+        shape.batch
+        * shape.seq
+        * (shape.q_heads + shape.k_heads)
+        * channels
+        * torch.tensor([], dtype=dtype).element_size()
+    )
 
 
 def run_case(shape, dtype_name, threads, args, rotary_api, meter, compile_state, log):
@@ -477,8 +538,9 @@ def run_case(shape, dtype_name, threads, args, rotary_api, meter, compile_state,
     # rotary.
     rope = rotary_api.rope(shape, threads)
     impls.append(Impl("rotary in place", "in_place", rotary_api.in_place(rope, q, k, positions_np)))
-    impls.append(Impl("rotary out of place", "out_of_place",
-                      rotary_api.out_of_place(rope, q, k, q_out, k_out, positions_np)))
+    impls.append(
+        Impl("rotary out of place", "out_of_place", rotary_api.out_of_place(rope, q, k, q_out, k_out, positions_np))
+    )
 
     # transformers, eager and compiled.
     full, apply, cos_sin = hf_functions(shape, dtype, positions)
@@ -497,8 +559,13 @@ def run_case(shape, dtype_name, threads, args, rotary_api, meter, compile_state,
                 started = time.perf_counter()
                 compiled(*call_args)
                 compile_state["seconds"] = compile_state.get("seconds", 0.0) + time.perf_counter() - started
-                impls.append(Impl(f"hf compile {label} ({family})", "out_of_place",
-                                  (lambda c, a: lambda: c(*a))(compiled, call_args)))
+                impls.append(
+                    Impl(
+                        f"hf compile {label} ({family})",
+                        "out_of_place",
+                        (lambda c, a: lambda: c(*a))(compiled, call_args),
+                    )
+                )
             except Exception as error:  # noqa: BLE001 - any failure to compile means "skip"
                 reason = f"{type(error).__name__}: {str(error).splitlines()[0][:160] if str(error) else ''}"
                 compile_state["broken"] = reason
@@ -510,11 +577,19 @@ def run_case(shape, dtype_name, threads, args, rotary_api, meter, compile_state,
         skipped.append(("ort", f"{dtype_name}: no CPU kernel for RotaryEmbedding in onnxruntime"))
     else:
         cos_cache, sin_cache = cos_sin_cache(shape, positions, dtype)
-        bound = {"q": (q.view(shape.batch, shape.seq, -1), "in"), "k": (k.view(shape.batch, shape.seq, -1), "in"),
-                 "position_ids": (positions, "in"), "cos_cache": (cos_cache, "in"), "sin_cache": (sin_cache, "in"),
-                 "q_out": (q_out.view(shape.batch, shape.seq, -1), "out"),
-                 "k_out": (k_out.view(shape.batch, shape.seq, -1), "out")}
-        for kind, label in (("contrib", "ort com.microsoft RotaryEmbedding"), ("opset23", "ort opset-23 RotaryEmbedding")):
+        bound = {
+            "q": (q.view(shape.batch, shape.seq, -1), "in"),
+            "k": (k.view(shape.batch, shape.seq, -1), "in"),
+            "position_ids": (positions, "in"),
+            "cos_cache": (cos_cache, "in"),
+            "sin_cache": (sin_cache, "in"),
+            "q_out": (q_out.view(shape.batch, shape.seq, -1), "out"),
+            "k_out": (k_out.view(shape.batch, shape.seq, -1), "out"),
+        }
+        for kind, label in (
+            ("contrib", "ort com.microsoft RotaryEmbedding"),
+            ("opset23", "ort opset-23 RotaryEmbedding"),
+        ):
             try:
                 impls.append(Impl(label, "out_of_place", ort_call(ort_session(kind, shape, dtype, threads), bound)))
                 impls[-1].keepalive = (cos_cache, sin_cache)
@@ -537,8 +612,10 @@ def run_case(shape, dtype_name, threads, args, rotary_api, meter, compile_state,
             result = (q_out, k_out)
         got_q = result[0].transpose(1, 2) if result[0].shape != q.shape else result[0]
         got_k = result[1].transpose(1, 2) if result[1].shape != k.shape else result[1]
-        impl.max_diff = max((got_q.float() - reference[0].float()).abs().max().item(),
-                            (got_k.float() - reference[1].float()).abs().max().item())
+        impl.max_diff = max(
+            (got_q.float() - reference[0].float()).abs().max().item(),
+            (got_k.float() - reference[1].float()).abs().max().item(),
+        )
     del reference
 
     # Timing.
@@ -547,31 +624,52 @@ def run_case(shape, dtype_name, threads, args, rotary_api, meter, compile_state,
     for impl in impls:
         calibrate(impl, sample_s)
     repeats = args.repeats_long if shape.name == "prefill_long" else args.repeats
-    loads = measure(impls, repeats, sample_s, args.gap_ms / 1000 if threads > 1 else 0.002, meter,
-                    args.max_foreign_load)
+    loads = measure(
+        impls, repeats, sample_s, args.gap_ms / 1000 if threads > 1 else 0.002, meter, args.max_foreign_load
+    )
     in_bytes = tensor_bytes(shape, dtype, rot) * 2
     out_bytes = tensor_bytes(shape, dtype, shape.head_dim) * 2
     rows = []
     by_name = {impl.name: impl for impl in impls}
-    limit = {"in_place": by_name["limit: mul_(1.0) in place"].median(),
-             "out_of_place": by_name["limit: copy_"].median()}
+    limit = {
+        "in_place": by_name["limit: mul_(1.0) in place"].median(),
+        "out_of_place": by_name["limit: copy_"].median(),
+    }
     rot_in = by_name["rotary in place"].median()
     rot_out = by_name["rotary out of place"].median()
     for impl in impls:
         t = impl.median()
         counted = in_bytes if impl.mode == "in_place" else out_bytes
-        rows.append({
-            "impl": impl.name, "mode": impl.mode, "median_us": t * 1e6, "gbps": counted / t / 1e9,
-            "pct_limit": 100 * limit[impl.mode] / t, "speedup_in_place": t / rot_in,
-            "speedup_out_of_place": t / rot_out, "calls_per_sample": impl.calls, "samples": len(impl.times),
-            "max_diff": impl.max_diff,
-        })
-    result = {"shape": shape.name, "dtype": dtype_name, "threads": threads, "rows": rows, "skipped": skipped,
-              "foreign_load_median": statistics.median(loads), "foreign_load_max": max(loads),
-              "in_place_bytes": in_bytes, "out_of_place_bytes": out_bytes}
-    log(f"  {shape.name:15s} {dtype_name:4s} threads={threads}: rotary in place {rows[2]['gbps']:.1f} GB/s "
+        rows.append(
+            {
+                "impl": impl.name,
+                "mode": impl.mode,
+                "median_us": t * 1e6,
+                "gbps": counted / t / 1e9,
+                "pct_limit": 100 * limit[impl.mode] / t,
+                "speedup_in_place": t / rot_in,
+                "speedup_out_of_place": t / rot_out,
+                "calls_per_sample": impl.calls,
+                "samples": len(impl.times),
+                "max_diff": impl.max_diff,
+            }
+        )
+    result = {
+        "shape": shape.name,
+        "dtype": dtype_name,
+        "threads": threads,
+        "rows": rows,
+        "skipped": skipped,
+        "foreign_load_median": statistics.median(loads),
+        "foreign_load_max": max(loads),
+        "in_place_bytes": in_bytes,
+        "out_of_place_bytes": out_bytes,
+    }
+    log(
+        f"  {shape.name:15s} {dtype_name:4s} threads={threads}: rotary in place {rows[2]['gbps']:.1f} GB/s "
         f"({rows[2]['pct_limit']:.0f}% of limit), out of place {rows[3]['gbps']:.1f} GB/s "
-        f"({rows[3]['pct_limit']:.0f}%); foreign load {result['foreign_load_median']:.2f}")
+        f"({rows[3]['pct_limit']:.0f}%); foreign load {result['foreign_load_median']:.2f}"
+    )
     return result
 
 
@@ -593,17 +691,23 @@ def gbench_section(path, seconds=None):
     medians = [b for b in data["benchmarks"] if b.get("aggregate_name") == "median"]
     scale = {"ns": 1e-3, "us": 1.0, "ms": 1e3, "s": 1e6}
     out = ["## C++: bench/rotate_bench (Google Benchmark)\n"]
-    out.append(f"- Run: {context.get('date')}, {context.get('executable')}"
-               f"{f' ({seconds:.0f} s)' if seconds else ''}; load average at start: "
-               f"{' '.join(f'{x:.2f}' for x in context.get('load_avg', []))}")
+    out.append(
+        f"- Run: {context.get('date')}, {context.get('executable')}"
+        f"{f' ({seconds:.0f} s)' if seconds else ''}; load average at start: "
+        f"{' '.join(f'{x:.2f}' for x in context.get('load_avg', []))}"
+    )
     out.append(f"- SIMD target: {context.get('rotary_simd_target')}; CPU: {context.get('cpu')}")
     out.append(f"- Bytes: {context.get('bytes_counted')}")
-    out.append("- Medians of the repetitions (`--benchmark_repetitions`); \"limit GB/s\" is the paired limit of each "
-               "row (measured right after it on the same bytes), \"other CPUs\" the cores other processes kept "
-               "busy during the row (/proc/stat): rows with more than a few tenths were disturbed.\n")
+    out.append(
+        '- Medians of the repetitions (`--benchmark_repetitions`); "limit GB/s" is the paired limit of each '
+        'row (measured right after it on the same bytes), "other CPUs" the cores other processes kept '
+        "busy during the row (/proc/stat): rows with more than a few tenths were disturbed.\n"
+    )
     rotary_rows = {}
-    out.append("| shape | dtype | layout | mode | angles | threads | µs per call | GB/s | limit GB/s | % of limit | "
-               "2 threads / 1 thread time | other CPUs |")
+    out.append(
+        "| shape | dtype | layout | mode | angles | threads | µs per call | GB/s | limit GB/s | % of limit | "
+        "2 threads / 1 thread time | other CPUs |"
+    )
     out.append("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for b in medians:
         parts = b["run_name"].split("/")
@@ -618,11 +722,15 @@ def gbench_section(path, seconds=None):
             one = rotary_rows.get((shape, dtype, layout, mode, angles, "threads:1"))
             if one:
                 ratio = f"{t / (one['real_time'] * scale[one['time_unit']]):.2f}"
-        out.append(f"| {shape} | {dtype} | {layout} | {mode.replace('_', ' ')} | {angles.split(':')[1]} | "
-                   f"{threads.split(':')[1]} | {t:.2f} | {b['GB/s']:.1f} | {b.get('limit_GB/s', float('nan')):.1f} | "
-                   f"{b.get('pct_of_limit', float('nan')):.0f}% | {ratio} | {b.get('other_cpus', float('nan')):.2f} |")
-    out.append("\n### Decode latency: one Llama-3-8B token (32 Q + 8 KV heads × 128), position 123457, angles on "
-               "the fly, in place, 1 thread\n")
+        out.append(
+            f"| {shape} | {dtype} | {layout} | {mode.replace('_', ' ')} | {angles.split(':')[1]} | "
+            f"{threads.split(':')[1]} | {t:.2f} | {b['GB/s']:.1f} | {b.get('limit_GB/s', float('nan')):.1f} | "
+            f"{b.get('pct_of_limit', float('nan')):.0f}% | {ratio} | {b.get('other_cpus', float('nan')):.2f} |"
+        )
+    out.append(
+        "\n### Decode latency: one Llama-3-8B token (32 Q + 8 KV heads × 128), position 123457, angles on "
+        "the fly, in place, 1 thread\n"
+    )
     out.append("| dtype | ns per call | other CPUs |")
     out.append("|---|---|---|")
     for b in medians:
@@ -635,8 +743,10 @@ def gbench_section(path, seconds=None):
     for b in medians:
         if b["run_name"].startswith("limit/"):
             t = b["real_time"] * scale[b["time_unit"]]
-            out.append(f"| {b['run_name'].removesuffix('/real_time')} | {t:.2f} | {b['GB/s']:.1f} | "
-                       f"{b.get('other_cpus', float('nan')):.2f} |")
+            out.append(
+                f"| {b['run_name'].removesuffix('/real_time')} | {t:.2f} | {b['GB/s']:.1f} | "
+                f"{b.get('other_cpus', float('nan')):.2f} |"
+            )
     return "\n".join(out) + "\n"
 
 
@@ -646,40 +756,54 @@ def report(results, meta):
     add("# rotary on the CPU: limits and peers\n")
     add(f"- Date: {meta['date']}")
     add(f"- Command: `{meta['command']}` ({meta['elapsed_s']:.0f} s)")
-    add(f"- Library: commit `{meta['commit']}`{' (with uncommitted changes in src/include/python)' if meta['dirty'] else ''}; "
+    add(
+        f"- Library: commit `{meta['commit']}`"
+        f"{' (with uncommitted changes in src/include/python)' if meta['dirty'] else ''}; "
         f"rotary Python package {meta['rotary_source']}; SIMD target: {meta['simd']}; "
-        f"max_threads passed: {'yes' if meta['max_threads'] else 'no (OpenMP default)'}")
+        f"max_threads passed: {'yes' if meta['max_threads'] else 'no (OpenMP default)'}"
+    )
     add(f"- CPU: {meta['cpu_model']}, {meta['cpus']} logical CPUs; flags: {' '.join(meta['cpu_flags'])}")
-    add(f"- Versions: Python {meta['python']}, torch {meta['torch']}, transformers {meta['transformers']}, "
-        f"onnxruntime {meta['onnxruntime']}, onnx {meta['onnx']}, numpy {meta['numpy']}")
-    add(f"- Threads: {', '.join(map(str, meta['threads']))} (torch.set_num_threads, ORT intra_op_num_threads, "
+    add(
+        f"- Versions: Python {meta['python']}, torch {meta['torch']}, transformers {meta['transformers']}, "
+        f"onnxruntime {meta['onnxruntime']}, onnx {meta['onnx']}, numpy {meta['numpy']}"
+    )
+    add(
+        f"- Threads: {', '.join(map(str, meta['threads']))} (torch.set_num_threads, ORT intra_op_num_threads, "
         f"rotary max_threads). Medians of {meta['repeats']} interleaved rounds ({meta['repeats_long']} for "
-        f"prefill_long), samples of >= {meta['sample_ms']} ms. Load average at start: {meta['loadavg']}")
-    add("- Bytes per call, read once + written once: in place 2 x rotated bytes, out of place 2 x tensor "
+        f"prefill_long), samples of >= {meta['sample_ms']} ms. Load average at start: {meta['loadavg']}"
+    )
+    add(
+        "- Bytes per call, read once + written once: in place 2 x rotated bytes, out of place 2 x tensor "
         "bytes. GB/s = 1e9 B/s. % limit: against torch `view(float32).mul_(1.0)` on the same bytes (in place) or "
         "`copy_` of the same tensors (out of place), same rounds. Speedup = peer median time / rotary "
-        "median time (in place; out of place).")
+        "median time (in place; out of place)."
+    )
     if meta.get("compile_seconds"):
         add(f"- torch.compile: {meta['compile_seconds']:.0f} s of compilation in total (outside the timings)")
     add("")
 
     add("## Summary: rotary\n")
-    add("| shape | dtype | threads | in place GB/s | % of mul_ limit | out of place GB/s | % of copy limit | "
-        "vs eager full | vs eager apply | vs compile apply | vs ORT contrib | vs ORT op23 | other load |")
+    add(
+        "| shape | dtype | threads | in place GB/s | % of mul_ limit | out of place GB/s | % of copy limit | "
+        "vs eager full | vs eager apply | vs compile apply | vs ORT contrib | vs ORT op23 | other load |"
+    )
     add("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in results:
         rows = {row["impl"].split(" (")[0]: row for row in r["rows"]}
 
         def speed(name):
-            row = rows.get(name)
+            row = rows.get(name)  # noqa: B023 - called only within this iteration
             if not row:
                 return "—"
             return f"{row['speedup_in_place']:.1f}× / {row['speedup_out_of_place']:.1f}×"
+
         ri, ro = rows["rotary in place"], rows["rotary out of place"]
-        add(f"| {r['shape']} | {r['dtype']} | {r['threads']} | {fmt(ri['gbps'])} | {fmt(ri['pct_limit'], 0)}% | "
+        add(
+            f"| {r['shape']} | {r['dtype']} | {r['threads']} | {fmt(ri['gbps'])} | {fmt(ri['pct_limit'], 0)}% | "
             f"{fmt(ro['gbps'])} | {fmt(ro['pct_limit'], 0)}% | {speed('hf eager full')} | {speed('hf eager apply')} | "
             f"{speed('hf compile apply')} | {speed('ort com.microsoft RotaryEmbedding')} | "
-            f"{speed('ort opset-23 RotaryEmbedding')} | {r['foreign_load_median']:.2f} |")
+            f"{speed('ort opset-23 RotaryEmbedding')} | {r['foreign_load_median']:.2f} |"
+        )
     add("\nSpeedups are given as (rotary in place) / (rotary out of place); — = not run (see the details).\n")
     if meta.get("gbench_json"):
         add(gbench_section(meta["gbench_json"], meta.get("gbench_seconds")))
@@ -687,17 +811,27 @@ def report(results, meta):
     add("## Details\n")
     for r in results:
         add(f"### {r['shape']}, {r['dtype']}, {r['threads']} thread{'s' if r['threads'] > 1 else ''}\n")
-        add(f"In place counts {r['in_place_bytes'] / 1e6:.2f} MB per call, out of place "
+        add(
+            f"In place counts {r['in_place_bytes'] / 1e6:.2f} MB per call, out of place "
             f"{r['out_of_place_bytes'] / 1e6:.2f} MB. Other processes' load: median "
-            f"{r['foreign_load_median']:.2f}, max {r['foreign_load_max']:.2f} cores.\n")
-        add("| implementation | mode | median µs | GB/s | % limit | rotary speedup (in place / out of place) | "
-            "max abs diff vs rotary |")
+            f"{r['foreign_load_median']:.2f}, max {r['foreign_load_max']:.2f} cores.\n"
+        )
+        add(
+            "| implementation | mode | median µs | GB/s | % limit | rotary speedup (in place / out of place) | "
+            "max abs diff vs rotary |"
+        )
         add("|---|---|---|---|---|---|---|")
         for row in r["rows"]:
-            speed = "—" if row["impl"].startswith(("limit", "rotary")) else \
-                f"{row['speedup_in_place']:.2f}× / {row['speedup_out_of_place']:.2f}×"
-            add(f"| {row['impl']} | {row['mode'].replace('_', ' ')} | {fmt(row['median_us'], 2)} | {fmt(row['gbps'])} | "
-                f"{fmt(row['pct_limit'], 0)}% | {speed} | {fmt(row['max_diff'], 4) if not math.isnan(row['max_diff']) else '—'} |")
+            speed = (
+                "—"
+                if row["impl"].startswith(("limit", "rotary"))
+                else f"{row['speedup_in_place']:.2f}× / {row['speedup_out_of_place']:.2f}×"
+            )
+            add(
+                f"| {row['impl']} | {row['mode'].replace('_', ' ')} | {fmt(row['median_us'], 2)} | "
+                f"{fmt(row['gbps'])} | {fmt(row['pct_limit'], 0)}% | {speed} | "
+                f"{fmt(row['max_diff'], 4) if not math.isnan(row['max_diff']) else '—'} |"
+            )
         for name, reason in r["skipped"]:
             add(f"\nNot run: {name}: {reason}")
         add("")
@@ -711,36 +845,67 @@ def report(results, meta):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="prefill (1024 tokens) and decode, f32 and bf16, "
-                        "1 thread, 3 rounds: a smoke test of every code path")
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="prefill (1024 tokens) and decode, f32 and bf16, 1 thread, 3 rounds: a smoke test of every code path",
+    )
     parser.add_argument("--out", help="write the markdown report here (also printed)")
     parser.add_argument("--json", help="write the raw results as JSON here")
-    parser.add_argument("--rotary-build", default=os.path.join(REPO, "build-bench"),
-                        help="CMake build directory with the Python module (-DROTARY_BUILD_PYTHON=ON), "
-                        "used when `import rotary` fails (default: %(default)s)")
-    parser.add_argument("--rotary-from", choices=("auto", "installed", "build"), default="auto",
-                        help="which rotary package: the installed one, the one in --rotary-build, or the "
-                        "installed one when importable (default %(default)s)")
+    parser.add_argument(
+        "--rotary-build",
+        default=os.path.join(REPO, "build-bench"),
+        help="CMake build directory with the Python module (-DROTARY_BUILD_PYTHON=ON), "
+        "used when `import rotary` fails (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--rotary-from",
+        choices=("auto", "installed", "build"),
+        default="auto",
+        help="which rotary package: the installed one, the one in --rotary-build, or the "
+        "installed one when importable (default %(default)s)",
+    )
     parser.add_argument("--shapes", default=",".join(SHAPES), help="comma-separated, from: " + ", ".join(SHAPES))
     parser.add_argument("--dtypes", default="f32,f16,bf16")
     parser.add_argument("--threads", default="1,2")
     parser.add_argument("--repeats", type=int, default=7, help="rounds per case (default %(default)s)")
     parser.add_argument("--repeats-long", type=int, default=5, help="rounds for prefill_long")
     parser.add_argument("--sample-ms", type=float, default=20.0, help="minimum duration of one sample")
-    parser.add_argument("--gap-ms", type=float, default=20.0,
-                        help="pause before each multi-threaded sample (lets spinning worker threads sleep)")
-    parser.add_argument("--ort-settle-ms", type=float, default=200.0,
-                        help="pause after each multi-threaded ORT sample: its pool spins on after a run")
-    parser.add_argument("--max-foreign-load", type=float, default=0.3,
-                        help="re-run a round (twice at most) when other processes kept more cores busy")
-    parser.add_argument("--gbench", metavar="BINARY", help="first run this rotate_bench binary (C++ side: "
-                        "limits, rotary, decode latency) and report its medians in the markdown")
-    parser.add_argument("--gbench-args", default="", help="extra arguments for --gbench, e.g. "
-                        "\"--benchmark_filter=prefill\"")
-    parser.add_argument("--gbench-json", help="report this existing rotate_bench JSON output "
-                        "(--benchmark_out=FILE --benchmark_out_format=json) instead of running --gbench")
+    parser.add_argument(
+        "--gap-ms",
+        type=float,
+        default=20.0,
+        help="pause before each multi-threaded sample (lets spinning worker threads sleep)",
+    )
+    parser.add_argument(
+        "--ort-settle-ms",
+        type=float,
+        default=200.0,
+        help="pause after each multi-threaded ORT sample: its pool spins on after a run",
+    )
+    parser.add_argument(
+        "--max-foreign-load",
+        type=float,
+        default=0.3,
+        help="re-run a round (twice at most) when other processes kept more cores busy",
+    )
+    parser.add_argument(
+        "--gbench",
+        metavar="BINARY",
+        help="first run this rotate_bench binary (C++ side: "
+        "limits, rotary, decode latency) and report its medians in the markdown",
+    )
+    parser.add_argument(
+        "--gbench-args", default="", help='extra arguments for --gbench, e.g. "--benchmark_filter=prefill"'
+    )
+    parser.add_argument(
+        "--gbench-json",
+        help="report this existing rotate_bench JSON output "
+        "(--benchmark_out=FILE --benchmark_out_format=json) instead of running --gbench",
+    )
     parser.add_argument("--no-compile", action="store_true", help="skip torch.compile")
     args = parser.parse_args()
     shapes = [s for s in args.shapes.split(",") if s]
@@ -760,29 +925,53 @@ def main():
         args.gbench_json = os.path.join(tempfile.mkdtemp(prefix="rotate-bench-"), "rotate_bench.json")
         print(f"running {args.gbench} ...", file=sys.stderr, flush=True)
         gbench_started = time.perf_counter()
-        subprocess.run([args.gbench, f"--benchmark_out={args.gbench_json}", "--benchmark_out_format=json",
-                        *shlex.split(args.gbench_args)], check=True, stdout=subprocess.DEVNULL)
+        subprocess.run(
+            [
+                args.gbench,
+                f"--benchmark_out={args.gbench_json}",
+                "--benchmark_out_format=json",
+                *shlex.split(args.gbench_args),
+            ],
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
         gbench_seconds = time.perf_counter() - gbench_started
     rotary_module, rotary_source = import_rotary(args.rotary_build, args.rotary_from)
     rotary_api = RotaryAdapter(rotary_module)
     import onnx
     import onnxruntime
     import transformers
+
     torch._dynamo.config.cache_size_limit = 1024
     torch._dynamo.config.accumulated_cache_size_limit = 4096
 
     model, flags, all_flags = cpu_description()
     commit, dirty = git_state()
     meta = {
-        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-        "command": command, "commit": commit, "dirty": bool(dirty), "rotary_source": rotary_source,
-        "simd": rotary_api.simd_target(args.rotary_build), "max_threads": rotary_api.has_max_threads,
-        "cpu_model": model, "cpu_flags": flags, "all_flags": all_flags, "cpus": os.cpu_count(),
-        "python": platform.python_version(), "torch": torch.__version__, "transformers": transformers.__version__,
-        "onnxruntime": onnxruntime.__version__, "onnx": onnx.__version__, "numpy": np.__version__,
-        "threads": threads, "repeats": args.repeats, "repeats_long": args.repeats_long, "sample_ms": args.sample_ms,
+        "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "command": command,
+        "commit": commit,
+        "dirty": bool(dirty),
+        "rotary_source": rotary_source,
+        "simd": rotary_api.simd_target(args.rotary_build),
+        "max_threads": rotary_api.has_max_threads,
+        "cpu_model": model,
+        "cpu_flags": flags,
+        "all_flags": all_flags,
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
+        "onnxruntime": onnxruntime.__version__,
+        "onnx": onnx.__version__,
+        "numpy": np.__version__,
+        "threads": threads,
+        "repeats": args.repeats,
+        "repeats_long": args.repeats_long,
+        "sample_ms": args.sample_ms,
         "loadavg": " ".join(f"{x:.2f}" for x in os.getloadavg()),
-        "gbench_json": args.gbench_json, "gbench_seconds": gbench_seconds,
+        "gbench_json": args.gbench_json,
+        "gbench_seconds": gbench_seconds,
     }
     log = lambda message: print(message, file=sys.stderr, flush=True)  # noqa: E731
     log(f"rotary ({rotary_source}), SIMD target {meta['simd']}; commit {commit[:12]}")
@@ -794,8 +983,9 @@ def main():
         for shape_name in shapes:
             for dtype_name in dtypes:
                 try:
-                    results.append(run_case(SHAPES[shape_name], dtype_name, n, args, rotary_api, meter,
-                                            compile_state, log))
+                    results.append(
+                        run_case(SHAPES[shape_name], dtype_name, n, args, rotary_api, meter, compile_state, log)
+                    )
                 except Exception:  # noqa: BLE001 - report the case and go on
                     log(f"  {shape_name} {dtype_name} threads={n}: FAILED\n{traceback.format_exc()}")
     order = {name: i for i, name in enumerate(shapes)}

@@ -46,7 +46,7 @@ def time_ms(fn):
 # transformers version: the code is the reference's few lines.
 def rotate_half(x):
     x1 = x[..., : x.shape[-1] // 2]
-    x2 = x[..., x.shape[-1] // 2:]
+    x2 = x[..., x.shape[-1] // 2 :]
     return torch.cat((-x2, x1), dim=-1)
 
 
@@ -97,7 +97,8 @@ def peers(tokens, batch, device):
 
         pos32 = positions.to(torch.int32)
         out["flashinfer in place"] = lambda: flashinfer.apply_rope_pos_ids_inplace(
-            q, k, pos32, rotary_dim=HEAD_DIM, interleave=False, rope_theta=THETA)
+            q, k, pos32, rotary_dim=HEAD_DIM, interleave=False, rope_theta=THETA
+        )
     except Exception as e:  # noqa: BLE001
         print(f"  flashinfer unavailable: {e!r}"[:200])
     try:
@@ -120,8 +121,10 @@ def main():
     if not torch.cuda.is_available():
         sys.exit("gpu_bench.py needs a CUDA device")
     device = torch.device("cuda")
-    print(f"device: {torch.cuda.get_device_name(device)}, torch {torch.__version__}, "
-          f"bf16, Q {Q_HEADS} + K {K_HEADS} heads x {HEAD_DIM}")
+    print(
+        f"device: {torch.cuda.get_device_name(device)}, torch {torch.__version__}, "
+        f"bf16, Q {Q_HEADS} + K {K_HEADS} heads x {HEAD_DIM}"
+    )
     for tokens in (4096, 32768):
         fns, nbytes = peers(tokens, 1, device)
         print(f"\nprefill {tokens} tokens ({nbytes / 2**20:.1f} MiB read + written)")
@@ -132,16 +135,19 @@ def main():
         rotary_best = results["rotary in place"]
         peers_gbs = {n: g for n, g in results.items() if not n.startswith(("rotary", "copy"))}
         verdict = "yes" if all(rotary_best > g for g in peers_gbs.values()) else "no"
-        print(f"  target >= 85% of copy: {'yes' if rotary_best >= 0.85 * copy else 'no'}; "
-              f"faster than every peer: {verdict}")
+        print(
+            f"  target >= 85% of copy: {'yes' if rotary_best >= 0.85 * copy else 'no'}; "
+            f"faster than every peer: {verdict}"
+        )
     for batch in (1, 64):
         fns, _ = peers(1, batch, device)
         print(f"\ndecode, batch {batch} (1 token each)")
         for name, fn in fns.items():
             print(f"  {name:24s} {time_ms(fn) * 1e3:8.1f} us")
     empty = torch.empty(0, device=device)
-    print(f"\nreference: an empty kernel launch (torch add of 0 elements) "
-          f"{time_ms(lambda: empty.add_(1)) * 1e3:.1f} us")
+    print(
+        f"\nreference: an empty kernel launch (torch add of 0 elements) {time_ms(lambda: empty.add_(1)) * 1e3:.1f} us"
+    )
 
 
 if __name__ == "__main__":

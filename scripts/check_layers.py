@@ -100,8 +100,9 @@ def check(root):
             if why:
                 problems.append(f"{path}:{line_number}: includes {target}: {why}")
     for layer, header in sorted(set(KNOWN_EXCEPTIONS) - used):
-        problems.append(f"scripts/check_layers.py: the exception for {layer} including {header} is no "
-                        "longer needed; remove it")
+        problems.append(
+            f"scripts/check_layers.py: the exception for {layer} including {header} is no longer needed; remove it"
+        )
     return problems
 
 

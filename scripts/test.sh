@@ -7,6 +7,11 @@ root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
 if [[ -f pyproject.toml ]]; then scripts/install-deps.sh --python; else scripts/install-deps.sh; fi
 
+if [[ -f pyproject.toml ]]; then
+  echo "== Python: style (ruff format, ruff check)"
+  scripts/lint.sh
+fi
+
 echo "== C++: build (-Werror) and CTest"
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DROTARY_WERROR=ON >/dev/null
 cmake --build build -j"$(nproc)"

@@ -44,7 +44,7 @@ def _as_json_text(config):
     try:
         config = _spell_non_finite(config)
         return json.dumps(config, default=_json_value, allow_nan=False)
-    except Exception as e:  # a hostile dict may raise anything: RecursionError when deeply nested, ...
+    except Exception as e:  # noqa: BLE001 - a hostile dict may raise anything: RecursionError when deeply nested, ...
         raise invalid("config", f"cannot be written as JSON: {e}") from None
 
 

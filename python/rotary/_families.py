@@ -6,7 +6,6 @@ import functools
 import json
 import os
 
-
 _FILE = os.path.join(os.path.dirname(__file__), "families.json")
 
 # The RoPE types the sweep tries on each family's default config; its other cases are layer types

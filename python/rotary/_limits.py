@@ -49,8 +49,11 @@ def integer(value, name, low=INT64_MIN, high=INT64_MAX):
     except TypeError:
         raise invalid(name, f"expected an integer, got {type(value).__name__} {value!r}") from None
     if not low <= number <= high:
-        expected = ("an integer in the int64 range" if (low, high) == (INT64_MIN, INT64_MAX)
-                    else f"an integer from {low} to {high}")
+        expected = (
+            "an integer in the int64 range"
+            if (low, high) == (INT64_MIN, INT64_MAX)
+            else f"an integer from {low} to {high}"
+        )
         raise invalid(name, f"expected {expected}, got {number}")
     return number
 
@@ -62,8 +65,9 @@ def check_size(name, amount, size, of_what, count=None, limit=None):
     if limit is not None and count > limit[0]:
         raise invalid(name, f"{need}; the limit is {limit[0]} {limit[1]} (rotary::{limit[2]})")
     if size > MAX_REQUEST_BYTES:
-        raise invalid(name, f"{need}; the limit is {format_bytes(MAX_REQUEST_BYTES)} per request "
-                            "(rotary::kMaxRequestBytes)")
+        raise invalid(
+            name, f"{need}; the limit is {format_bytes(MAX_REQUEST_BYTES)} per request (rotary::kMaxRequestBytes)"
+        )
     return need
 
 

@@ -43,8 +43,12 @@ def _as_positions(positions, token_shape=None, num_axes=1, check_tokens=None):
             raise invalid("positions", "values past the int64 range")
         dtype = np.dtype(np.int64)
     axes = 1
-    if num_axes > 1 and array.ndim >= 1 and array.shape[0] == num_axes and (
-            token_shape is None or array.ndim == len(token_shape) + 1):
+    if (
+        num_axes > 1
+        and array.ndim >= 1
+        and array.shape[0] == num_axes
+        and (token_shape is None or array.ndim == len(token_shape) + 1)
+    ):
         axes = num_axes
     if token_shape is not None:
         token_shape = tuple(int(s) for s in token_shape)
@@ -68,8 +72,7 @@ def _contiguous(array, dtype):
     tokens of a tensor with zero strides can ask for far more positions than any real call has."""
     if array.flags.c_contiguous and array.dtype == dtype:
         return array
-    need = check_size("positions", f"{array.size} positions", array.size * dtype.itemsize,
-                      f"a contiguous {dtype} copy")
+    need = check_size("positions", f"{array.size} positions", array.size * dtype.itemsize, f"a contiguous {dtype} copy")
     return allocating("positions", need, lambda: np.ascontiguousarray(array, dtype=dtype))
 
 
@@ -150,8 +153,18 @@ class Rope:
     otherwise they raise :class:`rotary.Error`.
     """
 
-    def __init__(self, config, angle_mode="hf", cache_positions=0, inv_freq=None, attention_factor=None,
-                 *, layer_type=None, vision=False, max_threads=0):
+    def __init__(
+        self,
+        config,
+        angle_mode="hf",
+        cache_positions=0,
+        inv_freq=None,
+        attention_factor=None,
+        *,
+        layer_type=None,
+        vision=False,
+        max_threads=0,
+    ):
         if isinstance(config, (str, os.PathLike)):
             config = config_from_file(config, layer_type, vision=vision)
         elif not isinstance(config, _rotary.RopeConfig):
@@ -169,13 +182,17 @@ class Rope:
                 )
             inv_freq = inv_freq.tolist()  # each float32 exactly, as a Python float
         # Sizes are checked against rotary/limits.h by the core, which names the bytes they need.
-        self._rope = _rotary.Rope(config, angle_mode, integer(cache_positions, "cache_positions"),
-                                  inv_freq, None if attention_factor is None else float(attention_factor),
-                                  integer(max_threads, "max_threads", 0, MAX_THREADS))
+        self._rope = _rotary.Rope(
+            config,
+            angle_mode,
+            integer(cache_positions, "cache_positions"),
+            inv_freq,
+            None if attention_factor is None else float(attention_factor),
+            integer(max_threads, "max_threads", 0, MAX_THREADS),
+        )
 
     def __repr__(self):
-        return (f"Rope({self.config!r}, angle_mode='{self.angle_mode}', "
-                f"attention_factor={self.attention_factor!r})")
+        return f"Rope({self.config!r}, angle_mode='{self.angle_mode}', attention_factor={self.attention_factor!r})"
 
     @property
     def config(self):
@@ -260,18 +277,25 @@ class Rope:
         shape = np.shape(positions)[1:] if axes > 1 else np.shape(positions)
         half = self.rotary_dim // 2
         rows = flat.size // axes
-        cos, sin = allocating("positions", self._table_need(rows),
-                              lambda: (np.empty((rows, half), dtype=np.float32),
-                                       np.empty((rows, half), dtype=np.float32)))
+        cos, sin = allocating(
+            "positions",
+            self._table_need(rows),
+            lambda: (np.empty((rows, half), dtype=np.float32), np.empty((rows, half), dtype=np.float32)),
+        )
         self._rope.cos_sin(flat, axes, cos, sin)
         return cos.reshape(*shape, half), sin.reshape(*shape, half)
 
     def _table_need(self, rows):
         """What cos/sin tables of `rows` positions need, in words; rotary.Error past the limits."""
         half = self.rotary_dim // 2
-        return check_size("positions", f"{rows} positions", rows * half * 8,
-                          f"cos/sin tables ({half} pairs x 2 x 4 bytes each)", rows,
-                          (MAX_TABLE_POSITIONS, "positions", "kMaxTablePositions"))
+        return check_size(
+            "positions",
+            f"{rows} positions",
+            rows * half * 8,
+            f"cos/sin tables ({half} pairs x 2 x 4 bytes each)",
+            rows,
+            (MAX_TABLE_POSITIONS, "positions", "kMaxTablePositions"),
+        )
 
     def rotate(self, q, positions, k=None, *, q_out=None, k_out=None, inverse=False, layout=None):
         """Rotates q (and k) by their positions: in place, or into ``q_out`` / ``k_out``.
@@ -324,8 +348,16 @@ class Rope:
         k_target = None
         if k is not None:
             k_target = _writable(k if k_out is None else k_out, "k" if k_out is None else "k_out")
-        self._rope.rotate(_readable(q), q_target, None if k is None else _readable(k), k_target,
-                          flat_positions, axes, layout, bool(inverse))
+        self._rope.rotate(
+            _readable(q),
+            q_target,
+            None if k is None else _readable(k),
+            k_target,
+            flat_positions,
+            axes,
+            layout,
+            bool(inverse),
+        )
         for target in (q_target, k_target):
             _mark_modified(target)
         return q_target if k is None else (q_target, k_target)
@@ -340,22 +372,26 @@ class Rope:
         """
         torch = sys.modules["torch"]
         if not _rotary.has_cuda_backend():
-            raise invalid("q", "is on a CUDA device; this build of rotary has no CUDA backend "
-                               "(no copy is made)")
+            raise invalid("q", "is on a CUDA device; this build of rotary has no CUDA backend (no copy is made)")
         axes = 1
         if _torch_tensor(positions) and positions.is_cuda:
             if positions.dtype not in (torch.int32, torch.int64):
                 raise invalid("positions", f"expected int32 or int64, got {positions.dtype}")
             device_positions = positions
-            if (self.num_axes > 1 and device_positions.dim() == len(token_shape) + 1
-                    and device_positions.shape[0] == self.num_axes):
+            if (
+                self.num_axes > 1
+                and device_positions.dim() == len(token_shape) + 1
+                and device_positions.shape[0] == self.num_axes
+            ):
                 axes = self.num_axes
             target = token_shape if axes == 1 else (axes,) + tuple(token_shape)
             try:
                 device_positions = device_positions.expand(target)
             except RuntimeError:
-                raise invalid("positions", f"expected shape {tuple(token_shape)} or one that "
-                                           f"broadcasts to it, got {tuple(positions.shape)}") from None
+                raise invalid(
+                    "positions",
+                    f"expected shape {tuple(token_shape)} or one that broadcasts to it, got {tuple(positions.shape)}",
+                ) from None
             device_positions = device_positions.contiguous().reshape(-1)
             sequence_length = 0
             if self._rope.length_dependent and device_positions.numel():
@@ -372,9 +408,18 @@ class Rope:
             k_target = _writable(k if k_out is None else k_out, "k" if k_out is None else "k_out")
         with torch.cuda.device(q.device):
             stream = torch.cuda.current_stream(q.device).cuda_stream
-            self._rope.rotate_cuda(_readable(q), q_target, None if k is None else _readable(k),
-                                   k_target, device_positions, axes, layout, bool(inverse),
-                                   sequence_length, int(stream))
+            self._rope.rotate_cuda(
+                _readable(q),
+                q_target,
+                None if k is None else _readable(k),
+                k_target,
+                device_positions,
+                axes,
+                layout,
+                bool(inverse),
+                sequence_length,
+                int(stream),
+            )
         for target in (q_target, k_target):
             _mark_modified(target)
         return q_target if k is None else (q_target, k_target)

@@ -60,21 +60,29 @@ class FamilyFit:
             text = f"{head} over head_dim, {p['rotated_pairs']} pairs rotate, {p['zero_pairs']} at θ 0"
             return text + (f", factor {_g(p['factor'])}" if p.get("factor", 1) != 1 else "")
         if self.rope_type == "llama3":
-            return (f"{head}, factor {_g(p['factor'])}, kept below wavelength {_g(p['high_wavelength'])}, "
-                    f"divided above {_g(p['low_wavelength'])} (original context / high_freq_factor, "
-                    "/ low_freq_factor)")
+            return (
+                f"{head}, factor {_g(p['factor'])}, kept below wavelength {_g(p['high_wavelength'])}, "
+                f"divided above {_g(p['low_wavelength'])} (original context / high_freq_factor, "
+                "/ low_freq_factor)"
+            )
         if self.rope_type == "yarn":
             return f"{head}, factor {_g(p['factor'])}, ramp over pairs {_g(p['ramp_low'])} .. {_g(p['ramp_high'])}"
         if self.rope_type == "longrope":
             factors = p["factors"]
-            return (f"{head} with one factor per pair (LongRoPE-style; the base is a choice, the "
-                    f"factors are relative to it): {_g(min(factors))} .. {_g(max(factors))}")
+            return (
+                f"{head} with one factor per pair (LongRoPE-style; the base is a choice, the "
+                f"factors are relative to it): {_g(min(factors))} .. {_g(max(factors))}"
+            )
         return head
 
     def to_dict(self):
-        return {"rope_type": self.rope_type, "params": _plain(self.params), "config": _plain(self.config),
-                "worst": None if not math.isfinite(self.worst) else float(self.worst),
-                "worst_pair": int(self.worst_pair)}
+        return {
+            "rope_type": self.rope_type,
+            "params": _plain(self.params),
+            "config": _plain(self.config),
+            "worst": None if not math.isfinite(self.worst) else float(self.worst),
+            "worst_pair": int(self.worst_pair),
+        }
 
 
 def _g(x):
@@ -223,12 +231,19 @@ def fit_family(theta, tol, head_dim, rotary_dim, length, hint_base=None):
                 base, factor = fitted
                 candidates = []
                 for b, f in _pairs_rounded(base, factor):
-                    scaling = {"rope_type": "proportional", "rope_theta": b,
-                               "partial_rotary_factor": (2 * first_zero + 0.5) / head_dim, "factor": f}
-                    candidates.append(("proportional",
-                                       {"base": b, "factor": f, "rotated_pairs": first_zero,
-                                        "zero_pairs": n - first_zero},
-                                       {"head_dim": head_dim, "rope_parameters": scaling}))
+                    scaling = {
+                        "rope_type": "proportional",
+                        "rope_theta": b,
+                        "partial_rotary_factor": (2 * first_zero + 0.5) / head_dim,
+                        "factor": f,
+                    }
+                    candidates.append(
+                        (
+                            "proportional",
+                            {"base": b, "factor": f, "rotated_pairs": first_zero, "zero_pairs": n - first_zero},
+                            {"head_dim": head_dim, "rope_parameters": scaling},
+                        )
+                    )
                 fit = _first_fit(ev, candidates)
                 if fit.worst <= 1:
                     return fit
@@ -243,8 +258,9 @@ def fit_family(theta, tol, head_dim, rotary_dim, length, hint_base=None):
     fitted = _log_fit(theta, tol, live, rotary_dim)
     if fitted and abs(fitted[1] - 1) > 1e-6:
         for b, f in _pairs_rounded(*fitted):
-            candidates.append(("linear", {"base": b, "factor": f},
-                               ev.base_config(b, {"rope_type": "linear", "factor": f})))
+            candidates.append(
+                ("linear", {"base": b, "factor": f}, ev.base_config(b, {"rope_type": "linear", "factor": f}))
+            )
     best = _first_fit(ev, candidates)
     if best is not None and best.worst <= 1:
         return best
@@ -352,10 +368,20 @@ def _fit_llama3(ev, theta, tol, base):
             high_w = _nice(high_edge, digits)
             if not (low_w > 0 and 0 < high_w <= low_w):
                 continue
-            scaling = {"rope_type": "llama3", "factor": f, "original_max_position_embeddings": low_w,
-                       "low_freq_factor": 1.0, "high_freq_factor": low_w / high_w}
-            candidates.append(("llama3", {"base": b, "factor": f, "low_wavelength": low_w,
-                                          "high_wavelength": high_w}, ev.base_config(b, scaling)))
+            scaling = {
+                "rope_type": "llama3",
+                "factor": f,
+                "original_max_position_embeddings": low_w,
+                "low_freq_factor": 1.0,
+                "high_freq_factor": low_w / high_w,
+            }
+            candidates.append(
+                (
+                    "llama3",
+                    {"base": b, "factor": f, "low_wavelength": low_w, "high_wavelength": high_w},
+                    ev.base_config(b, scaling),
+                )
+            )
     return _first_fit(ev, candidates) if candidates else None
 
 
@@ -397,10 +423,21 @@ def _fit_yarn(ev, theta, tol, base):
             # betas that put the ramp's ends at lo and hi are original / (2 pi) * base^(-2 pair / d).
             beta_fast = original / _TWO_PI * b ** (-2 * lo / rotary_dim)
             beta_slow = original / _TWO_PI * b ** (-2 * hi / rotary_dim)
-            scaling = {"rope_type": "yarn", "factor": f, "original_max_position_embeddings": original,
-                       "beta_fast": beta_fast, "beta_slow": beta_slow, "truncate": False}
-            candidates.append(("yarn", {"base": b, "factor": f, "ramp_low": lo, "ramp_high": hi},
-                               ev.base_config(b, scaling, max_positions=original * f)))
+            scaling = {
+                "rope_type": "yarn",
+                "factor": f,
+                "original_max_position_embeddings": original,
+                "beta_fast": beta_fast,
+                "beta_slow": beta_slow,
+                "truncate": False,
+            }
+            candidates.append(
+                (
+                    "yarn",
+                    {"base": b, "factor": f, "ramp_low": lo, "ramp_high": hi},
+                    ev.base_config(b, scaling, max_positions=original * f),
+                )
+            )
     return _first_fit(ev, candidates) if candidates else None
 
 
@@ -425,8 +462,13 @@ def _fit_longrope(ev, theta, tol, base, length):
     factors = (theta_default / theta).tolist()
     # One list serves both the short and the long set, whichever the call length selects.
     original = max(int(length), 1)
-    scaling = {"rope_type": "longrope", "short_factor": factors, "long_factor": factors,
-               "original_max_position_embeddings": original, "factor": 1.0}
+    scaling = {
+        "rope_type": "longrope",
+        "short_factor": factors,
+        "long_factor": factors,
+        "original_max_position_embeddings": original,
+        "factor": 1.0,
+    }
     config = ev.base_config(_nice(base, 7), scaling, max_positions=original)
     worst, pair = ev.score(config)
     return FamilyFit("longrope", {"base": _nice(base, 7), "factors": factors}, config, worst, pair)

@@ -30,10 +30,10 @@ class Probe:
 class Side:
     def __init__(self, x_in, y_out, head_dim):
         d = head_dim
-        self.additive = y_out[:, d, :]                                    # (S, D): f(0, p)
+        self.additive = y_out[:, d, :]  # (S, D): f(0, p)
         self.M = np.transpose(y_out[:, :d, :] - self.additive[:, None, :], (0, 2, 1))  # (S, D, D)
-        self.random_in = x_in[d + 1:]                                     # (R, D)
-        self.random_out = y_out[:, d + 1:, :]                             # (S, R, D)
+        self.random_in = x_in[d + 1 :]  # (R, D)
+        self.random_out = y_out[:, d + 1 :, :]  # (S, R, D)
         self.unchanged = bool(np.array_equal(y_out, np.broadcast_to(x_in, y_out.shape)))
 
     def unpermute(self, source):
@@ -70,8 +70,7 @@ class Prober:
         self.inputs = []
         for _ in range(2):  # q, then k with other random vectors
             r = rng.standard_normal((4, d))
-            self.inputs.append(np.concatenate([np.eye(d), np.zeros((1, d)), r, (r[0] + r[1])[None],
-                                               2.5 * r[2][None]]))
+            self.inputs.append(np.concatenate([np.eye(d), np.zeros((1, d)), r, (r[0] + r[1])[None], 2.5 * r[2][None]]))
 
     def _tensor(self, heads_by_dim, seq):
         """(H, D) probes repeated over seq positions, in the fn's layout and framework."""
@@ -106,10 +105,7 @@ class Prober:
 
     def _read_back(self, tensor):
         # The inputs as fn saw them (rounded to the probe dtype), in float64.
-        if hasattr(tensor, "detach"):
-            array = tensor.double().numpy()
-        else:
-            array = tensor.astype(np.float64)
+        array = tensor.double().numpy() if hasattr(tensor, "detach") else tensor.astype(np.float64)
         hsd = self._to_hsd_input(array)
         return hsd[:, 0, :]
 
@@ -119,7 +115,7 @@ class Prober:
         return array if self.layout in ("bhsd", "hsd") else np.transpose(array, (1, 0, 2))
 
     def call(self, positions):
-        positions = np.asarray(sorted(set(int(p) for p in positions)), dtype=np.int64)
+        positions = np.asarray(sorted({int(p) for p in positions}), dtype=np.int64)
         seq = positions.size
         q = self._tensor(self.inputs[0], seq)
         k = self._tensor(self.inputs[1], seq)
@@ -143,7 +139,7 @@ class Prober:
         else:
             q_out, k_out = result, None
         probe = Probe(positions)
-        y = self._to_hsd(q_out, "q", shape)               # (H, S, D)
+        y = self._to_hsd(q_out, "q", shape)  # (H, S, D)
         probe.q = Side(q_in, np.transpose(y, (1, 0, 2)), self.head_dim)
         if k_out is not None:
             yk = self._to_hsd(k_out, "k", shape)

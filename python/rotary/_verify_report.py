@@ -38,8 +38,13 @@ class Check:
     detail: str = ""
 
     def to_dict(self):
-        return {"name": self.name, "passed": self.passed, "worst": _num(self.worst),
-                "tolerance": _num(self.tolerance), "detail": self.detail}
+        return {
+            "name": self.name,
+            "passed": self.passed,
+            "worst": _num(self.worst),
+            "tolerance": _num(self.tolerance),
+            "detail": self.detail,
+        }
 
 
 @dataclass
@@ -69,9 +74,15 @@ class PrecisionRow:
         return f"{self.first}-{self.last}"
 
     def to_dict(self):
-        return {"positions": [self.first, self.last], "worst_error": _num(self.worst_error),
-                "position": self.position, "pair": self.pair, "float32_bound": _num(self.float32_bound),
-                "allowed": _num(self.allowed), "status": self.status}
+        return {
+            "positions": [self.first, self.last],
+            "worst_error": _num(self.worst_error),
+            "position": self.position,
+            "pair": self.pair,
+            "float32_bound": _num(self.float32_bound),
+            "allowed": _num(self.allowed),
+            "status": self.status,
+        }
 
 
 @dataclass
@@ -158,51 +169,76 @@ class VerifyReport:
 
     # ---- human form --------------------------------------------------------------------------
     def __str__(self):
-        lines = [f"rotary verify: {self.name}",
-                 f"  probed: head_dim {self.head_dim}, {self.dtype} {self.framework} tensors, positions "
-                 f"{_positions_text(self.positions)}", "",
-                 "What it computes"]
+        lines = [
+            f"rotary verify: {self.name}",
+            (
+                f"  probed: head_dim {self.head_dim}, {self.dtype} {self.framework} tensors, positions "
+                f"{_positions_text(self.positions)}"
+            ),
+            "",
+            "What it computes",
+        ]
         failed = [c for c in self.checks if not c.passed]
         if self.is_rotation:
             lines.append("  rotation          yes: " + ", ".join(c.name for c in self.checks))
         else:
-            lines.append("  rotation          NO: " + "; ".join(
-                f"{c.name} fails ({c.detail})" if c.detail else f"{c.name} fails" for c in failed))
+            lines.append(
+                "  rotation          NO: "
+                + "; ".join(f"{c.name} fails ({c.detail})" if c.detail else f"{c.name} fails" for c in failed)
+            )
             passed = [c.name for c in self.checks if c.passed]
             if passed:
                 lines.append("                    holds: " + ", ".join(passed))
         if self.pairs:
             through = len(self.pass_through)
-            lines.append(f"  pairs             {self.describe_pairs()}, rotary_dim {self.rotary_dim}, "
-                         f"{through} channel{'s' if through != 1 else ''} pass through")
+            lines.append(
+                f"  pairs             {self.describe_pairs()}, rotary_dim {self.rotary_dim}, "
+                f"{through} channel{'s' if through != 1 else ''} pass through"
+            )
         if self.theta is not None and self.fit is not None:
-            resid = "" if not math.isfinite(self.fit.worst) else f" (worst pair at {self.fit.worst:.2g} x its tolerance)"
+            resid = (
+                "" if not math.isfinite(self.fit.worst) else f" (worst pair at {self.fit.worst:.2g} x its tolerance)"
+            )
             lines.append(f"  θ                 {self.fit.describe()}{resid}")
-            lines.append(f"                    θ_0 {self.theta[0]:.8g}, θ_{len(self.theta) - 1} "
-                         f"{self.theta[-1]:.8g} rad/position")
+            lines.append(
+                f"                    θ_0 {self.theta[0]:.8g}, θ_{len(self.theta) - 1} "
+                f"{self.theta[-1]:.8g} rad/position"
+            )
         if self.attention_factor is not None:
             lines.append(f"  attention factor  {self.attention_factor:.7g}")
         if self.position_offset:
-            lines.append(f"  position offset   {int(self.position_offset):+d} (position p is rotated as p{int(self.position_offset):+d})")
+            lines.append(
+                f"  position offset   {int(self.position_offset):+d} "
+                f"(position p is rotated as p{int(self.position_offset):+d})"
+            )
         lines.append(f"  K                 {self.k_status}")
         rows = [r for r in self.precision if r.status != "not probed"]
         if rows:
-            lines.append("  precision         positions      worst angle error (rad)   at (position, pair)   float32 bound   status")
+            lines.append(
+                "  precision         positions      worst angle error (rad)   "
+                "at (position, pair)   float32 bound   status"
+            )
             for r in rows:
                 err = "-" if r.worst_error is None else f"{r.worst_error:.2e}"
                 where = "-" if r.position is None else f"({r.position}, {r.pair})"
-                lines.append(f"                    {r.label:<14} {err:<25} {where:<21} {r.float32_bound:<15.2e} {r.status}")
+                lines.append(
+                    f"                    {r.label:<14} {err:<25} {where:<21} {r.float32_bound:<15.2e} {r.status}"
+                )
         lines.append("")
         if self.expected is not None:
             verdict = "MATCH" if self.matches else f"MISMATCH ({len(self.mismatches())})"
             e = self.expected
             lines.append(f"Against {e['label']}: {verdict}")
-            lines.append(f"  expected          {e['rope_type']}, base {e['rope_theta']:.10g}, "
-                         f"{describe_pairs(e['layout'], e['rotary_dim'], None)}, rotary_dim {e['rotary_dim']}, "
-                         f"attention factor {e['attention_factor']:.7g}")
+            lines.append(
+                f"  expected          {e['rope_type']}, base {e['rope_theta']:.10g}, "
+                f"{describe_pairs(e['layout'], e['rotary_dim'], None)}, rotary_dim {e['rotary_dim']}, "
+                f"attention factor {e['attention_factor']:.7g}"
+            )
         else:
-            lines.append("Verdict: " + ("a consistent rotary embedding" if self.matches else
-                                        f"PROBLEMS ({len(self.mismatches())})"))
+            lines.append(
+                "Verdict: "
+                + ("a consistent rotary embedding" if self.matches else f"PROBLEMS ({len(self.mismatches())})")
+            )
         marks = {"mismatch": "x", "warning": "!", "note": "-"}
         for f in self.findings:
             lines.append(f"  {marks[f.severity]} {f.message}")

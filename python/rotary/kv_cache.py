@@ -42,16 +42,26 @@ class KvCache:
     # 2**24 tokens per block, 2**16 heads and channels) are the core's, which names the bytes.
     @classmethod
     def contiguous(cls, capacity, num_kv_heads, head_dim, dtype="float32"):
-        return cls(_rotary.KvCache.contiguous(integer(capacity, "capacity"),
-                                              integer(num_kv_heads, "num_kv_heads"),
-                                              integer(head_dim, "head_dim"), _dtype_name(dtype)))
+        return cls(
+            _rotary.KvCache.contiguous(
+                integer(capacity, "capacity"),
+                integer(num_kv_heads, "num_kv_heads"),
+                integer(head_dim, "head_dim"),
+                _dtype_name(dtype),
+            )
+        )
 
     @classmethod
     def paged(cls, num_blocks, block_size, num_kv_heads, head_dim, dtype="float32"):
-        return cls(_rotary.KvCache.paged(integer(num_blocks, "num_blocks"),
-                                         integer(block_size, "block_size"),
-                                         integer(num_kv_heads, "num_kv_heads"),
-                                         integer(head_dim, "head_dim"), _dtype_name(dtype)))
+        return cls(
+            _rotary.KvCache.paged(
+                integer(num_blocks, "num_blocks"),
+                integer(block_size, "block_size"),
+                integer(num_kv_heads, "num_kv_heads"),
+                integer(head_dim, "head_dim"),
+                _dtype_name(dtype),
+            )
+        )
 
     num_blocks = property(lambda self: self._cache.num_blocks)
     block_size = property(lambda self: self._cache.block_size)
@@ -99,8 +109,10 @@ class KvCache:
         length = getattr(sequence, "length", 0)
         pool = self.num_blocks * self.block_size
         if length > pool:
-            raise invalid("sequence.length", f"{length} tokens exceed the pool's {pool} "
-                                             f"({self.num_blocks} blocks of {self.block_size})")
+            raise invalid(
+                "sequence.length",
+                f"{length} tokens exceed the pool's {pool} ({self.num_blocks} blocks of {self.block_size})",
+            )
         element = 2 if self.dtype == "float16" else 4  # bfloat16 comes back as float32
         size = length * self.num_kv_heads * self.head_dim * element
         need = f"{length} tokens need {format_bytes(size)} of a copy ({element} bytes each)"
@@ -120,14 +132,19 @@ def attention(q, cache, sequence, first_index, *, scale=None, sliding_window=0):
     sliding_window = integer(sliding_window, "sliding_window")
 
     def call():
-        return _rotary.attention(_readable(q), cache._cache, sequence, first_index,
-                                 0.0 if scale is None else float(scale), sliding_window)
+        return _rotary.attention(
+            _readable(q), cache._cache, sequence, first_index, 0.0 if scale is None else float(scale), sliding_window
+        )
 
     # The output is allocated before the core sees q: bound it here, from q's shape.
     shape = tuple(getattr(q, "shape", ()))
     if len(shape) != 3:
         return call()  # the core names what is wrong with q
     tokens, heads, dim = (int(n) for n in shape)
-    need = check_size("q", f"{tokens} tokens x {heads} heads x {dim} channels",
-                      tokens * heads * dim * 4, "attention output (float32, 4 bytes each)")
+    need = check_size(
+        "q",
+        f"{tokens} tokens x {heads} heads x {dim} channels",
+        tokens * heads * dim * 4,
+        "attention output (float32, 4 bytes each)",
+    )
     return allocating("q", need, call)

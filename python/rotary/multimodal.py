@@ -15,7 +15,7 @@ def _grid(value, name):
         t, h, w = value
     except (TypeError, ValueError):
         raise invalid(name, f"expected a (t, h, w) grid of patches, got {value!r}") from None
-    return tuple(integer(v, f"{name}.{axis}") for v, axis in zip((t, h, w), "thw"))
+    return tuple(integer(v, f"{name}.{axis}") for v, axis in zip((t, h, w), "thw", strict=True))
 
 
 def _build(argument, build):
@@ -24,8 +24,7 @@ def _build(argument, build):
     try:
         return build()
     except MemoryError:
-        raise invalid(argument, "the position ids need more memory than this machine could "
-                                "allocate") from None
+        raise invalid(argument, "the position ids need more memory than this machine could allocate") from None
 
 
 def mrope_positions(segments, spatial_merge_size=2):

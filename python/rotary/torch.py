@@ -19,16 +19,25 @@ def _check(x, name):
     if not isinstance(x, torch.Tensor):
         raise invalid(name, f"expected a torch.Tensor, got {type(x).__name__}")
     if x.dtype not in _SUPPORTED:
-        raise invalid(name + ".dtype",
-                      f"expected float32, float16 or bfloat16, got {str(x.dtype).replace('torch.', '')} "
-                      "(rotary computes in float32 and stores f32/f16/bf16 only)")
+        raise invalid(
+            name + ".dtype",
+            f"expected float32, float16 or bfloat16, got {str(x.dtype).replace('torch.', '')} "
+            "(rotary computes in float32 and stores f32/f16/bf16 only)",
+        )
 
 
 def _rotate_out_of_place(rope, q, k, positions, layout, inverse):
     q_out = torch.empty_like(q)
     k_out = None if k is None else torch.empty_like(k)
-    rope.rotate(q.detach(), positions, None if k is None else k.detach(), q_out=q_out, k_out=k_out,
-                inverse=inverse, layout=layout)
+    rope.rotate(
+        q.detach(),
+        positions,
+        None if k is None else k.detach(),
+        q_out=q_out,
+        k_out=k_out,
+        inverse=inverse,
+        layout=layout,
+    )
     return q_out, k_out
 
 

@@ -58,8 +58,20 @@ _THETA_REL = 3e-7
 _F32_COS_SIN = 3e-7
 
 
-def verify(fn, head_dim=None, *, expected=None, layer_type=None, layout="bhsd", framework=None,
-           dtype="float32", max_position=None, precision=None, seed=0, name=None):
+def verify(
+    fn,
+    head_dim=None,
+    *,
+    expected=None,
+    layer_type=None,
+    layout="bhsd",
+    framework=None,
+    dtype="float32",
+    max_position=None,
+    precision=None,
+    seed=0,
+    name=None,
+):
     """Probes a RoPE implementation and reports what it computes, and what is wrong with it.
 
     Parameters
@@ -131,14 +143,20 @@ def verify(fn, head_dim=None, *, expected=None, layer_type=None, layout="bhsd", 
     prober = Prober(fn, head_dim, layout, framework, dtype, seed)
     structure_positions = [p for p in _ANCHORS if p <= max_position]
     first = prober.call(structure_positions)
-    report = VerifyReport(name=name or getattr(fn, "__name__", type(fn).__name__), head_dim=head_dim,
-                          dtype=dtype, framework=prober.framework, positions=list(first.positions),
-                          expected=summary)
+    report = VerifyReport(
+        name=name or getattr(fn, "__name__", type(fn).__name__),
+        head_dim=head_dim,
+        dtype=dtype,
+        framework=prober.framework,
+        positions=list(first.positions),
+        expected=summary,
+    )
     _Analysis(report, prober, first, reference, max_position, precision).run()
     return report
 
 
 # ---- the expected configuration ---------------------------------------------------------------
+
 
 def _expected_rope(expected, layer_type):
     """(Rope or None, summary dict or None) for the `expected` argument."""
@@ -158,14 +176,17 @@ def _expected_rope(expected, layer_type):
 
             record = builtin_record(path)
             if record is None:
-                raise invalid("expected", f"{path!r} is neither a file nor a built-in config name "
-                                          "(rotary.builtin_names())")
+                raise invalid(
+                    "expected", f"{path!r} is neither a file nor a built-in config name (rotary.builtin_names())"
+                )
             rope, label = Rope(config_from_dict(record["config"], layer_type)), f"{path} ({record['model']})"
     elif isinstance(expected, Mapping) or hasattr(expected, "to_dict"):
         rope = Rope(config_from_dict(expected, layer_type))
     else:
-        raise invalid("expected", f"expected a config path, built-in name, dict, RopeConfig or Rope, "
-                                  f"got {type(expected).__name__}")
+        raise invalid(
+            "expected",
+            f"expected a config path, built-in name, dict, RopeConfig or Rope, got {type(expected).__name__}",
+        )
     c = rope.config
     summary = {
         "label": label or f"the expected config ({c.rope_type})",
@@ -183,6 +204,7 @@ def _expected_rope(expected, layer_type):
 
 
 # ---- analysis ----------------------------------------------------------------------------------
+
 
 def _wrap(x):
     """Angles to (-pi, pi]."""
@@ -224,12 +246,15 @@ class _Analysis:
         if source is not None:
             moved = [(j, int(c)) for j, c in enumerate(source) if c != j]
             shown = ", ".join(f"{j}->{c}" for j, c in moved[:6])
-            self.add("warning", "permutation",
-                     f"the output channels are permuted: at position 0 input channel j comes out at "
-                     f"another channel ({shown}{', ...' if len(moved) > 6 else ''}; {len(moved)} channels "
-                     "moved). Harmless when q and k share it and nothing reads the channels in their "
-                     "original order (transformers' DeepSeek-V3 interleaved apply does this); the "
-                     "rest of this report describes the map with the permutation undone")
+            self.add(
+                "warning",
+                "permutation",
+                f"the output channels are permuted: at position 0 input channel j comes out at "
+                f"another channel ({shown}{', ...' if len(moved) > 6 else ''}; {len(moved)} channels "
+                "moved). Harmless when q and k share it and nothing reads the channels in their "
+                "original order (transformers' DeepSeek-V3 interleaved apply does this); the "
+                "rest of this report describes the map with the permutation undone",
+            )
         self.pairs, self.pass_through, mixing = self._pairing(q.M)
         if self.pairs:
             c, s = self._raw_cos_sin(q.M, self.pairs)
@@ -244,12 +269,26 @@ class _Analysis:
         scale = np.linalg.norm(q.random_in, axis=1)[None, :]
         resid = np.linalg.norm(q.random_out - predicted, axis=2) / scale
         worst_s, _ = np.unravel_index(np.argmax(resid), resid.shape)
-        checks.append(Check("linear", bool(resid.max() <= tol), float(resid.max()), tol,
-                            f"at position {positions[worst_s]}" if resid.max() > tol else ""))
+        checks.append(
+            Check(
+                "linear",
+                bool(resid.max() <= tol),
+                float(resid.max()),
+                tol,
+                f"at position {positions[worst_s]}" if resid.max() > tol else "",
+            )
+        )
         additive = np.linalg.norm(q.additive, axis=1)
         a_worst = int(np.argmax(additive))
-        checks.append(Check("no additive term", bool(additive.max() <= tol), float(additive.max()), tol,
-                            f"|f(0, {positions[a_worst]})| = {additive[a_worst]:.3g}" if additive.max() > tol else ""))
+        checks.append(
+            Check(
+                "no additive term",
+                bool(additive.max() <= tol),
+                float(additive.max()),
+                tol,
+                f"|f(0, {positions[a_worst]})| = {additive[a_worst]:.3g}" if additive.max() > tol else "",
+            )
+        )
         self._pairs_and_angles(mixing)
         self._identity_check()
         self._norm_check()
@@ -270,8 +309,10 @@ class _Analysis:
         np.fill_diagonal(off, 0)
         col_scale = np.maximum(np.abs(M).max(axis=(0, 1)), 1e-30)
         coupled = off > COUPLING * col_scale[None, :]
-        partners = {j: set(np.flatnonzero(coupled[:, j]).tolist()) | set(np.flatnonzero(coupled[j, :]).tolist())
-                    for j in range(d)}
+        partners = {
+            j: set(np.flatnonzero(coupled[:, j]).tolist()) | set(np.flatnonzero(coupled[j, :]).tolist())
+            for j in range(d)
+        }
         pairs, through, mixing = [], [], {}
         for j in range(d):
             p = partners[j]
@@ -358,8 +399,11 @@ class _Analysis:
             ratios = offset[strong] / theta[strong]
             if np.ptp(ratios) < 0.02 and abs(ratios.mean() - round(ratios.mean())) < 0.01:
                 delta = float(round(ratios.mean()))
-        self.constant_phase = None if delta is not None or not strong.any() else (
-            float(np.abs(offset).max()) if np.abs(offset).max() > 1e-4 else None)
+        self.constant_phase = (
+            None
+            if delta is not None or not strong.any()
+            else (float(np.abs(offset).max()) if np.abs(offset).max() > 1e-4 else None)
+        )
         r.position_offset = delta
         r.theta = theta
         max_p = max(int(positions.max()), 1)
@@ -405,13 +449,25 @@ class _Analysis:
         ratio = np.abs(norms / np.maximum(norms[s0][None, :], 1e-30) - 1)
         worst = float(ratio.max())
         s, _ = np.unravel_index(np.argmax(ratio), ratio.shape)
-        self.report.checks.append(Check(
-            "norm independent of position", worst <= self.tol, worst, self.tol,
-            f"|f(r, {positions[s]})| / |f(r, {positions[s0]})| = {1 + ratio.max():.6g}" if worst > self.tol else ""))
+        self.report.checks.append(
+            Check(
+                "norm independent of position",
+                worst <= self.tol,
+                worst,
+                self.tol,
+                f"|f(r, {positions[s]})| / |f(r, {positions[s0]})| = {1 + ratio.max():.6g}" if worst > self.tol else "",
+            )
+        )
         if self.pairs:
-            self.report.checks.append(Check(
-                "orthogonal 2x2 blocks", self.form_error <= self.tol, self.form_error, self.tol,
-                "a pair's block is not cos/-sin/sin/cos" if self.form_error > self.tol else ""))
+            self.report.checks.append(
+                Check(
+                    "orthogonal 2x2 blocks",
+                    self.form_error <= self.tol,
+                    self.form_error,
+                    self.tol,
+                    "a pair's block is not cos/-sin/sin/cos" if self.form_error > self.tol else "",
+                )
+            )
 
     def _relative_check(self):
         """<f(q, m), f(k, n)> for every (m, n) with the same n - m must agree."""
@@ -420,7 +476,7 @@ class _Analysis:
         qs = first.q.random_out[:, :2, :]
         ks = (first.k if first.k is not None else first.q).random_out[:, 2:4, :]
         scores = np.einsum("mrd,nrd->mnr", qs, ks)  # (S, S, 2)
-        norm = (np.linalg.norm(qs, axis=2)[:, None, :] * np.linalg.norm(ks, axis=2)[None, :, :])
+        norm = np.linalg.norm(qs, axis=2)[:, None, :] * np.linalg.norm(ks, axis=2)[None, :, :]
         rel = scores / np.maximum(norm, 1e-30)
         worst, where = 0.0, ""
         diff = positions[None, :] - positions[:, None]
@@ -434,8 +490,15 @@ class _Analysis:
                 worst = spread
                 where = f"n - m = {int(delta)}"
         tol = max(1e-3, 16 * self.noise())
-        self.report.checks.append(Check("scores depend only on n - m", worst <= tol, worst, tol,
-                                        f"scores at {where} vary by {worst:.3g} of |q||k|" if worst > tol else ""))
+        self.report.checks.append(
+            Check(
+                "scores depend only on n - m",
+                worst <= tol,
+                worst,
+                tol,
+                f"scores at {where} vary by {worst:.3g} of |q||k|" if worst > tol else "",
+            )
+        )
 
     def _k_check(self):
         r, first = self.report, self.first
@@ -450,8 +513,7 @@ class _Analysis:
             r.k_status = "NOT rotated: k comes back unchanged"
         else:
             s = int(np.argmax(np.abs(first.k.M - first.q.M).max(axis=(1, 2))))
-            r.k_status = (f"rotated differently from Q (worst difference {dq:.3g} at position "
-                          f"{first.positions[s]})")
+            r.k_status = f"rotated differently from Q (worst difference {dq:.3g} at position {first.positions[s]})"
 
     # -- findings ------------------------------------------------------------------------------------
     def add(self, severity, topic, message):
@@ -461,40 +523,64 @@ class _Analysis:
         r = self.report
         checks = {c.name: c for c in r.checks}
         if not checks["no additive term"].passed:
-            self.add("mismatch", "rotation",
-                     "not a rotation: an additive term is present (f(0, p) != 0, up to "
-                     f"{checks['no additive term'].worst:.3g} for a zero input): something is added "
-                     "to q instead of (or besides) rotating it")
+            self.add(
+                "mismatch",
+                "rotation",
+                "not a rotation: an additive term is present (f(0, p) != 0, up to "
+                f"{checks['no additive term'].worst:.3g} for a zero input): something is added "
+                "to q instead of (or besides) rotating it",
+            )
         if not checks["linear"].passed:
-            self.add("mismatch", "rotation",
-                     f"not linear in the input: f(r, p) differs from the unit-vector model by "
-                     f"{checks['linear'].worst:.3g} of |r| ({checks['linear'].detail})")
+            self.add(
+                "mismatch",
+                "rotation",
+                f"not linear in the input: f(r, p) differs from the unit-vector model by "
+                f"{checks['linear'].worst:.3g} of |r| ({checks['linear'].detail})",
+            )
         if mixing:
             j, with_ = next(iter(mixing.items()))
-            self.add("mismatch", "rotation",
-                     f"not pairwise: channel {j} mixes with channels {with_}; a rotary embedding "
-                     "rotates disjoint pairs of channels")
+            self.add(
+                "mismatch",
+                "rotation",
+                f"not pairwise: channel {j} mixes with channels {with_}; a rotary embedding "
+                "rotates disjoint pairs of channels",
+            )
         if r.pairs and not checks["orthogonal 2x2 blocks"].passed:
-            self.add("mismatch", "rotation",
-                     f"the 2x2 blocks are not rotations (deviation {self.form_error:.3g}): each pair "
-                     "must map (x, y) to (x cos - y sin, x sin + y cos)")
+            self.add(
+                "mismatch",
+                "rotation",
+                f"the 2x2 blocks are not rotations (deviation {self.form_error:.3g}): each pair "
+                "must map (x, y) to (x cos - y sin, x sin + y cos)",
+            )
         if not checks["norm independent of position"].passed and checks["no additive term"].passed:
-            self.add("mismatch", "rotation", "the norm changes with the position: "
-                     + checks["norm independent of position"].detail)
+            self.add(
+                "mismatch",
+                "rotation",
+                "the norm changes with the position: " + checks["norm independent of position"].detail,
+            )
         if not r.pairs and checks["no additive term"].passed and checks["linear"].passed and not mixing:
-            self.add("mismatch", "rotation", "no channel rotates: the output does not depend on the "
-                     "position through any pair of channels")
+            self.add(
+                "mismatch",
+                "rotation",
+                "no channel rotates: the output does not depend on the position through any pair of channels",
+            )
         identity = checks.get("identity at position 0")
         if identity is not None and not identity.passed:
             if r.position_offset:
                 d = int(r.position_offset)
-                self.add("mismatch", "positions",
-                         f"position 0 is not the identity: every pair is rotated by {d:+d} x θ_i, "
-                         f"so positions are off by {d:+d} (position p is rotated as p{d:+d})")
+                self.add(
+                    "mismatch",
+                    "positions",
+                    f"position 0 is not the identity: every pair is rotated by {d:+d} x θ_i, "
+                    f"so positions are off by {d:+d} (position p is rotated as p{d:+d})",
+                )
             elif self.pairs and self.constant_phase:
-                self.add("mismatch", "positions",
-                         f"position 0 is not the identity: pairs carry a constant phase (up to "
-                         f"{self.constant_phase:.3g} rad) that does not grow with the position")
+                self.add(
+                    "mismatch",
+                    "positions",
+                    f"position 0 is not the identity: pairs carry a constant phase (up to "
+                    f"{self.constant_phase:.3g} rad) that does not grow with the position",
+                )
             else:
                 self.add("mismatch", "positions", f"position 0 is not the identity: {identity.detail}")
         rel = checks["scores depend only on n - m"]
@@ -506,14 +592,24 @@ class _Analysis:
                 self.add("mismatch", "angles", strong)
             backwards = np.flatnonzero(r.theta < -r.theta_tolerance)
             if backwards.size and r.layout != "other":
-                which = ("every pair" if backwards.size == np.count_nonzero(r.theta) else
-                         f"pairs {backwards[:8].tolist()}{' ...' if backwards.size > 8 else ''}")
-                self.add("mismatch", "direction",
-                         f"rotates backwards: {which} turns by -p*θ (x cos + y sin, y cos - x sin): sin has "
-                         "the wrong sign, or each pair's two channels are swapped")
+                which = (
+                    "every pair"
+                    if backwards.size == np.count_nonzero(r.theta)
+                    else f"pairs {backwards[:8].tolist()}{' ...' if backwards.size > 8 else ''}"
+                )
+                self.add(
+                    "mismatch",
+                    "direction",
+                    f"rotates backwards: {which} turns by -p*θ (x cos + y sin, y cos - x sin): sin has "
+                    "the wrong sign, or each pair's two channels are swapped",
+                )
         if r.k_status.startswith("NOT"):
-            self.add("mismatch", "k", "K is not rotated: k comes back unchanged at every position "
-                                      "while q is rotated (apply the same rotation to k)")
+            self.add(
+                "mismatch",
+                "k",
+                "K is not rotated: k comes back unchanged at every position "
+                "while q is rotated (apply the same rotation to k)",
+            )
         elif r.k_status.startswith("rotated differently"):
             self.add("mismatch", "k", "K is " + r.k_status)
         elif r.k_status.startswith("not checked"):
@@ -521,10 +617,13 @@ class _Analysis:
         if r.attention_factor is not None and self.pairs:
             spread = float(np.abs(self.scale[:, self.rotating_index] - r.attention_factor).max())
             if spread > self.tol * max(r.attention_factor, 1):
-                self.add("mismatch", "attention_factor",
-                         f"cos^2 + sin^2 is not one constant: the pairs' scale ranges over "
-                         f"{self.scale[:, self.rotating_index].min():.6g} .. "
-                         f"{self.scale[:, self.rotating_index].max():.6g}")
+                self.add(
+                    "mismatch",
+                    "attention_factor",
+                    f"cos^2 + sin^2 is not one constant: the pairs' scale ranges over "
+                    f"{self.scale[:, self.rotating_index].min():.6g} .. "
+                    f"{self.scale[:, self.rotating_index].max():.6g}",
+                )
 
     def residual_ratio(self):
         """A message when the angles are not proportional to the position, else None."""
@@ -538,8 +637,10 @@ class _Analysis:
         if ratio.max() <= 1:
             return None
         s, i = np.unravel_index(np.argmax(ratio), ratio.shape)
-        return (f"angles are not proportional to the position: pair {i} is {self.residual[s, i]:+.3g} rad "
-                f"off the best line at position {int(positions[s])}")
+        return (
+            f"angles are not proportional to the position: pair {i} is {self.residual[s, i]:+.3g} rad "
+            f"off the best line at position {int(positions[s])}"
+        )
 
     # -- precision -----------------------------------------------------------------------------------
     def _oracle(self, positions):
@@ -567,7 +668,9 @@ class _Analysis:
         while lo <= self.max_position:
             decades.append((lo, min(10 * lo - 1, self.max_position)))
             lo *= 10
-        allowed_storage = {"float32": 0.0, "float16": 2 * _EPS["float16"], "bfloat16": 2 * _EPS["bfloat16"]}[self.precision]
+        allowed_storage = {"float32": 0.0, "float16": 2 * _EPS["float16"], "bfloat16": 2 * _EPS["bfloat16"]}[
+            self.precision
+        ]
         sign = np.sign(r.theta)
         sign[sign == 0] = 1
         delta = r.position_offset or 0.0
@@ -586,12 +689,15 @@ class _Analysis:
                 sample = [p for p in (first, 2 * first, 5 * first, last) if p <= last]
                 try:
                     probe = self.prober.call([p for p in _ANCHORS if p <= last] + sample)
-                except Exception as e:  # fn's own failure (e.g. a table with fewer rows) ends probing
+                except Exception as e:  # noqa: BLE001 - fn's own failure (e.g. a table with fewer rows) ends probing
                     stopped = f"fn failed: {type(e).__name__}"
                     row.status = f"fn failed: {type(e).__name__}: {str(e).splitlines()[0][:80] if str(e) else ''}"
-                    self.add("warning", "precision",
-                             f"positions {first}-{last} could not be probed: fn raised {type(e).__name__}"
-                             f"{': ' + str(e).splitlines()[0][:120] if str(e) else ''}")
+                    self.add(
+                        "warning",
+                        "precision",
+                        f"positions {first}-{last} could not be probed: fn raised {type(e).__name__}"
+                        f"{': ' + str(e).splitlines()[0][:120] if str(e) else ''}",
+                    )
                     continue
                 if not self._per_call_theta(probe):
                     row.status = "θ differ"
@@ -644,11 +750,14 @@ class _Analysis:
                 return True
             if not any(f.topic == "length" for f in r.findings):
                 i = int(np.argmax(diff))
-                self.add("note", "length",
-                         f"the frequencies depend on the call's length: in a call reaching position "
-                         f"{reach}, θ_{i} is {theta[i]:.6g} instead of {abs(r.theta[i]):.6g} "
-                         "(dynamic NTK grows the base, LongRoPE switches to long factors past the "
-                         "original context)")
+                self.add(
+                    "note",
+                    "length",
+                    f"the frequencies depend on the call's length: in a call reaching position "
+                    f"{reach}, θ_{i} is {theta[i]:.6g} instead of {abs(r.theta[i]):.6g} "
+                    "(dynamic NTK grows the base, LongRoPE switches to long factors past the "
+                    "original context)",
+                )
             return False
         if not self.theta_ok:
             return True
@@ -662,12 +771,17 @@ class _Analysis:
         if not any(f.topic == "length" for f in r.findings):
             i = int(np.argmax(diff))
             kind = r.expected["rope_type"]
-            why = {"dynamic": "dynamic NTK grows the base past max_position_embeddings",
-                   "longrope": "LongRoPE switches to long_factor past the original context"}.get(kind, "")
-            self.add("mismatch", "length",
-                     f"for a call reaching position {reach} (length {reach + 1}) θ differ from the "
-                     f"config's for that length: θ_{i} is {theta[i]:.7g}, the config's {kind} gives "
-                     f"{expected[i]:.7g}" + (f" ({why})" if why else ""))
+            why = {
+                "dynamic": "dynamic NTK grows the base past max_position_embeddings",
+                "longrope": "LongRoPE switches to long_factor past the original context",
+            }.get(kind, "")
+            self.add(
+                "mismatch",
+                "length",
+                f"for a call reaching position {reach} (length {reach + 1}) θ differ from the "
+                f"config's for that length: θ_{i} is {theta[i]:.7g}, the config's {kind} gives "
+                f"{expected[i]:.7g}" + (f" ({why})" if why else ""),
+            )
         return False
 
     def _precision_findings(self):
@@ -679,29 +793,40 @@ class _Analysis:
         quant = self.table_quantization
         if quant and _EPS[quant] > _EPS[self.precision] and _EPS[quant] > self.eps_dtype:
             worst = max(rows, key=lambda row: row.worst_error)
-            self.add("mismatch", "precision",
-                     f"cos/sin are {quant} values: every cos/sin the probes see is exactly a {quant} "
-                     f"number (a {quant} table or a {quant} computation). Angle errors reach "
-                     f"{rows[0].worst_error:.2g} rad already at positions {rows[0].label} and "
-                     f"{worst.worst_error:.2g} rad at {worst.label}; float32 tables are within "
-                     f"{rows[0].float32_bound:.1g} there. Compute cos/sin in float32 (gpt-neox #1003)")
+            self.add(
+                "mismatch",
+                "precision",
+                f"cos/sin are {quant} values: every cos/sin the probes see is exactly a {quant} "
+                f"number (a {quant} table or a {quant} computation). Angle errors reach "
+                f"{rows[0].worst_error:.2g} rad already at positions {rows[0].label} and "
+                f"{worst.worst_error:.2g} rad at {worst.label}; float32 tables are within "
+                f"{rows[0].float32_bound:.1g} there. Compute cos/sin in float32 (gpt-neox #1003)",
+            )
             return
         if exceeding:
             position, pair, error, allowed = exceeding[0].exceeding
-            self.add("mismatch", "precision",
-                     f"angle errors exceed {self.precision} rounding: {error:.3g} rad at position "
-                     f"{position} (pair {pair}) against the float64 oracle from {self.oracle_name}, "
-                     f"where float32 position x θ and {self.precision} cos/sin allow {allowed:.3g}")
+            self.add(
+                "mismatch",
+                "precision",
+                f"angle errors exceed {self.precision} rounding: {error:.3g} rad at position "
+                f"{position} (pair {pair}) against the float64 oracle from {self.oracle_name}, "
+                f"where float32 position x θ and {self.precision} cos/sin allow {allowed:.3g}",
+            )
             return
         last = rows[-1]
         exact_oracle = self.oracle_name == "the expected config" or self.noise() <= 2.0**-24
         if exact_oracle and last.last >= 10_000 and last.worst_error > 100 * _F32_COS_SIN:
-            self.add("note", "precision",
-                     f"the angle error grows with the position, as float32 position x θ does "
-                     f"(transformers' own hf angles): {last.worst_error:.2g} rad at positions "
-                     f"{last.label}; rotary's exact angle mode stays near 1e-7")
+            self.add(
+                "note",
+                "precision",
+                f"the angle error grows with the position, as float32 position x θ does "
+                f"(transformers' own hf angles): {last.worst_error:.2g} rad at positions "
+                f"{last.label}; rotary's exact angle mode stays near 1e-7",
+            )
 
     # -- comparison with the expected config -----------------------------------------------------------
+
+
 def _fit_lines(positions, angle):
     """theta, intercept and residual of angle(p) = intercept + theta p for each pair (column).
 

@@ -110,10 +110,18 @@ def test_layer_types_are_chosen_as_for_the_other_commands():
     np.testing.assert_allclose(bounds, reference_bound(rope.inv_freq, distances), rtol=1e-9, atol=0)
 
 
-@pytest.mark.parametrize("option,value", [("--max-distance", "0"), ("--max-distance", "-5"),
-                                          ("--max-distance", "abc"), ("--max-distance", "1e3"),
-                                          ("--max-distance", "9007199254740993"),
-                                          ("--points-per-decade", "0"), ("--points-per-decade", "x")])
+@pytest.mark.parametrize(
+    "option,value",
+    [
+        ("--max-distance", "0"),
+        ("--max-distance", "-5"),
+        ("--max-distance", "abc"),
+        ("--max-distance", "1e3"),
+        ("--max-distance", "9007199254740993"),
+        ("--points-per-decade", "0"),
+        ("--points-per-decade", "x"),
+    ],
+)
 def test_bad_options_exit_2_with_one_line_naming_the_option(tmp_path, option, value):
     out = tmp_path / "decay.csv"
     result = run("decay", "llama-2-7b", f"{option}={value}", "--out", str(out), check=False)

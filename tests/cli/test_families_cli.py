@@ -6,6 +6,7 @@ import collections
 import json
 
 import pytest
+
 from cli_runner import ROOT, run
 
 STORED = json.loads((ROOT / "tests" / "data" / "families.json").read_text(encoding="utf-8"))["families"]
@@ -14,8 +15,10 @@ STORED = json.loads((ROOT / "tests" / "data" / "families.json").read_text(encodi
 def test_summary_counts_are_the_files():
     counts = collections.Counter(f["state"] for f in STORED.values())
     lines = run("families").stdout.splitlines()
-    assert lines[-1] == (f"families: {counts['match']} match, {counts['refused']} refused, "
-                         f"{counts['mismatch']} known mismatches, {counts['unchecked']} unchecked")
+    assert lines[-1] == (
+        f"families: {counts['match']} match, {counts['refused']} refused, "
+        f"{counts['mismatch']} known mismatches, {counts['unchecked']} unchecked"
+    )
     assert [line.split()[0] for line in lines[:-1]] == sorted(STORED)
     cohere = next(line.split() for line in lines if line.startswith("cohere "))
     assert cohere[1:4] == ["match", "interleaved", "cohere"]
@@ -27,7 +30,10 @@ def test_json_holds_every_family():
     for r in records:
         stored = STORED[r["family"]]
         assert (r["state"], r["model_types"], r["detail"]) == (
-            stored["state"], stored["model_types"], stored.get("detail", ""))
+            stored["state"],
+            stored["model_types"],
+            stored.get("detail", ""),
+        )
 
 
 def test_state_filter_lists_only_that_state():

@@ -24,16 +24,16 @@ def refused(*args):
 def test_export_positions_past_the_limit_writes_nothing(tmp_path):
     out = tmp_path / "table.safetensors"
     stderr = refused("export", "llama-3-8b", "--positions", 10**12, "--out", out)
-    assert "--positions: 1000000000000 positions need 465.7 TiB of cos/sin tables (64 pairs x 2 x 4" \
-        in stderr
+    assert "--positions: 1000000000000 positions need 465.7 TiB of cos/sin tables (64 pairs x 2 x 4" in stderr
     assert "the limit is 33554432 positions" in stderr
     assert list(tmp_path.iterdir()) == []
 
 
 def test_export_positions_at_the_limit_is_checked_by_bytes_too(tmp_path):
     # f16 halves the bytes; the count limit is the same.
-    stderr = refused("export", "llama-3-8b", "--positions", 2**25 + 1, "--dtype", "f16", "--out",
-                     tmp_path / "t.safetensors")
+    stderr = refused(
+        "export", "llama-3-8b", "--positions", 2**25 + 1, "--dtype", "f16", "--out", tmp_path / "t.safetensors"
+    )
     assert "33554433 positions need 8.0 GiB" in stderr and "2 bytes each" in stderr
     assert list(tmp_path.iterdir()) == []
 

@@ -54,8 +54,20 @@ def binary_exists():
 
 def export(tmp_path, name, positions, fmt="npy", dtype="f32", layer=None, mode="hf"):
     out = tmp_path / f"{name}-{layer}-{dtype}-{mode}.{fmt}"
-    args = ["export", name, "--positions", positions, "--format", fmt, "--dtype", dtype, "--angle-mode", mode,
-            "--out", out] + (["--layer-type", layer] if layer else [])
+    args = [
+        "export",
+        name,
+        "--positions",
+        positions,
+        "--format",
+        fmt,
+        "--dtype",
+        dtype,
+        "--angle-mode",
+        mode,
+        "--out",
+        out,
+    ] + (["--layer-type", layer] if layer else [])
     result = run(*args)
     assert result.returncode == 0, result.stderr
     return out
@@ -71,6 +83,7 @@ def verify_json(table, config, *extra):
 
 
 # ---- every bundled config ----------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("name,layer", list(cases()))
 def test_exported_table_matches_its_config(tmp_path, name, layer):
@@ -108,6 +121,7 @@ def test_sixteen_bit_tables_are_flagged(tmp_path, dtype, flag):
 
 
 # ---- other producers -----------------------------------------------------------------------------
+
 
 def save_safetensors(path, tensors):
     from safetensors.numpy import save_file
@@ -151,8 +165,10 @@ def test_gptj_sinusoid_table_matches_and_its_pairing_is_seen(tmp_path):
     save_safetensors(bad, {"cos": torch.cat([cos, cos], -1).numpy(), "sin": torch.cat([sin, sin], -1).numpy()})
     result = verify(bad, "gpt-j-6b")
     assert result.returncode == 1
-    assert "pairs are (i, i+32) (the table repeats each frequency as cat(f, f)) but the config's model family " \
-           "uses (2i, 2i+1)" in result.stdout
+    assert (
+        "pairs are (i, i+32) (the table repeats each frequency as cat(f, f)) but the config's model family "
+        "uses (2i, 2i+1)" in result.stdout
+    )
 
 
 def test_deepseek_v2_complex_freqs_cis_npy(tmp_path):
@@ -186,6 +202,7 @@ def test_vllm_style_cos_sin_cache(tmp_path):
 
 
 # ---- tampered tables ----------------------------------------------------------------------------------
+
 
 def tampered(tmp_path, source, change):
     table = np.load(source)
@@ -238,9 +255,11 @@ def test_rotary_dim_too_large(tmp_path):
     config.write_text(json.dumps({"head_dim": head_dim, "rope_theta": neox["rotary_emb_base"]}))
     table = export(tmp_path, str(config), 2048)
     rotary_dim = int(head_dim * neox["rotary_pct"])
-    mismatch(verify(table, "gpt-neox-20b"),
-             f"the table rotates {head_dim} channels ({head_dim // 2} columns, one per pair), the config "
-             f"rotates {rotary_dim} of {head_dim}")
+    mismatch(
+        verify(table, "gpt-neox-20b"),
+        f"the table rotates {head_dim} channels ({head_dim // 2} columns, one per pair), the config "
+        f"rotates {rotary_dim} of {head_dim}",
+    )
 
 
 def test_wrong_scaling_is_named(tmp_path):
@@ -259,6 +278,7 @@ def test_columns_not_duplicated(tmp_path):
 
 
 # ---- bad input --------------------------------------------------------------------------------------------
+
 
 def test_bad_input_exits_2_with_one_line(tmp_path):
     good = export(tmp_path, "llama-3-8b", 16, "safetensors")

@@ -47,7 +47,8 @@ def _fail(model, field, rule, expected, got, error, allowed):
     raise AssertionError(
         f"{model}: {field}: {bad} of {error.size} elements out of tolerance ({rule}); worst at index "
         f"{tuple(int(i) for i in index)}: expected {float(expected[index])!r}, got {float(got[index])!r} "
-        f"(error {error[index]:.3e} > allowed {np.broadcast_to(allowed, error.shape)[index]:.3e})")
+        f"(error {error[index]:.3e} > allowed {np.broadcast_to(allowed, error.shape)[index]:.3e})"
+    )
 
 
 def _check_shapes(model, field, expected, got):

@@ -11,9 +11,9 @@ os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["TRANSFORMERS_OFFLINE"] = "1"
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 
-import pytest  # noqa: E402
+import pytest
 
-from compare import CONFORMANCE_TABLE  # noqa: E402
+from compare import CONFORMANCE_TABLE
 
 _COLUMNS = [
     ("inv_freq bit-equal", "theta =="),
@@ -44,8 +44,9 @@ def pytest_terminal_summary(terminalreporter):
 
 def _conformance_table(terminalreporter):
     header = ["model"] + [short for _, short in _COLUMNS]
-    rows = [[model] + [CONFORMANCE_TABLE[model].get(col, "-") for col, _ in _COLUMNS]
-            for model in sorted(CONFORMANCE_TABLE)]
+    rows = [
+        [model] + [CONFORMANCE_TABLE[model].get(col, "-") for col, _ in _COLUMNS] for model in sorted(CONFORMANCE_TABLE)
+    ]
     widths = [max(len(r[i]) for r in rows + [header]) for i in range(len(header))]
     terminalreporter.section("rotary vs transformers (conformance)")
     terminalreporter.write_line(
@@ -53,9 +54,10 @@ def _conformance_table(terminalreporter):
         "bit-equal values, transformers' theta. q/k f32: max|err| / max|transformers|, and share bit-equal; "
         "same cos/sin: q/k bit-identical when transformers' apply is fed rotary's cos/sin. "
         "bf16/f16 (rotary and transformers): worst error against a float64 oracle (hf angles) in storage ulps "
-        "of the output, over elements that do not cancel / in storage ulps at the input pair's scale, over all")
+        "of the output, over elements that do not cancel / in storage ulps at the input pair's scale, over all"
+    )
     for r in [header] + rows:
-        terminalreporter.write_line("  ".join(c.ljust(w) for c, w in zip(r, widths)))
+        terminalreporter.write_line("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)))
 
 
 def _families_summary(terminalreporter):

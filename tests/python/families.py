@@ -80,7 +80,6 @@ import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
-import rotary
 import torch
 import transformers
 from huggingface_hub.errors import StrictDataclassError
@@ -90,6 +89,7 @@ from transformers.models.auto.configuration_auto import (
     model_type_to_module_name,
 )
 
+import rotary
 from compare import storage_ulp, ulp_distance
 from hf_reference import SUBSTITUTE_FAMILY, UNSUPPORTED, hf_config_kwargs, load_records
 
@@ -98,8 +98,18 @@ STATES = ("match", "refused", "mismatch", "unchecked")
 # What transformers' config classes, modules and apply functions raise for a config or an input they
 # do not handle: caught where the sweep tries them, and reported (never a crash of the sweep).
 # (Config classes validate their fields as strict dataclasses: StrictDataclassError.)
-TRANSFORMERS_ERRORS = (ArithmeticError, AssertionError, AttributeError, ImportError, LookupError,
-                       NotImplementedError, RuntimeError, StrictDataclassError, TypeError, ValueError)
+TRANSFORMERS_ERRORS = (
+    ArithmeticError,
+    AssertionError,
+    AttributeError,
+    ImportError,
+    LookupError,
+    NotImplementedError,
+    RuntimeError,
+    StrictDataclassError,
+    TypeError,
+    ValueError,
+)
 _SEVERITY = {"match": 0, "refused": 1, "mismatch": 2, "unchecked": 3}
 
 MODELS_DIR = os.path.join(os.path.dirname(transformers.__file__), "models")
@@ -139,19 +149,39 @@ def _scaled_parameters(rope_type, max_pos, pairs):
     if rope_type == "yarn":
         return {"factor": 4.0, "original_max_position_embeddings": max_pos}
     if rope_type == "llama3":
-        return {"factor": 8.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0,
-                "original_max_position_embeddings": max(max_pos // 16, 1)}
-    return {"short_factor": [1.0] * pairs, "long_factor": [1.0 + j / 4 for j in range(pairs)],
-            "original_max_position_embeddings": max(max_pos // 4, 1)}
+        return {
+            "factor": 8.0,
+            "low_freq_factor": 1.0,
+            "high_freq_factor": 4.0,
+            "original_max_position_embeddings": max(max_pos // 16, 1),
+        }
+    return {
+        "short_factor": [1.0] * pairs,
+        "long_factor": [1.0 + j / 4 for j in range(pairs)],
+        "original_max_position_embeddings": max(max_pos // 4, 1),
+    }
 
 
 # Keys a family's config class requires for a scaled type: PhimoeConfig wants both cos/sin scales of
 # its LongRoPE (two distinct test values, so that the switch between them shows).
 _FAMILY_SCALING = {("phimoe", "longrope"): {"short_mscale": 1.25, "long_mscale": 1.5}}
 
-_SCALING_KEYS = {"rope_type", "type", "factor", "original_max_position_embeddings", "attention_factor", "beta_fast",
-                 "beta_slow", "mscale", "mscale_all_dim", "truncate", "short_factor", "long_factor",
-                 "low_freq_factor", "high_freq_factor"}
+_SCALING_KEYS = {
+    "rope_type",
+    "type",
+    "factor",
+    "original_max_position_embeddings",
+    "attention_factor",
+    "beta_fast",
+    "beta_slow",
+    "mscale",
+    "mscale_all_dim",
+    "truncate",
+    "short_factor",
+    "long_factor",
+    "low_freq_factor",
+    "high_freq_factor",
+}
 
 BATCH, SEQ = 2, 16
 F32_MATRIX_TOL = 2.5e-7
@@ -192,7 +222,7 @@ def _roles(class_names):
     """The distinguishing part of each class name: Qwen2VL + Vision + RotaryEmbedding -> vision."""
     stems = [re.sub(r"(Rotary|Rope)\w*$", "", n) or n for n in class_names]
     prefix = os.path.commonprefix(stems) if len(stems) > 1 else stems[0]
-    return [s[len(prefix):].lower().strip("_") for s in stems]
+    return [s[len(prefix) :].lower().strip("_") for s in stems]
 
 
 def _family_names(folder, class_names):
@@ -217,9 +247,12 @@ def discover():
         folder = os.path.basename(os.path.dirname(path))
         module_name = os.path.basename(path)[:-3]
         if not _rotates(source):
-            excluded[folder] = ("defines " + ", ".join(sorted(set(re.findall(r"def (apply_rotary\w*|rotate_half)\(", source))))
-                                + " but never calls them (apply_rotary_pos_emb is only registered with "
-                                  "use_kernelized_func): no RoPE")
+            excluded[folder] = (
+                "defines "
+                + ", ".join(sorted(set(re.findall(r"def (apply_rotary\w*|rotate_half)\(", source))))
+                + " but never calls them (apply_rotary_pos_emb is only registered with "
+                "use_kernelized_func): no RoPE"
+            )
             continue
         classes = _MODULE_CLASS.findall(source)
         modeling = importlib.import_module(f"transformers.models.{folder}.{module_name}")
@@ -227,20 +260,35 @@ def discover():
         # VJEPA2 rotates inside its attention module: its adapter names that class.
         classes = classes or _FALLBACK_CLASS.findall(source) or [getattr(ADAPTERS.get(folder), "module_class", None)]
         if not classes[0]:
-            families.append(Family(folder, folder, modeling, None, model_types,
-                                   note="no module class computes its cos/sin: the rotation is computed inside the "
-                                        "attention module"))
+            families.append(
+                Family(
+                    folder,
+                    folder,
+                    modeling,
+                    None,
+                    model_types,
+                    note="no module class computes its cos/sin: the rotation is computed inside the attention module",
+                )
+            )
             continue
-        for name, class_name in zip(_family_names(folder, classes), classes):
+        for name, class_name in zip(_family_names(folder, classes), classes, strict=True):
             cls = getattr(modeling, class_name)
             config_class = _config_class(cls)
             # A vision tower: XVisionRotaryEmbedding (not Granite4VisionTextRotaryEmbedding), or a
             # module built from a vision config. A 2D one: its config's RoPE defaults to "axial".
-            tower = "vision" if re.search(r"(Vision|ViT)(Rotary|Rope)", class_name) or config_class is not None and \
-                re.search(r"Vision(Encoder|Model)?Config$", config_class.__name__) else "text"
+            tower = (
+                "vision"
+                if re.search(r"(Vision|ViT)(Rotary|Rope)", class_name)
+                or config_class is not None
+                and re.search(r"Vision(Encoder|Model)?Config$", config_class.__name__)
+                else "text"
+            )
             # (or one whose adapter derives its positions from a patch grid: DINOv3's patch centres)
-            vision = config_class is not None and getattr(config_class, "default_rope_type", "") == "axial" or \
-                getattr(ADAPTERS.get(name), "patch_grid", False)
+            vision = (
+                config_class is not None
+                and getattr(config_class, "default_rope_type", "") == "axial"
+                or getattr(ADAPTERS.get(name), "patch_grid", False)
+            )
             families.append(Family(name, folder, modeling, cls, model_types, tower=tower, vision=vision))
     return families, excluded
 
@@ -405,8 +453,11 @@ def _layer_types(fam, sub):
     """The layer types the module keeps frequencies for (`{layer_type}_inv_freq`), or [None]."""
     if "layer_type" not in inspect.signature(fam.cls.forward).parameters:
         return [None]
-    candidates = list(dict.fromkeys(list(getattr(sub, "layer_types", None) or [])
-                                    + list((getattr(sub, "rope_parameters", None) or {}).keys())))
+    candidates = list(
+        dict.fromkeys(
+            list(getattr(sub, "layer_types", None) or []) + list((getattr(sub, "rope_parameters", None) or {}).keys())
+        )
+    )
     try:
         module = fam.cls(sub)
     except TRANSFORMERS_ERRORS:
@@ -448,8 +499,12 @@ def _with_rope_type(top, path, rope_type):
     pairs = int(head_dim * target.get("partial_rotary_factor", 1.0)) // 2
     # The scaling keys are replaced; the rest (rope_theta, partial_rotary_factor, mrope_section, ...) kept.
     kept = {k: v for k, v in target.items() if k not in _SCALING_KEYS}
-    new = {**kept, "rope_type": rope_type, **_scaled_parameters(rope_type, sub.max_position_embeddings, pairs),
-           **_FAMILY_SCALING.get((sub.model_type, rope_type), {})}
+    new = {
+        **kept,
+        "rope_type": rope_type,
+        **_scaled_parameters(rope_type, sub.max_position_embeddings, pairs),
+        **_FAMILY_SCALING.get((sub.model_type, rope_type), {}),
+    }
     if nested:
         params["full_attention"] = new
     else:
@@ -501,8 +556,10 @@ def build_cases(fam):
     notes = []
     model_type, path, wanted = module_config_path(fam)
     if model_type is None:
-        raise Unchecked(f"no registered config class builds {fam.cls.__name__}'s config "
-                        f"({_config_class(fam.cls)}); model types {fam.model_types}")
+        raise Unchecked(
+            f"no registered config class builds {fam.cls.__name__}'s config "
+            f"({_config_class(fam.cls)}); model types {fam.model_types}"
+        )
     default, fixed = adapter_for(fam).fixed_default(fam, _default_config(model_type), path)
     if fixed:
         notes.append(f"default: {fixed}")
@@ -522,8 +579,14 @@ def build_cases(fam):
         except TRANSFORMERS_ERRORS as e:
             notes.append(f"{label}: transformers rejects the stored config ({type(e).__name__}: {_first_line(e)})")
             continue
-        sub_path = next((p for p, sub in _walk(top) if wanted is None and p == () or
-                         wanted is not None and isinstance(sub, wanted)), None)
+        sub_path = next(
+            (
+                p
+                for p, sub in _walk(top)
+                if wanted is None and p == () or wanted is not None and isinstance(sub, wanted)
+            ),
+            None,
+        )
         if sub_path is None:
             notes.append(f"{label}: no {wanted.__name__} inside {type(top).__name__}")
             continue
@@ -608,8 +671,7 @@ class Transformers:
         self.sub = case.sub
         forward = list(inspect.signature(fam.cls.forward).parameters)[1:]
         if forward[:2] != ["x", "position_ids"]:
-            raise Unchecked(f"{fam.cls.__name__}.forward{tuple(forward)} takes no position ids: no adapter "
-                            "drives it")
+            raise Unchecked(f"{fam.cls.__name__}.forward{tuple(forward)} takes no position ids: no adapter drives it")
         self.takes_layer_type = "layer_type" in forward
         self.apply_fn = choose_apply(fam, self.sub)
         if self.apply_fn is None:
@@ -670,8 +732,11 @@ class Transformers:
             # The order of (cos, sin) is read from the output itself: sin is 0 at position 0.
             # GPT-J and CodeGen return (sin, cos) (modeling_gptj.py, GPTJRotaryEmbedding.forward).
             zero = _first_token(first)
-            table = (second, first) if torch.all(zero == 0) and not torch.all(_first_token(second) == 0) \
+            table = (
+                (second, first)
+                if torch.all(zero == 0) and not torch.all(_first_token(second) == 0)
                 else (first, second)
+            )
         return table, (None if inv_freq is None else inv_freq.detach().clone()), float(scaling)
 
     output_perm = None
@@ -763,6 +828,7 @@ class Clvp(OwnCall):
         # is given the identity index.
         def apply(q, cos, sin):
             return self.fam.modeling.apply_rotary_pos_emb(q, q, q, cos, sin, ...)
+
         return apply_any(apply, q, table)
 
 
@@ -773,8 +839,10 @@ class AudioConformer(OwnCall):
     (`SelfAttention._apply_rotary_embedding`). A sequence long enough for the sweep's positions is the
     model's input; each token takes its position's row."""
 
-    note = ("transformers rotates the attention's input hidden states, per head, before linear_q and linear_k "
-            "(SelfAttention._apply_rotary_embedding), not q and k: rotary rotates the same tensor alike")
+    note = (
+        "transformers rotates the attention's input hidden states, per head, before linear_q and linear_k "
+        "(SelfAttention._apply_rotary_embedding), not q and k: rotary rotates the same tensor alike"
+    )
 
     @staticmethod
     def fixed_default(fam, top, path):
@@ -785,8 +853,10 @@ class AudioConformer(OwnCall):
             return top, None
         top = copy.deepcopy(top)
         _get(top, path).position_embeddings_type = "rotary"
-        return top, (f"transformers' default config has position_embeddings_type {old!r}, for which the encoder builds "
-                     f"no rotary module; set to 'rotary', the value for which it builds {fam.cls.__name__}")
+        return top, (
+            f"transformers' default config has position_embeddings_type {old!r}, for which the encoder builds "
+            f"no rotary module; set to 'rotary', the value for which it builds {fam.cls.__name__}"
+        )
 
     def forward(self, module, positions):
         stacked = module(torch.zeros(1).expand(1, int(positions.max()) + 1, 1))
@@ -803,8 +873,11 @@ class AudioConformer(OwnCall):
 
     def _attention(self):
         if not hasattr(self, "attention"):
-            cls = next(c for c in vars(self.fam.modeling).values()
-                       if inspect.isclass(c) and "_apply_rotary_embedding" in vars(c))
+            cls = next(
+                c
+                for c in vars(self.fam.modeling).values()
+                if inspect.isclass(c) and "_apply_rotary_embedding" in vars(c)
+            )
             self.attention = cls(self.sub)
         return self.attention
 
@@ -859,9 +932,11 @@ class PatchCentres(OwnCall):
         coords = self.fam.modeling.get_patches_center_coordinates(rows, cols, dtype=torch.float32, device="cpu")
         r, c = (int(v) for v in positions[:, 0])
         y, x = (2 * math.pi * coords[r * cols + c]).tolist()
-        return (f"positions: transformers rotates a patch by 2 pi times its centre's (row, column) coordinates "
-                f"normalized to [-1, 1] over the image's patch grid (get_patches_center_coordinates): patch ({r}, {c}) "
-                f"of a {rows} x {cols} grid by ({y:.6g}, {x:.6g}), where rotary takes integer positions")
+        return (
+            f"positions: transformers rotates a patch by 2 pi times its centre's (row, column) coordinates "
+            f"normalized to [-1, 1] over the image's patch grid (get_patches_center_coordinates): patch ({r}, {c}) "
+            f"of a {rows} x {cols} grid by ({y:.6g}, {x:.6g}), where rotary takes integer positions"
+        )
 
 
 class LightGlue(OwnCall):
@@ -876,14 +951,16 @@ class LightGlue(OwnCall):
     def forward(self, module, positions):
         rows, cols = _grid_size(positions)
         keypoints = self.fam.modeling.normalize_keypoints(_xy(positions).float()[None], rows, cols)
-        (cos, sin), = module(keypoints)
+        ((cos, sin),) = module(keypoints)
         return cos[0], sin[0]
 
     def unlike_rotary(self, positions):
         projector = self.new_module().projector
-        return (f"angles: transformers' are a trained nn.Linear({projector.in_features}, {projector.out_features}) "
-                "(LightGluePositionalEncoder.projector: weights, not config values) of each keypoint's (x, y) "
-                "normalized to the image, where rotary multiplies integer positions by theta")
+        return (
+            f"angles: transformers' are a trained nn.Linear({projector.in_features}, {projector.out_features}) "
+            "(LightGluePositionalEncoder.projector: weights, not config values) of each keypoint's (x, y) "
+            "normalized to the image, where rotary multiplies integer positions by theta"
+        )
 
 
 class CohereCompass(Transformers):
@@ -903,9 +980,11 @@ class CohereCompass(Transformers):
         sub.rope_parameters = {t: dict(default) for t in dict.fromkeys(sub.layer_types)}
         sub.standardize_rope_params()
         sub.validate_rope()
-        return top, (f"transformers' default config has no rope_parameters, which {fam.cls.__name__} reads per layer "
-                     f"type: each layer type given the config class's default_rope_type {default['rope_type']!r} and "
-                     f"default_theta {default['rope_theta']:g}")
+        return top, (
+            f"transformers' default config has no rope_parameters, which {fam.cls.__name__} reads per layer "
+            f"type: each layer type given the config class's default_rope_type {default['rope_type']!r} and "
+            f"default_theta {default['rope_theta']:g}"
+        )
 
 
 class DefaultSections(Transformers):
@@ -928,10 +1007,12 @@ class DefaultSections(Transformers):
         sub.rope_parameters["partial_rotary_factor"] = 2 * sum(section) / head_dim
         sub.standardize_rope_params()
         sub.validate_rope()
-        return top, (f"transformers' default config has no mrope_section and no partial_rotary_factor, and its "
-                     f"module's own mrope_section {section} covers {sum(section)} of head_dim {head_dim}'s {head_dim // 2} "
-                     f"frequencies: partial_rotary_factor set to 2 * sum(mrope_section) / head_dim = "
-                     f"{2 * sum(section) / head_dim:g}")
+        return top, (
+            f"transformers' default config has no mrope_section and no partial_rotary_factor, and its "
+            f"module's own mrope_section {section} covers {sum(section)} of head_dim {head_dim}'s {head_dim // 2} "
+            f"frequencies: partial_rotary_factor set to 2 * sum(mrope_section) / head_dim = "
+            f"{2 * sum(section) / head_dim:g}"
+        )
 
 
 class Gemma4Vision(Transformers):
@@ -978,9 +1059,11 @@ class Sam3(Transformers):
         scale = self._scale()
         if scale == 1:
             return None
-        return (f"positions: transformers' {self.case.variant} rotate patch (row, column) by (column, row) x "
-                f"{scale:.6g} (window_size / patches per row, Sam3ViTLayer.precompute_positions), where rotary "
-                "takes integer positions")
+        return (
+            f"positions: transformers' {self.case.variant} rotate patch (row, column) by (column, row) x "
+            f"{scale:.6g} (window_size / patches per row, Sam3ViTLayer.precompute_positions), where rotary "
+            "takes integer positions"
+        )
 
     def apply_raw(self, q, table):
         x = q.transpose(0, 1)[None]  # (1, heads, patches, head_dim)
@@ -1056,10 +1139,10 @@ ADAPTERS = {
     "wav2vec2_bert": AudioConformer,
     "wav2vec2_conformer": AudioConformer,
     "vjepa2": VJepa2,
-    **{name: PatchCentres for name in ("dinov3_vit", "eomt_dinov3", "sapiens2")},
+    **dict.fromkeys(("dinov3_vit", "eomt_dinov3", "sapiens2"), PatchCentres),
     "lightglue": LightGlue,
     "cohere_compass": CohereCompass,
-    **{name: DefaultSections for name in ("glm4v", "glm_image")},
+    **dict.fromkeys(("glm4v", "glm_image"), DefaultSections),
     "gemma4.vision": Gemma4Vision,
     "sam3": Sam3,
 }
@@ -1076,9 +1159,13 @@ def choose_apply(fam, sub):
     variant where the attention calls it unconditionally, or under `config.rope_interleave` when
     the config sets it (DeepSeek-V3: `if self.config.rope_interleave:` in its attention)."""
     m = fam.modeling
-    functions = {n: getattr(m, n) for n in dir(m)
-                 if re.match(r"apply_(rotary|\w*rope)", n) and inspect.isfunction(getattr(m, n))
-                 and getattr(m, n).__module__ == m.__name__}
+    functions = {
+        n: getattr(m, n)
+        for n in dir(m)
+        if re.match(r"apply_(rotary|\w*rope)", n)
+        and inspect.isfunction(getattr(m, n))
+        and getattr(m, n).__module__ == m.__name__
+    }
     if fam.cls is not None:  # RoFormer keeps its apply function on a layer class
         for owner in vars(m).values():
             if inspect.isclass(owner) and owner.__module__ == m.__name__:
@@ -1087,8 +1174,11 @@ def choose_apply(fam, sub):
                         functions.setdefault(n, f.__func__)
     source = inspect.getsource(m)
     if fam.kind == "vision":  # Gemma 4's tower: apply_multidimensional_rope
-        order = [n for n in functions if "vision" in n] + [n for n in functions if "2d" in n and "cross" not in n] \
+        order = (
+            [n for n in functions if "vision" in n]
+            + [n for n in functions if "2d" in n and "cross" not in n]
             + [n for n in functions if "multidimensional" in n]
+        )
     else:
         order = []
         interleave = [n for n in functions if n.endswith("_interleave")]
@@ -1096,15 +1186,26 @@ def choose_apply(fam, sub):
             conditional = "config.rope_interleave" in source
             if not conditional or getattr(sub, "rope_interleave", False):
                 order += interleave
-    order += ["apply_rotary_pos_emb", "apply_rotary_emb"] + [n for n in functions if "vision" not in n] + list(functions)
+    order += (
+        ["apply_rotary_pos_emb", "apply_rotary_emb"] + [n for n in functions if "vision" not in n] + list(functions)
+    )
     return next((functions[n] for n in order if n in functions), None)
 
 
 def _call_apply(fn, q, table):
     """fn called with q (as q and k: its k output is not used), and the module's table, each
     argument found by its parameter name."""
-    values = {"q": q, "k": q, "xq": q, "xk": q, "x": q, "tensor": q, "hidden_states": q,
-              "query_layer": q, "key_layer": q}
+    values = {
+        "q": q,
+        "k": q,
+        "xq": q,
+        "xk": q,
+        "x": q,
+        "tensor": q,
+        "hidden_states": q,
+        "query_layer": q,
+        "key_layer": q,
+    }
     if torch.is_tensor(table):
         values["freqs_cis"] = values["sinusoidal_pos"] = table
     else:
@@ -1164,9 +1265,11 @@ def _slice_table(table, start, stop):
 
 def _first_token(table):
     """The module's cos/sin for the first token of the first row (position 0, or (0, 0, 0))."""
+
     def first(t):
         t = _token_slice(t, 0, 1, -2)
         return _token_slice(t, 0, 1, 0) if t.ndim >= 3 else t
+
     return first(table) if torch.is_tensor(table) else tuple(first(t) for t in table)
 
 
@@ -1350,14 +1453,18 @@ def _fmt(x):
 
 def _theta_diagnosis(ours, theirs, rope):
     if ours.size != theirs.size:
-        return (f"rotary_dim: transformers rotates {2 * theirs.size} channels (theta has {theirs.size} entries), "
-                f"rotary {rope.rotary_dim} (head_dim {rope.head_dim}, partial_rotary_factor "
-                f"{rope.config.partial_rotary_factor:g})")
+        return (
+            f"rotary_dim: transformers rotates {2 * theirs.size} channels (theta has {theirs.size} entries), "
+            f"rotary {rope.rotary_dim} (head_dim {rope.head_dim}, partial_rotary_factor "
+            f"{rope.config.partial_rotary_factor:g})"
+        )
     ulps = ulp_distance(theirs, ours)
     j = int(np.argmax(ulps))
     bad = [int(i) for i in np.nonzero(ulps > _theta_ulps(rope.config.rope_type))[0]]
-    text = (f"theta differs in pairs {_ranges(bad)} of {ours.size}; worst theta[{j}]: transformers "
-            f"{_fmt(theirs[j])}, rotary {_fmt(ours[j])} ({int(ulps[j])} ulps)")
+    text = (
+        f"theta differs in pairs {_ranges(bad)} of {ours.size}; worst theta[{j}]: transformers "
+        f"{_fmt(theirs[j])}, rotary {_fmt(ours[j])} ({int(ulps[j])} ulps)"
+    )
     d = 2 * ours.size
     if ours.size > 1 and theirs[1] > 0 and ours[1] > 0:  # the base each theta[1] implies
         base_hf, base_ours = float(theirs[1]) ** (-d / 2), float(ours[1]) ** (-d / 2)
@@ -1405,8 +1512,14 @@ def check_case(fam, case):
         return Result("refused", str(e))
     hf = adapter_for(fam)(fam, case)
     sub = hf.sub
-    stats = {"theta_equal": 0, "theta_size": 0, "matrix_err": 0.0, "qk_err": 0.0, "bf16_ulps": 0.0,
-             "layout": str(own.config.layout)}
+    stats = {
+        "theta_equal": 0,
+        "theta_size": 0,
+        "matrix_err": 0.0,
+        "qk_err": 0.0,
+        "bf16_ulps": 0.0,
+        "layout": str(own.config.layout),
+    }
     calls = hf.grids() if fam.vision else _positions(case, sub)[0]
     axes = 1 if fam.vision else _position_axes(sub, case.layer_type, hf.new_module())
     notes = [hf.note] if hf.note else []
@@ -1430,9 +1543,14 @@ def check_case(fam, case):
             return Result("mismatch", f"{where}: {unlike}", stats)
         if not fam.vision and axes != own.num_axes:
             section = _rope_parameters(sub, case.layer_type).get("mrope_section")
-            source = f"mrope_section {section}" if section else "the module's default mrope_section; the config has none"
-            return Result("mismatch", f"position axes: transformers rotates by {axes} components per token ({source}), "
-                                      f"rotary by {own.num_axes}")
+            source = (
+                f"mrope_section {section}" if section else "the module's default mrope_section; the config has none"
+            )
+            return Result(
+                "mismatch",
+                f"position axes: transformers rotates by {axes} components per token ({source}), "
+                f"rotary by {own.num_axes}",
+            )
         # theta and attention factor, rotary's own for this call
         try:
             inv_freq, factor = own.frequencies_for(positions)
@@ -1444,8 +1562,12 @@ def check_case(fam, case):
             if own.num_axes > 1 and hf_theta.size != inv_freq.size:
                 mapped = _hf_theta_for_rotary(own, hf_inv)
                 if mapped is None:
-                    return Result("mismatch", f"{where}: rotary's theta ({inv_freq.size} values) are not all among "
-                                              f"transformers' ({hf_theta.size})", stats)
+                    return Result(
+                        "mismatch",
+                        f"{where}: rotary's theta ({inv_freq.size} values) are not all among "
+                        f"transformers' ({hf_theta.size})",
+                        stats,
+                    )
                 hf_theta = mapped
             ulps = ulp_distance(hf_theta, inv_freq) if hf_theta.size == inv_freq.size else None
             if ulps is None or np.any(ulps > _theta_ulps(own.config.rope_type)):
@@ -1455,30 +1577,40 @@ def check_case(fam, case):
                     exact_inv = hf.call(positions)[1].detach().numpy().astype(np.float32)
                 exact_ulps = ulp_distance(exact_inv, inv_freq)
                 if np.any(exact_ulps > _theta_ulps(own.config.rope_type)):
-                    text = (f"{where}: " + _theta_diagnosis(inv_freq, hf_theta, own)
-                            + f" (also with torch's pow correctly rounded: {int(np.max(exact_ulps))} ulps)")
+                    text = (
+                        f"{where}: "
+                        + _theta_diagnosis(inv_freq, hf_theta, own)
+                        + f" (also with torch's pow correctly rounded: {int(np.max(exact_ulps))} ulps)"
+                    )
                     with correctly_rounded_pow(), true_scalar_division():
                         divided = hf.call(positions)[1].detach().numpy().astype(np.float32)
                     if not np.any(ulp_distance(divided, inv_freq)):
-                        text += ("; with `number / tensor` divided once (torch computes reciprocal(tensor) * "
-                                 "number) transformers' theta equals rotary's bit for bit")
+                        text += (
+                            "; with `number / tensor` divided once (torch computes reciprocal(tensor) * "
+                            "number) transformers' theta equals rotary's bit for bit"
+                        )
                     return Result("mismatch", text, stats)
                 stats["theta_pow"] = stats.get("theta_pow", 0) + 1
             stats["theta_equal"] += int(np.count_nonzero(ulps == 0))
             stats["theta_size"] += int(ulps.size)
         if abs(factor - scaling) > FACTOR_TOL:
             c = own.config
-            return Result("mismatch", f"{where}: attention factor: transformers {_fmt(scaling)}, rotary {_fmt(factor)} "
-                                      f"(rotary read max_position_embeddings {c.max_position_embeddings}, original "
-                                      f"{c.original_max_position_embeddings}, factor {c.factor}; transformers' config "
-                                      f"has max_position_embeddings {getattr(sub, 'max_position_embeddings', None)})",
-                          stats)
+            return Result(
+                "mismatch",
+                f"{where}: attention factor: transformers {_fmt(scaling)}, rotary {_fmt(factor)} "
+                f"(rotary read max_position_embeddings {c.max_position_embeddings}, original "
+                f"{c.original_max_position_embeddings}, factor {c.factor}; transformers' config "
+                f"has max_position_embeddings {getattr(sub, 'max_position_embeddings', None)})",
+                stats,
+            )
         rope = rotary.Rope(config, inv_freq=np.ascontiguousarray(hf_theta, dtype=np.float32), attention_factor=scaling)
         d = own.head_dim
         if index == 0 and hf.output_order(table, d) is not None:
-            notes.append("transformers' apply returns the rotated channels regrouped (the output is a fixed "
-                         "permutation of the rotation; q and k alike, so scores are unchanged): compared after "
-                         "undoing it")
+            notes.append(
+                "transformers' apply returns the rotated channels regrouped (the output is a fixed "
+                "permutation of the rotation; q and k alike, so scores are unchanged): compared after "
+                "undoing it"
+            )
         # structure: one-hot heads at two tokens of each row whose position components are all
         # nonzero (at 0 a pair's sin is 0 and hides its partner): tokens 1, 2 of each row, patch
         # (1, 1) and (1, 2) of a grid. Both rows: V-JEPA 2 derives (frame, row, column) from a
@@ -1492,8 +1624,10 @@ def check_case(fam, case):
             their_pairs = pairing(hf.apply(eye, few_table))
             our_pairs = pairing(rotary_rotate(rope, eye, few, fam.vision))
             if their_pairs != our_pairs:
-                text = (f"{where}: transformers pairs {describe_pairing(their_pairs)}; rotary pairs "
-                        f"{describe_pairing(our_pairs)}")
+                text = (
+                    f"{where}: transformers pairs {describe_pairing(their_pairs)}; rotary pairs "
+                    f"{describe_pairing(our_pairs)}"
+                )
                 if pairing(rotary_with_other_layout(rope, eye, few, fam.vision)) == their_pairs:
                     text += "; rotary's other layout has transformers' pairs"
                 return Result("mismatch", text, stats)
@@ -1507,9 +1641,11 @@ def check_case(fam, case):
         if not float(err.max()) <= F32_MATRIX_TOL:
             t, h, o = np.unravel_index(int(torch.argmax(err)), err.shape)
             bad = torch.nonzero((err > F32_MATRIX_TOL).any(dim=0).any(dim=0)).flatten().tolist()
-            text = (f"{where}: cos/sin differ: at position {_position_of(positions, int(t), fam.vision)}, output "
-                    f"channel {o}: transformers {float(theirs_v[t, h, o]):.7g}, rotary {float(ours_v[t, h, o]):.7g} "
-                    f"(|error| {float(err[t, h, o]):.2e}); channels differing: {_ranges(bad)}")
+            text = (
+                f"{where}: cos/sin differ: at position {_position_of(positions, int(t), fam.vision)}, output "
+                f"channel {o}: transformers {float(theirs_v[t, h, o]):.7g}, rotary {float(ours_v[t, h, o]):.7g} "
+                f"(|error| {float(err[t, h, o]):.2e}); channels differing: {_ranges(bad)}"
+            )
             inverse = probe.clone()
             rope.rotate(inverse, positions, layout="shd" if fam.vision else "bhsd", inverse=True)
             if float((theirs_v - _per_token(inverse)).abs().max()) <= F32_MATRIX_TOL:
@@ -1525,8 +1661,11 @@ def check_case(fam, case):
         scale = float(theirs_q.abs().max()) or 1.0
         qk_err = float((theirs_q - ours_q).abs().max()) / scale
         if not qk_err <= F32_QK_TOL:
-            return Result("mismatch", f"{where}: rotated q (float32): max |error| / max |transformers| = {qk_err:.2e}, "
-                                      "with equal cos/sin", stats)
+            return Result(
+                "mismatch",
+                f"{where}: rotated q (float32): max |error| / max |transformers| = {qk_err:.2e}, with equal cos/sin",
+                stats,
+            )
         stats["qk_err"] = max(stats["qk_err"], qk_err)
         # bfloat16 against the float64 oracle of transformers' own cos/sin
         qb = q.to(torch.bfloat16)
@@ -1537,9 +1676,13 @@ def check_case(fam, case):
         error = np.abs(got.numpy() - expected)
         if not np.all(error <= allowed):
             i = np.unravel_index(int(np.argmax(error - allowed)), error.shape)
-            return Result("mismatch", f"{where}: rotated q (bfloat16): {int(np.sum(~(error <= allowed)))} elements "
-                                      f"beyond 1 ulp of the float64 oracle; worst: oracle {float(expected[i]):.6g}, "
-                                      f"rotary {float(got[i]):.6g}", stats)
+            return Result(
+                "mismatch",
+                f"{where}: rotated q (bfloat16): {int(np.sum(~(error <= allowed)))} elements "
+                f"beyond 1 ulp of the float64 oracle; worst: oracle {float(expected[i]):.6g}, "
+                f"rotary {float(got[i]):.6g}",
+                stats,
+            )
         # the worst error in ulps where the plain 1-ulp bound applies (outputs that do not cancel)
         plain = 2.0**-21 * size <= 0.5 * ulp
         stats["bf16_ulps"] = max(stats["bf16_ulps"], float(np.max(error[plain] / ulp[plain], initial=0.0)))
@@ -1571,15 +1714,22 @@ class FamilyResult:
 
     def record(self, fam):
         """The stable part: what the results file keeps."""
-        entry = {"state": self.state, "kind": fam.kind, "module": fam.cls.__name__ if fam.cls else None,
-                 "model_types": fam.model_types}
+        entry = {
+            "state": self.state,
+            "kind": fam.kind,
+            "module": fam.cls.__name__ if fam.cls else None,
+            "model_types": fam.model_types,
+        }
         if self.detail:
             entry["detail"] = self.detail
         # the pairing rotary read where it compared a case (a refused or unchecked family has none)
-        layouts = [r.stats["layout"] for r in self.cases.values() if r.state in ("match", "mismatch") and
-                   "layout" in r.stats]
+        layouts = [
+            r.stats["layout"] for r in self.cases.values() if r.state in ("match", "mismatch") and "layout" in r.stats
+        ]
         entry["layout"] = layouts[0] if layouts else None
-        entry["cases"] = {label: (r.state if not r.detail else f"{r.state}: {r.detail}") for label, r in self.cases.items()}
+        entry["cases"] = {
+            label: (r.state if not r.detail else f"{r.state}: {r.detail}") for label, r in self.cases.items()
+        }
         if self.notes:
             entry["notes"] = self.notes
         return entry
@@ -1657,7 +1807,7 @@ def comparable(document):
 
 
 def count_states(results):
-    counts = {s: 0 for s in STATES}
+    counts = dict.fromkeys(STATES, 0)
     for r in results.values():
         counts[r.state] += 1
     return counts
@@ -1666,8 +1816,10 @@ def count_states(results):
 def summary_line(results, known_mismatches=()):
     counts = count_states(results)
     new = [n for n, r in results.items() if r.state == "mismatch" and n not in known_mismatches]
-    line = (f"families: {counts['match']} match, {counts['refused']} refused, "
-            f"{counts['mismatch'] - len(new)} known mismatches, {counts['unchecked']} unchecked")
+    line = (
+        f"families: {counts['match']} match, {counts['refused']} refused, "
+        f"{counts['mismatch'] - len(new)} known mismatches, {counts['unchecked']} unchecked"
+    )
     if new:
         line += f", {len(new)} new mismatches ({', '.join(new)})"
     if SWEEP_SECONDS:
@@ -1687,7 +1839,9 @@ def table_lines(results):
         size = sum(s["theta_size"] for s in st)
         numbers = ""
         if st:
-            numbers = (f"theta == {eq}/{size}  cos/sin {max(s['matrix_err'] for s in st):.1e}  "
-                       f"q {max(s['qk_err'] for s in st):.1e}  bf16 {max(s['bf16_ulps'] for s in st):.2f} ulp")
+            numbers = (
+                f"theta == {eq}/{size}  cos/sin {max(s['matrix_err'] for s in st):.1e}  "
+                f"q {max(s['qk_err'] for s in st):.1e}  bf16 {max(s['bf16_ulps'] for s in st):.2f} ulp"
+            )
         lines.append(f"{fam.name:28s} {fam.kind:6s} {r.state:9s} {numbers:70s} {r.detail}".rstrip())
     return lines

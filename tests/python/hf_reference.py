@@ -84,8 +84,14 @@ def hf_config_kwargs(record):
 
 
 # transformers module (models/<name>/modeling_<name>.py) per config model_type.
-_MODULE = {"gemma3_text": "gemma3", "qwen2_5_vl_text": "qwen2_5_vl", "qwen3_5_text": "qwen3_5",
-           "qwen3_vl_text": "qwen3_vl", "ministral3": "ministral3", "llama4_text": "llama4"}
+_MODULE = {
+    "gemma3_text": "gemma3",
+    "qwen2_5_vl_text": "qwen2_5_vl",
+    "qwen3_5_text": "qwen3_5",
+    "qwen3_vl_text": "qwen3_vl",
+    "ministral3": "ministral3",
+    "llama4_text": "llama4",
+}
 
 # Families whose module returns complex freqs_cis = polar(1, angle) * scaling (DeepSeek-V2 and Llama 4
 # multiply complex pairs (2j, 2j + 1)).
@@ -123,8 +129,10 @@ class HfRope:
 
     def _buffers(self, module):
         if self.layer_type is not None:
-            return (getattr(module, f"{self.layer_type}_inv_freq"),
-                    getattr(module, f"{self.layer_type}_attention_scaling"))
+            return (
+                getattr(module, f"{self.layer_type}_inv_freq"),
+                getattr(module, f"{self.layer_type}_attention_scaling"),
+            )
         return module.inv_freq, module.attention_scaling
 
     def initial_frequencies(self):

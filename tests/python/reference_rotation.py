@@ -13,6 +13,6 @@ def rotate_reference(x, cos, sin, rotary_dim, layout):
         a, b = x[..., 0:d:2], x[..., 1:d:2]
         out[..., 0:d:2], out[..., 1:d:2] = a * cos - b * sin, b * cos + a * sin
     else:
-        a, b = x[..., : d // 2], x[..., d // 2: d]
-        out[..., : d // 2], out[..., d // 2: d] = a * cos - b * sin, b * cos + a * sin
+        a, b = x[..., : d // 2], x[..., d // 2 : d]
+        out[..., : d // 2], out[..., d // 2 : d] = a * cos - b * sin, b * cos + a * sin
     return out

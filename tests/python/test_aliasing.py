@@ -13,8 +13,7 @@ import torch
 
 import rotary
 
-CONFIG = {"rope_theta": 10000.0, "hidden_size": 64, "num_attention_heads": 4,
-          "max_position_embeddings": 128}
+CONFIG = {"rope_theta": 10000.0, "hidden_size": 64, "num_attention_heads": 4, "max_position_embeddings": 128}
 TOKENS, HEAD_DIM = 5, 16
 
 
@@ -34,16 +33,24 @@ def _refused(call, *buffers, names):
     message = str(info.value)
     for name in names:
         assert name in message, message
-    for b, old in zip(buffers, before):
+    for b, old in zip(buffers, before, strict=True):
         np.testing.assert_array_equal(b, old)
     return info.value
 
 
 def test_q_out_that_is_k_is_refused(rope):
-    q, k, k2 = _random(TOKENS, 2, HEAD_DIM), _random(TOKENS, 2, HEAD_DIM, seed=1), np.zeros(
-        (TOKENS, 2, HEAD_DIM), np.float32)
-    error = _refused(lambda: rope.rotate(q, np.arange(TOKENS), k=k, q_out=k, k_out=k2), q, k, k2,
-                     names=["q_out", "shares memory with k"])
+    q, k, k2 = (
+        _random(TOKENS, 2, HEAD_DIM),
+        _random(TOKENS, 2, HEAD_DIM, seed=1),
+        np.zeros((TOKENS, 2, HEAD_DIM), np.float32),
+    )
+    error = _refused(
+        lambda: rope.rotate(q, np.arange(TOKENS), k=k, q_out=k, k_out=k2),
+        q,
+        k,
+        k2,
+        names=["q_out", "shares memory with k"],
+    )
     assert error.argument == "q_out"
 
 
@@ -54,16 +61,22 @@ def test_the_same_array_as_q_and_k_is_refused(rope):
 
 def test_q_and_k_sharing_a_head_of_one_buffer_are_refused(rope):
     buffer = _random(TOKENS, 6, HEAD_DIM)
-    _refused(lambda: rope.rotate(buffer[:, 0:4], np.arange(TOKENS), k=buffer[:, 3:5]), buffer,
-             names=["q_out", "shares memory with k"])
+    _refused(
+        lambda: rope.rotate(buffer[:, 0:4], np.arange(TOKENS), k=buffer[:, 3:5]),
+        buffer,
+        names=["q_out", "shares memory with k"],
+    )
 
 
 def test_bhsd_views_sharing_heads_are_refused_before_any_batch_entry_is_written(rope):
     # (batch, heads, seq, head_dim) does not fold into one view: rotated entry by entry, so the
     # whole-tensor check must come first.
     buffer = _random(2, 6, TOKENS, HEAD_DIM)
-    _refused(lambda: rope.rotate(buffer[:, 0:4], np.arange(TOKENS), k=buffer[:, 3:5], layout="bhsd"),
-             buffer, names=["q_out", "shares memory with k"])
+    _refused(
+        lambda: rope.rotate(buffer[:, 0:4], np.arange(TOKENS), k=buffer[:, 3:5], layout="bhsd"),
+        buffer,
+        names=["q_out", "shares memory with k"],
+    )
 
 
 def test_packed_qkv_slices_are_rotated_like_separate_copies(rope):
@@ -80,10 +93,12 @@ def test_kv_append_of_one_array_as_q_and_k_is_refused(rope):
     cache = rotary.KvCache.paged(4, 4, num_kv_heads=2, head_dim=HEAD_DIM, dtype="float32")
     sequence = rotary.BlockTable([0, 1])
     x, v = _random(TOKENS, 2, HEAD_DIM), _random(TOKENS, 2, HEAD_DIM, seed=2)
-    _refused(lambda: cache.append(rope, x, x, v, np.arange(TOKENS), sequence), x, v,
-             names=["q", "shares memory with k"])
-    _refused(lambda: cache.append(rope, x, v, x, np.arange(TOKENS), sequence), x, v,
-             names=["q", "shares memory with v"])
+    _refused(
+        lambda: cache.append(rope, x, x, v, np.arange(TOKENS), sequence), x, v, names=["q", "shares memory with k"]
+    )
+    _refused(
+        lambda: cache.append(rope, x, v, x, np.arange(TOKENS), sequence), x, v, names=["q", "shares memory with v"]
+    )
     assert sequence.length == 0
     assert not cache.keys(rotary.BlockTable([0, 1], length=8)).any()
 

@@ -10,19 +10,37 @@ import rotary
 from reference_rotation import rotate_reference
 
 LLAMA3 = {  # Llama-3.1-8B's RoPE fields, older form
-    "hidden_size": 4096, "num_attention_heads": 32, "max_position_embeddings": 131072, "rope_theta": 500000.0,
-    "rope_scaling": {"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0,
-                     "original_max_position_embeddings": 8192},
+    "hidden_size": 4096,
+    "num_attention_heads": 32,
+    "max_position_embeddings": 131072,
+    "rope_theta": 500000.0,
+    "rope_scaling": {
+        "rope_type": "llama3",
+        "factor": 8.0,
+        "low_freq_factor": 1.0,
+        "high_freq_factor": 4.0,
+        "original_max_position_embeddings": 8192,
+    },
 }
 LLAMA3_V5 = {  # the same, newer form
-    "head_dim": 128, "max_position_embeddings": 131072,
-    "rope_parameters": {"rope_type": "llama3", "rope_theta": 500000.0, "factor": 8.0, "low_freq_factor": 1.0,
-                        "high_freq_factor": 4.0, "original_max_position_embeddings": 8192},
+    "head_dim": 128,
+    "max_position_embeddings": 131072,
+    "rope_parameters": {
+        "rope_type": "llama3",
+        "rope_theta": 500000.0,
+        "factor": 8.0,
+        "low_freq_factor": 1.0,
+        "high_freq_factor": 4.0,
+        "original_max_position_embeddings": 8192,
+    },
 }
 SMALL = {"head_dim": 16, "rope_theta": 10000.0, "max_position_embeddings": 64}
 PARTIAL = {"head_dim": 16, "partial_rotary_factor": 0.5, "max_position_embeddings": 64}
-YARN = {"head_dim": 16, "max_position_embeddings": 8192,
-        "rope_scaling": {"rope_type": "yarn", "factor": 4.0, "original_max_position_embeddings": 2048}}
+YARN = {
+    "head_dim": 16,
+    "max_position_embeddings": 8192,
+    "rope_scaling": {"rope_type": "yarn", "factor": 4.0, "original_max_position_embeddings": 2048},
+}
 DYNAMIC = {"head_dim": 16, "max_position_embeddings": 64, "rope_scaling": {"type": "dynamic", "factor": 2.0}}
 
 
@@ -52,8 +70,19 @@ def expect_error(argument, fn, *match):
 def test_both_config_forms_give_the_same_rope():
     old, new = rotary.config_from_dict(LLAMA3), rotary.config_from_dict(LLAMA3_V5)
     for c in (old, new):
-        assert (c.rope_type, c.layout, c.rope_theta, c.head_dim, c.rotary_dim) == ("llama3", "half_split", 5e5, 128, 128)
-        assert (c.factor, c.low_freq_factor, c.high_freq_factor, c.original_max_position_embeddings) == (8.0, 1.0, 4.0, 8192)
+        assert (c.rope_type, c.layout, c.rope_theta, c.head_dim, c.rotary_dim) == (
+            "llama3",
+            "half_split",
+            5e5,
+            128,
+            128,
+        )
+        assert (c.factor, c.low_freq_factor, c.high_freq_factor, c.original_max_position_embeddings) == (
+            8.0,
+            1.0,
+            4.0,
+            8192,
+        )
     np.testing.assert_array_equal(rotary.Rope(old).inv_freq, rotary.Rope(new).inv_freq)
 
 
@@ -73,14 +102,27 @@ def test_config_from_file_and_path_like(tmp_path):
 def test_config_from_a_transformers_config_object():
     import transformers
 
-    hf = transformers.LlamaConfig(hidden_size=4096, num_attention_heads=32, max_position_embeddings=131072,
-                                  rope_scaling=LLAMA3["rope_scaling"], rope_theta=500000.0)
+    hf = transformers.LlamaConfig(
+        hidden_size=4096,
+        num_attention_heads=32,
+        max_position_embeddings=131072,
+        rope_scaling=LLAMA3["rope_scaling"],
+        rope_theta=500000.0,
+    )
     np.testing.assert_array_equal(rotary.Rope(rotary.config_from_dict(hf)).inv_freq, rotary.Rope(LLAMA3).inv_freq)
 
 
 def test_per_layer_type_configs():
-    gemma = {"text_config": {"head_dim": 256, "hidden_size": 3840, "num_attention_heads": 16, "rope_theta": 1e6,
-                             "rope_local_base_freq": 1e4, "rope_scaling": {"rope_type": "linear", "factor": 8.0}}}
+    gemma = {
+        "text_config": {
+            "head_dim": 256,
+            "hidden_size": 3840,
+            "num_attention_heads": 16,
+            "rope_theta": 1e6,
+            "rope_local_base_freq": 1e4,
+            "rope_scaling": {"rope_type": "linear", "factor": 8.0},
+        }
+    }
     assert rotary.rope_layer_types(gemma) == ["full_attention", "sliding_attention"]
     expect_error("layer_type", lambda: rotary.config_from_dict(gemma), "choose one of")
     assert rotary.config_from_dict(gemma, "full_attention").factor == 8.0
@@ -90,13 +132,22 @@ def test_per_layer_type_configs():
 
 def test_config_errors_name_the_field():
     expect_error("head_dim", lambda: rotary.config_from_dict({"rope_theta": 1e4}), "missing")
-    expect_error("rope_scaling.factor", lambda: rotary.config_from_dict(
-        {"head_dim": 64, "rope_scaling": {"type": "linear"}}), "required for rope_type 'linear'")
-    expect_error("rope_scaling.type", lambda: rotary.config_from_dict({"head_dim": 64, "rope_scaling": {"type": "warp"}}),
-                 "unknown value 'warp'")
+    expect_error(
+        "rope_scaling.factor",
+        lambda: rotary.config_from_dict({"head_dim": 64, "rope_scaling": {"type": "linear"}}),
+        "required for rope_type 'linear'",
+    )
+    expect_error(
+        "rope_scaling.type",
+        lambda: rotary.config_from_dict({"head_dim": 64, "rope_scaling": {"type": "warp"}}),
+        "unknown value 'warp'",
+    )
     expect_error("config", lambda: rotary.config_from_dict([1, 2]), "expected a dict")
-    expect_error("rope_theta", lambda: rotary.config_from_dict({"head_dim": 64, "rope_theta": float("nan")}),
-                 "expected a finite number, got NaN")
+    expect_error(
+        "rope_theta",
+        lambda: rotary.config_from_dict({"head_dim": 64, "rope_theta": float("nan")}),
+        "expected a finite number, got NaN",
+    )
 
 
 # ---- Rope -----------------------------------------------------------------------------------------
@@ -148,8 +199,11 @@ def test_frequencies_for_follows_the_sequence_length():
 # ---- rotation: values, layouts, in place and out of place ------------------------------------------
 
 
-@pytest.mark.parametrize("config", [SMALL, PARTIAL, YARN, dict(SMALL, model_type="gptj", rotary_dim=8)],
-                         ids=["default", "partial", "yarn", "interleaved-partial"])
+@pytest.mark.parametrize(
+    "config",
+    [SMALL, PARTIAL, YARN, dict(SMALL, model_type="gptj", rotary_dim=8)],
+    ids=["default", "partial", "yarn", "interleaved-partial"],
+)
 def test_rotate_numpy_in_place(config):
     rope = rotary.Rope(config)
     rng = np.random.default_rng(0)
@@ -160,7 +214,7 @@ def test_rotate_numpy_in_place(config):
     assert out is q
     np.testing.assert_allclose(q, expected, atol=1e-6, rtol=1e-6)
     if rope.rotary_dim < 16:  # pass-through channels untouched
-        np.testing.assert_array_equal(q[..., rope.rotary_dim:], expected[..., rope.rotary_dim:].astype(np.float32))
+        np.testing.assert_array_equal(q[..., rope.rotary_dim :], expected[..., rope.rotary_dim :].astype(np.float32))
 
 
 def test_out_of_place_leaves_the_input_and_copies_pass_through_channels():
@@ -244,8 +298,10 @@ def test_torch_dtypes(dtype):
 def test_numpy_float16_and_position_types():
     rope = rotary.Rope(SMALL)
     x = np.random.default_rng(3).standard_normal((3, 2, 16)).astype(np.float16)
-    results = [rope.rotate(x.copy(), p) for p in ([0, 1, 2], np.array([0, 1, 2], np.int32),
-                                                   np.array([0, 1, 2], np.uint8), torch.tensor([0, 1, 2]))]
+    results = [
+        rope.rotate(x.copy(), p)
+        for p in ([0, 1, 2], np.array([0, 1, 2], np.int32), np.array([0, 1, 2], np.uint8), torch.tensor([0, 1, 2]))
+    ]
     for r in results[1:]:
         np.testing.assert_array_equal(r, results[0])
 
@@ -279,11 +335,11 @@ def test_packed_qkv_slices_are_rotated_where_they_lie():
     qkv = torch.randn(tokens, (q_heads + 2 * kv_heads) * d)
     before = qkv.clone()
     q = qkv[:, : q_heads * d].view(tokens, q_heads, d)
-    k = qkv[:, q_heads * d: (q_heads + kv_heads) * d].view(tokens, kv_heads, d)
+    k = qkv[:, q_heads * d : (q_heads + kv_heads) * d].view(tokens, kv_heads, d)
     expected_q = rope.rotate(q.contiguous(), torch.arange(tokens))
     rope.rotate(q, torch.arange(tokens), k=k)
     torch.testing.assert_close(qkv[:, : q_heads * d].view(tokens, q_heads, d), expected_q, rtol=0, atol=0)
-    assert torch.equal(qkv[:, (q_heads + kv_heads) * d:], before[:, (q_heads + kv_heads) * d:])  # v untouched
+    assert torch.equal(qkv[:, (q_heads + kv_heads) * d :], before[:, (q_heads + kv_heads) * d :])  # v untouched
 
 
 def test_strided_numpy_view_is_rotated_where_it_lies():
@@ -319,18 +375,28 @@ def test_non_contiguous_head_dim_is_refused_not_copied():
 def test_shape_errors():
     rope = rotary.Rope(SMALL)
     expect_error("q.head_dim", lambda: rope.rotate(np.zeros((2, 1, 8), np.float32), [0, 1]), "16", "got 8")
-    expect_error("positions", lambda: rope.rotate(np.zeros((2, 1, 16), np.float32), [0, 1, 2]),
-                 "one position per token")
+    expect_error(
+        "positions", lambda: rope.rotate(np.zeros((2, 1, 16), np.float32), [0, 1, 2]), "one position per token"
+    )
     expect_error("q", lambda: rope.rotate(np.zeros((2, 16), np.float32), [0, 1]), "3 or 4 dimensions")
     expect_error("layout", lambda: rope.rotate(np.zeros((2, 1, 16), np.float32), [0, 1], layout="bshd"))
-    expect_error("k", lambda: rope.rotate(np.zeros((2, 1, 16), np.float32), [0, 1], k=np.zeros((3, 1, 16), np.float32)),
-                 "batch and sequence")
-    expect_error("k_out", lambda: rope.rotate(np.zeros((2, 1, 16), np.float32), [0, 1],
-                                              k_out=np.zeros((2, 1, 16), np.float32)), "without k")
-    expect_error("q.token_stride", lambda: rope.rotate(np.zeros((3, 1, 16), np.float32)[::-1], [0, 1, 2]),
-                 "expected >= 0")
-    expect_error("q_out.dtype", lambda: rope.rotate(np.zeros((2, 1, 16), np.float32), [0, 1],
-                                                    q_out=np.zeros((2, 1, 16), np.float16)))
+    expect_error(
+        "k",
+        lambda: rope.rotate(np.zeros((2, 1, 16), np.float32), [0, 1], k=np.zeros((3, 1, 16), np.float32)),
+        "batch and sequence",
+    )
+    expect_error(
+        "k_out",
+        lambda: rope.rotate(np.zeros((2, 1, 16), np.float32), [0, 1], k_out=np.zeros((2, 1, 16), np.float32)),
+        "without k",
+    )
+    expect_error(
+        "q.token_stride", lambda: rope.rotate(np.zeros((3, 1, 16), np.float32)[::-1], [0, 1, 2]), "expected >= 0"
+    )
+    expect_error(
+        "q_out.dtype",
+        lambda: rope.rotate(np.zeros((2, 1, 16), np.float32), [0, 1], q_out=np.zeros((2, 1, 16), np.float16)),
+    )
 
 
 def test_read_only_and_grad_requiring_outputs():
@@ -363,14 +429,19 @@ def test_in_place_writes_are_visible_to_autograd():
 def test_overlapping_outputs():
     rope = rotary.Rope(SMALL)
     x = torch.randn(4, 2, 16)
-    expect_error("q_out", lambda: rope.rotate(x, torch.arange(4), q_out=torch.zeros(2, 16).expand(4, 2, 16)),
-                 "overlaps itself")
+    expect_error(
+        "q_out", lambda: rope.rotate(x, torch.arange(4), q_out=torch.zeros(2, 16).expand(4, 2, 16)), "overlaps itself"
+    )
     buf = torch.randn(5, 2, 16)
     expect_error("q_out", lambda: rope.rotate(buf[:4], torch.arange(4), q_out=buf[1:]), "overlaps q partially")
     batched = torch.randn(2, 2, 3, 16)  # (batch, heads, seq, head_dim): rotated entry by entry
-    expect_error("q_out", lambda: rope.rotate(batched, torch.arange(6).reshape(2, 3), layout="bhsd",
-                                              q_out=torch.zeros(2, 3, 16).expand(2, 2, 3, 16)),
-                 "overlaps itself")
+    expect_error(
+        "q_out",
+        lambda: rope.rotate(
+            batched, torch.arange(6).reshape(2, 3), layout="bhsd", q_out=torch.zeros(2, 3, 16).expand(2, 2, 3, 16)
+        ),
+        "overlaps itself",
+    )
 
 
 def test_nothing_is_written_when_a_later_batch_entry_is_invalid():

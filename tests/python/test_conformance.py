@@ -66,9 +66,7 @@ import pytest
 import torch
 
 import rotary
-
-from compare import (as_numpy, check_abs, check_relative_to_max, check_ulps, record, storage_ulp,
-                     storage_ulp_error)
+from compare import as_numpy, check_abs, check_relative_to_max, check_ulps, record, storage_ulp, storage_ulp_error
 from hf_reference import family_of, hf_rope, load_records
 
 REQUIRED = {
@@ -226,8 +224,9 @@ def _theta_shift_allowance(positions, inv_freq, hf_inv, factor):
     theirs = as_numpy(hf_inv).astype(np.float64)
     p = positions[:, None].astype(np.float64)
     angle = (positions[:, None].astype(np.float32) * as_numpy(hf_inv).astype(np.float32)).astype(np.float32)
-    return factor * (p * np.abs(ours - theirs)[None, :] + np.spacing(np.abs(angle)).astype(np.float64)) + \
-        2e-7 * max(factor, 1.0)
+    return factor * (p * np.abs(ours - theirs)[None, :] + np.spacing(np.abs(angle)).astype(np.float64)) + 2e-7 * max(
+        factor, 1.0
+    )
 
 
 @pytest.mark.parametrize("file_name, rec, layer_type", CASES)
@@ -253,8 +252,12 @@ def test_cos_sin_with_rotary_theta(file_name, rec, layer_type):
 
 
 def _length_cases():
-    return [p for p in CASES if not p.marks and rotary.config_from_dict(p.values[1]["config"], p.values[2]).rope_type
-            in ("dynamic", "longrope")]
+    return [
+        p
+        for p in CASES
+        if not p.marks
+        and rotary.config_from_dict(p.values[1]["config"], p.values[2]).rope_type in ("dynamic", "longrope")
+    ]
 
 
 @pytest.mark.parametrize("file_name, rec, layer_type", _length_cases())
@@ -278,8 +281,13 @@ def test_frequencies_per_sequence_length(file_name, rec, layer_type):
         inv_freq, factor = rope.frequencies_for(positions)
         field = f"inv_freq at sequence length {length}"
         check_ulps(case.model, field, hf_inv, inv_freq, max_ulps=1)
-        check_abs(case.model, f"attention_factor at sequence length {length}", np.float64(hf_factor),
-                  np.float64(factor), 1e-12)
+        check_abs(
+            case.model,
+            f"attention_factor at sequence length {length}",
+            np.float64(hf_factor),
+            np.float64(factor),
+            1e-12,
+        )
         cos, sin = rope.cos_sin(positions)
         allowed = _theta_shift_allowance(positions, inv_freq, hf_inv, factor)
         check_abs(case.model, f"cos at sequence length {length}", hf_cos, cos, allowed, _THETA_SHIFT_RULE)
@@ -362,8 +370,14 @@ def test_rotated_qk_float32(file_name, rec, layer_type):
     cos, sin = (torch.from_numpy(t) for t in rope.cos_sin(positions))
     tables_q, tables_k = case.hf.apply_tables(q.clone(), k.clone(), *case.hf.family_tables(cos, sin))
     for tensor, theirs, ours in (("q", tables_q, ours_q), ("k", tables_k, ours_k)):
-        check_abs(case.model, f"rotated {tensor} (float32; rotary's cos/sin in transformers' apply)", theirs, ours,
-                  0.0, "bit-identical")
+        check_abs(
+            case.model,
+            f"rotated {tensor} (float32; rotary's cos/sin in transformers' apply)",
+            theirs,
+            ours,
+            0.0,
+            "bit-identical",
+        )
     record(case.model, "same cos/sin: bit-equal", "yes")
 
 
@@ -446,16 +460,24 @@ def test_rotated_qk_16bit(file_name, rec, layer_type, dtype):
         for tensor, ours in (("q", ours_q), ("k", ours_k)):
             oracle, x = _oracle(inputs[tensor], positions, hf_inv, hf_factor, layout, rotary_dim, mode == "exact")
             allowed, plain = _sixteen_bit_allowance(oracle, x, hf_factor, rotary_dim, layout, dtype)
-            check_abs(case.model, f"rotated {tensor} ({name}, {mode} angles) vs float64 oracle", oracle,
-                      as_numpy(ours), allowed, f"1 {name} ulp; where the output cancels, 0.5 ulp + float32 error")
+            check_abs(
+                case.model,
+                f"rotated {tensor} ({name}, {mode} angles) vs float64 oracle",
+                oracle,
+                as_numpy(ours),
+                allowed,
+                f"1 {name} ulp; where the output cancels, 0.5 ulp + float32 error",
+            )
             if mode == "hf":
                 assert torch.isfinite(theirs[tensor]).all(), f"{case.model}: transformers' {name} {tensor} not finite"
                 scale = hf_factor * _pair_scale(x, rotary_dim, layout)
                 for who, result in (("rotary", ours), ("transformers", theirs[tensor])):
                     got = as_numpy(result).astype(np.float64)
                     worst[who][0] = max(worst[who][0], storage_ulp_error(oracle[plain], got[plain], dtype))
-                    worst[who][1] = max(worst[who][1], float(np.max(
-                        np.abs(got - oracle) / storage_ulp(np.maximum(scale, np.abs(oracle)), dtype))))
+                    worst[who][1] = max(
+                        worst[who][1],
+                        float(np.max(np.abs(got - oracle) / storage_ulp(np.maximum(scale, np.abs(oracle)), dtype))),
+                    )
     record(case.model, f"{short} ulps rotary", "{:.2f} / {:.2f}".format(*worst["rotary"]))
     record(case.model, f"{short} ulps transformers", "{:.2f} / {:.2f}".format(*worst["transformers"]))
 

@@ -92,14 +92,23 @@ def test_results_file_is_current():
     with open(RESULTS_FILE, encoding="utf-8") as f:
         stored = json.load(f)
     if stored.get("transformers") != document["transformers"]:
-        pytest.skip(f"{RESULTS_FILE} was written with transformers {stored.get('transformers')}, "
-                    f"this is {document['transformers']}")
+        pytest.skip(
+            f"{RESULTS_FILE} was written with transformers {stored.get('transformers')}, "
+            f"this is {document['transformers']}"
+        )
     ours, theirs = families.comparable(document), families.comparable(stored)
     if ours != theirs:
-        diff = difflib.unified_diff(json.dumps(theirs, indent=1).splitlines(), json.dumps(ours, indent=1).splitlines(),
-                                    "tests/data/families.json", "this run", lineterm="", n=1)
-        pytest.fail("tests/data/families.json is stale (ROTARY_UPDATE_FAMILIES=1 rewrites it):\n"
-                    + "\n".join(list(diff)[:80]))
+        diff = difflib.unified_diff(
+            json.dumps(theirs, indent=1).splitlines(),
+            json.dumps(ours, indent=1).splitlines(),
+            "tests/data/families.json",
+            "this run",
+            lineterm="",
+            n=1,
+        )
+        pytest.fail(
+            "tests/data/families.json is stale (ROTARY_UPDATE_FAMILIES=1 rewrites it):\n" + "\n".join(list(diff)[:80])
+        )
 
 
 def summary_lines(verbose=False):

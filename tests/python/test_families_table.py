@@ -27,7 +27,8 @@ def test_every_family_of_the_file_is_in_the_table():
 
 def test_counts_by_state_are_the_files():
     assert collections.Counter(r["state"] for r in rotary.families()) == collections.Counter(
-        f["state"] for f in STORED.values())
+        f["state"] for f in STORED.values()
+    )
 
 
 def test_cohere_matches_interleaved():

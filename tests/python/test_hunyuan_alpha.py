@@ -20,9 +20,16 @@ from transformers.models.hunyuan_v1_dense import modeling_hunyuan_v1_dense as hu
 # them. beta_fast / mscale keys that some of these configs carry are transformers rope parameters
 # that dynamic NTK does not read.
 ROPE = {"alpha": 1000.0, "factor": 1.0, "type": "dynamic"}
-CONFIG = {"model_type": "hunyuan_v1_dense", "hidden_size": 512, "num_attention_heads": 4, "head_dim": 128,
-          "num_key_value_heads": 1, "max_position_embeddings": 32768, "rope_theta": 10000.0,
-          "rope_scaling": ROPE}
+CONFIG = {
+    "model_type": "hunyuan_v1_dense",
+    "hidden_size": 512,
+    "num_attention_heads": 4,
+    "head_dim": 128,
+    "num_key_value_heads": 1,
+    "max_position_embeddings": 32768,
+    "rope_theta": 10000.0,
+    "rope_scaling": ROPE,
+}
 
 
 def _transformers_module():

@@ -36,13 +36,17 @@ def deep_file(tmp_path, request):
     return path
 
 
-@pytest.mark.parametrize("read", [
-    lambda p: rotary.config_from_file(p),
-    lambda p: rotary.config_from_file(str(p), vision=True),
-    lambda p: rotary.Rope(str(p)),
-    lambda p: rotary.Rope(p, vision=True),
-    lambda p: rotary.rope_layer_types(p),
-], ids=["config_from_file", "config_from_file-vision", "Rope", "Rope-vision", "rope_layer_types"])
+@pytest.mark.parametrize(
+    "read",
+    [
+        lambda p: rotary.config_from_file(p),
+        lambda p: rotary.config_from_file(str(p), vision=True),
+        lambda p: rotary.Rope(str(p)),
+        lambda p: rotary.Rope(p, vision=True),
+        lambda p: rotary.rope_layer_types(p),
+    ],
+    ids=["config_from_file", "config_from_file-vision", "Rope", "Rope-vision", "rope_layer_types"],
+)
 def test_a_deeply_nested_file_is_refused_naming_the_file(deep_file, read):
     error = error_of(lambda: read(deep_file))
     assert str(error).startswith(f"{deep_file}: ")
@@ -54,9 +58,8 @@ def test_a_file_over_the_size_limit_is_refused_before_it_is_read(tmp_path):
     path = tmp_path / "huge.json"
     with open(path, "wb") as f:
         f.truncate(8 << 30)  # sparse: reading it whole would take 8 GiB
-    for read in (rotary.config_from_file, lambda p: rotary.config_from_file(p, vision=True),
-                 rotary.rope_layer_types):
-        error = error_of(lambda: read(path))
+    for read in (rotary.config_from_file, lambda p: rotary.config_from_file(p, vision=True), rotary.rope_layer_types):
+        error = error_of(lambda: read(path))  # noqa: B023 - error_of calls it at once
         assert str(error) == f"{path}: file of {8 << 30} bytes exceeds the size limit of 16 MiB"
 
 
@@ -67,12 +70,16 @@ def test_an_endless_file_is_read_no_further_than_the_limit():
 
 
 @pytest.mark.parametrize("levels", [100, 100_000])
-@pytest.mark.parametrize("read", [
-    lambda c: rotary.config_from_dict(c),
-    lambda c: rotary.config_from_dict(c, vision=True),
-    lambda c: rotary.Rope(c),
-    lambda c: rotary.rope_layer_types(c),
-], ids=["config_from_dict", "config_from_dict-vision", "Rope", "rope_layer_types"])
+@pytest.mark.parametrize(
+    "read",
+    [
+        lambda c: rotary.config_from_dict(c),
+        lambda c: rotary.config_from_dict(c, vision=True),
+        lambda c: rotary.Rope(c),
+        lambda c: rotary.rope_layer_types(c),
+    ],
+    ids=["config_from_dict", "config_from_dict-vision", "Rope", "rope_layer_types"],
+)
 def test_a_deeply_nested_dict_is_refused_naming_config(read, levels):
     # 100 levels pass json.dumps and meet the core's depth limit; 100000 exceed Python's recursion
     # limit inside json.dumps.

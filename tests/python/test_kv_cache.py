@@ -17,7 +17,6 @@ import pytest
 import torch
 
 import rotary
-
 from compare import check_relative_to_max
 from hf_reference import hf_rope, load_records
 
@@ -47,16 +46,17 @@ def test_decode_through_the_cache_equals_transformers_and_sdpa(paged):
     cos, sin, _, _ = hf.call(torch.arange(n)[None])
     hq, hk = hf.apply_tables(_heads_first(q), _heads_first(k), cos, sin)
     expected = torch.nn.functional.scaled_dot_product_attention(
-        hq, hk, _heads_first(v), is_causal=True, enable_gqa=True)[0].permute(1, 0, 2)
+        hq, hk, _heads_first(v), is_causal=True, enable_gqa=True
+    )[0].permute(1, 0, 2)
 
-    cache = (rotary.KvCache.paged(12, 4, kv_heads, d) if paged
-             else rotary.KvCache.contiguous(n, kv_heads, d))
+    cache = rotary.KvCache.paged(12, 4, kv_heads, d) if paged else rotary.KvCache.contiguous(n, kv_heads, d)
     sequence = rotary.BlockTable([7, 3, 11, 0, 5, 9, 1, 2, 10, 4] if paged else [0])
     outputs = []
     for first, count in [(0, prompt)] + [(t, 1) for t in range(prompt, n)]:
-        qs = q[first:first + count].clone()
-        cache.append(rope, qs, k[first:first + count], v[first:first + count],
-                     np.arange(first, first + count), sequence)
+        qs = q[first : first + count].clone()
+        cache.append(
+            rope, qs, k[first : first + count], v[first : first + count], np.arange(first, first + count), sequence
+        )
         outputs.append(torch.from_numpy(rotary.attention(qs, cache, sequence, first)))
     got = torch.cat(outputs)
     assert sequence.length == n
@@ -85,21 +85,22 @@ def test_dynamic_ntk_keys_as_transformers_caches_them():
     for positions in steps:
         count = len(positions)
         cos, sin = module(torch.zeros(1), torch.from_numpy(positions)[None])
-        _, hk = hf.apply_tables(_heads_first(k[first:first + count]), _heads_first(k[first:first + count]),
-                                cos, sin)
+        _, hk = hf.apply_tables(
+            _heads_first(k[first : first + count]), _heads_first(k[first : first + count]), cos, sin
+        )
         hf_keys.append(hk[0].permute(1, 0, 2))
-        cache.append(rope, None, k[first:first + count], v[first:first + count], positions, sequence)
+        cache.append(rope, None, k[first : first + count], v[first : first + count], positions, sequence)
         # rotary's theta for this step is within 2 ulps of the module's (PyTorch's pow is not
         # correctly rounded); at position p that moves an angle by p * |delta theta|, which bounds
         # the difference of a rotated pair of norm |pair|.
         ours, _ = rope.frequencies_for(positions)
         shift = float(positions.max()) * float(np.abs(ours - module.inv_freq.numpy()).max())
-        allowed.append(np.full(count, float(k[first:first + count].abs().max()) * 2 * shift + 1e-6))
+        allowed.append(np.full(count, float(k[first : first + count].abs().max()) * 2 * shift + 1e-6))
         first += count
     expected = torch.cat(hf_keys).numpy()
     error = np.abs(cache.keys(sequence) - expected).max(axis=(1, 2))
     bound = np.concatenate(allowed)
-    assert (error <= bound).all(), list(zip(error, bound))
+    assert (error <= bound).all(), list(zip(error, bound, strict=True))
     # The prompt keys were rotated with the initial base, the decode keys past the context each with
     # the base of their own length: bit-level agreement where theta agrees.
     assert error[:8].max() <= 1e-6

@@ -42,12 +42,15 @@ GOOD = {
 }
 
 
-@pytest.mark.parametrize("name, text, expected", [
-    ("include/rotary/bad.h", '#include "validate.h"\n', "the public API includes only public headers"),
-    ("src/bad.cc", '#include "inspect.h"\n', None),  # tools/inspect.h does not resolve from src/: fine
-    ("tools/bad.cc", '#include "validate.h"\n', "public API (include/rotary/) only"),
-    ("examples/bad.cc", '#include <rotary/validate.h>\n', "is not a public header"),
-])
+@pytest.mark.parametrize(
+    "name, text, expected",
+    [
+        ("include/rotary/bad.h", '#include "validate.h"\n', "the public API includes only public headers"),
+        ("src/bad.cc", '#include "inspect.h"\n', None),  # tools/inspect.h does not resolve from src/: fine
+        ("tools/bad.cc", '#include "validate.h"\n', "public API (include/rotary/) only"),
+        ("examples/bad.cc", "#include <rotary/validate.h>\n", "is not a public header"),
+    ],
+)
 def test_each_violation_is_reported(tmp_path, name, text, expected):
     root = _tree(tmp_path, {**GOOD, name: text})
     problems = check_layers.check(root)

@@ -42,8 +42,13 @@ ATTENTION = [
     ("afmoe", "afmoe", "AfmoeAttention", lambda a: a.is_local_attention, {}),
     ("cohere2", "cohere2", "Cohere2Attention", lambda a: a.sliding_window is not None, {}),
     ("exaone4", "exaone4", "Exaone4Attention", lambda a: a.sliding_window is None or a.is_sliding, {}),
-    ("exaone4", "exaone4", "Exaone4Attention", lambda a: a.sliding_window is None or a.is_sliding,
-     {"sliding_window": None, "layer_types": ["full_attention"] * 32}),
+    (
+        "exaone4",
+        "exaone4",
+        "Exaone4Attention",
+        lambda a: a.sliding_window is None or a.is_sliding,
+        {"sliding_window": None, "layer_types": ["full_attention"] * 32},
+    ),
     ("exaone_moe", "exaone_moe", "ExaoneMoeAttention", lambda a: a.sliding_window is None or a.is_sliding, {}),
     ("kolibri1", "kolibri1", "Kolibri1Attention", lambda a: a.sliding_window is None or a.is_sliding, {}),
     ("flint", "flint", "FlintAttention", lambda a: a.sliding_window is not None, {}),
@@ -54,8 +59,9 @@ ATTENTION = [
 ]
 
 
-@pytest.mark.parametrize("folder, model_type, attention, rotates, overrides", ATTENTION,
-                         ids=[f"{a[1]}-{i}" for i, a in enumerate(ATTENTION)])
+@pytest.mark.parametrize(
+    "folder, model_type, attention, rotates, overrides", ATTENTION, ids=[f"{a[1]}-{i}" for i, a in enumerate(ATTENTION)]
+)
 def test_layers_rotate_as_the_attention_class_decides(folder, model_type, attention, rotates, overrides):
     config = _default(model_type, **overrides)
     cls = getattr(importlib.import_module(f"transformers.models.{folder}.modeling_{folder}"), attention)
@@ -65,8 +71,9 @@ def test_layers_rotate_as_the_attention_class_decides(folder, model_type, attent
     assert not all(theirs) or overrides  # the default configs test a mixed stack
 
 
-_TINY = dict(hidden_size=64, intermediate_size=64, num_attention_heads=4, num_key_value_heads=2, head_dim=16,
-             vocab_size=128)
+_TINY = dict(
+    hidden_size=64, intermediate_size=64, num_attention_heads=4, num_key_value_heads=2, head_dim=16, vocab_size=128
+)
 _MOE = dict(moe_intermediate_size=32, num_experts_per_tok=2)
 
 # model_type, overrides (the layer count and per-layer lists untouched, the widths made tiny)
@@ -77,8 +84,12 @@ DECODERS = [
     ("muse_glimmer_text", {}),
     ("olmo_hybrid", dict(pad_token_id=0)),
     ("olmo_hybrid", dict(pad_token_id=0, rope_parameters={"rope_type": "default", "rope_theta": None})),
-    ("granitemoehybrid", dict(num_hidden_layers=6, layer_types=["linear_attention", "full_attention"] * 3,
-                              position_embedding_type="rope")),
+    (
+        "granitemoehybrid",
+        dict(
+            num_hidden_layers=6, layer_types=["linear_attention", "full_attention"] * 3, position_embedding_type="rope"
+        ),
+    ),
 ]
 
 
@@ -132,7 +143,9 @@ def test_stored_configs():
     assert scout[0]["rope"].rope_type == "llama3"
     # SmolLM3-3B lists them.
     smol = _stored("smollm3-3b.json")
-    assert [layer["rope"] is not None for layer in rotary.layer_ropes(smol)] == [bool(x) for x in smol["no_rope_layers"]]
+    assert [layer["rope"] is not None for layer in rotary.layer_ropes(smol)] == [
+        bool(x) for x in smol["no_rope_layers"]
+    ]
     # Gemma 3 (its default config; the stored one keeps no layer count): every layer rotates, by its
     # layer type's RoPE, the types as Gemma3TextConfig derives them from sliding_window_pattern.
     # Written as a v4 config.json states it (Gemma 3 12B's: "sliding_window_pattern": 6).
@@ -149,8 +162,9 @@ def test_what_the_rule_needs_is_named():
     with pytest.raises(rotary.Error, match="num_hidden_layers"):
         rotary.layer_ropes({"model_type": "llama", "head_dim": 64})
     with pytest.raises(rotary.Error, match=r"no_rope_layers"):
-        rotary.layer_ropes({"model_type": "smollm3", "head_dim": 64, "num_hidden_layers": 4,
-                            "no_rope_layers": [1, 1, 0]})
+        rotary.layer_ropes(
+            {"model_type": "smollm3", "head_dim": 64, "num_hidden_layers": 4, "no_rope_layers": [1, 1, 0]}
+        )
     with pytest.raises(rotary.Error, match="layer_types"):
         rotary.layer_ropes({"model_type": "cohere2", "head_dim": 64, "num_hidden_layers": 4, "sliding_window": 8})
     with pytest.raises(rotary.Error, match="cohere2_moe"):

@@ -38,24 +38,26 @@ def test_python_limits_equal_the_headers():
             assert values[constant] == value, name
 
 
-@pytest.mark.parametrize("size, text", [(512, "512 bytes"), (1536, "1.5 KiB"),
-                                        (64 << 30, "64.0 GiB"), (2e9 * 64 * 8, "953.7 GiB")])
+@pytest.mark.parametrize(
+    "size, text", [(512, "512 bytes"), (1536, "1.5 KiB"), (64 << 30, "64.0 GiB"), (2e9 * 64 * 8, "953.7 GiB")]
+)
 def test_bytes_read_as_the_core_writes_them(size, text):
     assert _limits.format_bytes(size) == text
 
 
 def test_cache_positions_past_the_limit_names_the_bytes():
-    refused("options.cache_positions", lambda: rotary.Rope(LLAMA, cache_positions=2**40),
-            "1099511627776 positions need 512.0 TiB of cos/sin tables (64 pairs x 2 x 4 bytes each)",
-            "33554432 positions")
-    refused("options.cache_positions", lambda: rotary.Rope(LLAMA, cache_positions=2_000_000_000),
-            "953.7 GiB")
+    refused(
+        "options.cache_positions",
+        lambda: rotary.Rope(LLAMA, cache_positions=2**40),
+        "1099511627776 positions need 512.0 TiB of cos/sin tables (64 pairs x 2 x 4 bytes each)",
+        "33554432 positions",
+    )
+    refused("options.cache_positions", lambda: rotary.Rope(LLAMA, cache_positions=2_000_000_000), "953.7 GiB")
 
 
 @pytest.mark.parametrize("value", [1.5, 16.0, "16", None, True, [16]])
 def test_cache_positions_must_be_an_integer(value):
-    error = refused("cache_positions", lambda: rotary.Rope(SMALL, cache_positions=value),
-                    "expected an integer")
+    error = refused("cache_positions", lambda: rotary.Rope(SMALL, cache_positions=value), "expected an integer")
     assert "int()" not in str(error)
 
 
@@ -73,11 +75,16 @@ def test_max_threads_is_bounded():
 
 
 def test_kv_pool_past_the_limit_names_the_bytes():
-    refused("num_blocks", lambda: rotary.KvCache.paged(2**30, 2**10, 64, 128, "float32"),
-            "1073741824 blocks x 1024 tokens x 64 heads x 128 channels need 64.0 PiB of keys and "
-            "values (float32, 4 bytes each)", "64.0 GiB")
-    refused("capacity", lambda: rotary.KvCache.contiguous(2**25, 8, 128, "bfloat16"),
-            "33554432 tokens", "kMaxKvBlockSize")
+    refused(
+        "num_blocks",
+        lambda: rotary.KvCache.paged(2**30, 2**10, 64, 128, "float32"),
+        "1073741824 blocks x 1024 tokens x 64 heads x 128 channels need 64.0 PiB of keys and "
+        "values (float32, 4 bytes each)",
+        "64.0 GiB",
+    )
+    refused(
+        "capacity", lambda: rotary.KvCache.contiguous(2**25, 8, 128, "bfloat16"), "33554432 tokens", "kMaxKvBlockSize"
+    )
 
 
 @pytest.mark.parametrize("argument", ["num_blocks", "block_size", "num_kv_heads", "head_dim"])
@@ -103,8 +110,11 @@ def test_attention_integers_and_output_size():
     refused("sliding_window", lambda: rotary.attention(q, cache, sequence, 0, sliding_window="2"))
     # A view with zero strides is as large as it says: its output would be 8 TiB.
     virtual = np.lib.stride_tricks.as_strided(q, shape=(2**27, 2**10, 16), strides=(0, 0, 4))
-    refused("q", lambda: rotary.attention(virtual, cache, sequence, 0),
-            "134217728 tokens x 1024 heads x 16 channels need 8.0 TiB of attention output")
+    refused(
+        "q",
+        lambda: rotary.attention(virtual, cache, sequence, 0),
+        "134217728 tokens x 1024 heads x 16 channels need 8.0 TiB of attention output",
+    )
 
 
 def test_kv_copy_of_a_sequence_longer_than_the_pool_is_refused():
@@ -117,16 +127,24 @@ def test_kv_copy_of_a_sequence_longer_than_the_pool_is_refused():
 def test_cos_sin_rows_are_bounded():
     rope = rotary.Rope(LLAMA)
     many = np.broadcast_to(np.int64(5), (2**26,))
-    refused("positions", lambda: rope.cos_sin(many),
-            "67108864 positions need 32.0 GiB of cos/sin tables (64 pairs", "33554432 positions")
+    refused(
+        "positions",
+        lambda: rope.cos_sin(many),
+        "67108864 positions need 32.0 GiB of cos/sin tables (64 pairs",
+        "33554432 positions",
+    )
 
 
 def test_broadcast_positions_are_bounded():
     rope = rotary.Rope(SMALL)
     base = np.zeros((1, 1, 16), np.float32)
     q = np.lib.stride_tricks.as_strided(base, shape=(2**40, 1, 16), strides=(0, 0, 4))
-    refused("positions", lambda: rope.rotate(q, np.arange(1)),
-            "1099511627776 positions need 8.0 TiB of a contiguous int64 copy", "64.0 GiB")
+    refused(
+        "positions",
+        lambda: rope.rotate(q, np.arange(1)),
+        "1099511627776 positions need 8.0 TiB of a contiguous int64 copy",
+        "64.0 GiB",
+    )
 
 
 def test_memory_error_becomes_rotary_error(monkeypatch):
@@ -135,21 +153,30 @@ def test_memory_error_becomes_rotary_error(monkeypatch):
 
     rope = rotary.Rope(SMALL)
     monkeypatch.setattr(np, "empty", no_memory)
-    refused("positions", lambda: rope.cos_sin(np.arange(10)),
-            "10 positions need 640 bytes of cos/sin tables", "more than this machine could allocate")
+    refused(
+        "positions",
+        lambda: rope.cos_sin(np.arange(10)),
+        "10 positions need 640 bytes of cos/sin tables",
+        "more than this machine could allocate",
+    )
 
 
 def test_multimodal_sizes():
-    refused("segments", lambda: rotary.mrope_positions([2**24, (1, 4, 4)]),
-            "16777220 tokens need 384.0 MiB of position ids")
+    refused(
+        "segments", lambda: rotary.mrope_positions([2**24, (1, 4, 4)]), "16777220 tokens need 384.0 MiB of position ids"
+    )
     refused("grids[0].h", lambda: rotary.vision_patch_positions([(1, 2.5, 4)]), "expected an integer")
     refused("spatial_merge_size", lambda: rotary.vision_patch_positions([(1, 4, 4)], 1.0))
 
 
 def test_meta_table_rows_are_bounded():
     meta = pytest.importorskip("rotary.compat.meta")
-    refused("end", lambda: meta.precompute_freqs_cis(128, 10**9),
-            "1000000000 positions need 476.8 GiB of a complex64 table (64 pairs", "33554432")
+    refused(
+        "end",
+        lambda: meta.precompute_freqs_cis(128, 10**9),
+        "1000000000 positions need 476.8 GiB of a complex64 table (64 pairs",
+        "33554432",
+    )
     refused("end", lambda: meta.precompute_freqs_cis(128, 4096.0), "expected an integer")
 
 

@@ -12,7 +12,6 @@ Tolerances, as in test_conformance.py:
   for float32 inputs).
 """
 
-import functools
 import json
 import os
 import types
@@ -22,25 +21,26 @@ import pytest
 import torch
 
 import rotary
-
 from compare import check_abs, check_relative_to_max, record
 from hf_reference import CONFIG_DIR
 
 transformers = pytest.importorskip("transformers")
+from transformers import vision_utils  # noqa: E402
+from transformers.models.llama4 import modeling_llama4  # noqa: E402
+from transformers.models.llama4.configuration_llama4 import Llama4VisionConfig  # noqa: E402
 from transformers.models.pixtral import modeling_pixtral  # noqa: E402
 from transformers.models.pixtral.configuration_pixtral import PixtralVisionConfig  # noqa: E402
 from transformers.models.qwen2_5_vl import modeling_qwen2_5_vl  # noqa: E402
+from transformers.models.qwen2_5_vl.configuration_qwen2_5_vl import Qwen2_5_VLTextConfig  # noqa: E402
 from transformers.models.qwen2_vl import modeling_qwen2_vl  # noqa: E402
 from transformers.models.qwen2_vl.configuration_qwen2_vl import Qwen2VLVisionConfig  # noqa: E402
 from transformers.models.qwen3_5 import modeling_qwen3_5  # noqa: E402
 from transformers.models.qwen3_5.configuration_qwen3_5 import Qwen3_5TextConfig  # noqa: E402
 from transformers.models.qwen3_vl import modeling_qwen3_vl  # noqa: E402
 from transformers.models.qwen3_vl.configuration_qwen3_vl import (  # noqa: E402
-    Qwen3VLTextConfig, Qwen3VLVisionConfig)
-from transformers.models.qwen2_5_vl.configuration_qwen2_5_vl import Qwen2_5_VLTextConfig  # noqa: E402
-from transformers import vision_utils  # noqa: E402
-from transformers.models.llama4 import modeling_llama4  # noqa: E402
-from transformers.models.llama4.configuration_llama4 import Llama4VisionConfig  # noqa: E402
+    Qwen3VLTextConfig,
+    Qwen3VLVisionConfig,
+)
 
 
 def _record(name):
@@ -57,10 +57,14 @@ def _text_fields(config):
 
 # ---- position ids ---------------------------------------------------------------------------------
 
+
 def _hf_rope_index(model_class, segments, merge, tokens_per_second=2, second_per_grid=None):
     """transformers' get_rope_index for a prompt described like rotary.mrope_positions' segments."""
-    fake = types.SimpleNamespace(config=types.SimpleNamespace(vision_config=types.SimpleNamespace(
-        spatial_merge_size=merge, tokens_per_second=tokens_per_second)))
+    fake = types.SimpleNamespace(
+        config=types.SimpleNamespace(
+            vision_config=types.SimpleNamespace(spatial_merge_size=merge, tokens_per_second=tokens_per_second)
+        )
+    )
     fake.get_vision_position_ids = types.MethodType(model_class.get_vision_position_ids, fake)
     token_types, images, videos = [], [], []
     for segment in segments:
@@ -70,22 +74,25 @@ def _hf_rope_index(model_class, segments, merge, tokens_per_second=2, second_per
             grid = segment["grid"] if isinstance(segment, dict) else segment
             kind = 2 if isinstance(segment, dict) else 1
             (videos if kind == 2 else images).append(grid)
-            token_types += [kind] * (grid[0] * grid[1] * grid[2] // merge ** 2)
+            token_types += [kind] * (grid[0] * grid[1] * grid[2] // merge**2)
     ids = torch.zeros(1, len(token_types), dtype=torch.int64)
-    kwargs = dict(image_grid_thw=torch.tensor(images) if images else None,
-                  video_grid_thw=torch.tensor(videos) if videos else None)
+    kwargs = dict(
+        image_grid_thw=torch.tensor(images) if images else None, video_grid_thw=torch.tensor(videos) if videos else None
+    )
     if second_per_grid is not None:
         kwargs["second_per_grid_ts"] = torch.tensor(second_per_grid)
     position_ids, delta = model_class.get_rope_index(
-        fake, ids, torch.tensor([token_types], dtype=torch.int32), **kwargs)
+        fake, ids, torch.tensor([token_types], dtype=torch.int32), **kwargs
+    )
     return position_ids[:, 0].numpy(), int(delta[0, 0])
 
 
 PROMPT = [5, (1, 8, 12), 7, (1, 6, 4), 3]
 
 
-@pytest.mark.parametrize("model_class", [modeling_qwen2_vl.Qwen2VLModel, modeling_qwen3_vl.Qwen3VLModel],
-                         ids=["qwen2_vl", "qwen3_vl"])
+@pytest.mark.parametrize(
+    "model_class", [modeling_qwen2_vl.Qwen2VLModel, modeling_qwen3_vl.Qwen3VLModel], ids=["qwen2_vl", "qwen3_vl"]
+)
 def test_mrope_positions_equal_get_rope_index(model_class):
     expected, expected_delta = _hf_rope_index(model_class, PROMPT, 2)
     got, delta = rotary.mrope_positions(PROMPT, spatial_merge_size=2)
@@ -98,10 +105,12 @@ def test_mrope_positions_of_a_qwen2_5_vl_video():
     # 0.7 s gives 1.4, truncated.
     for seconds in (0.5, 0.7, 2.0):
         prompt = [4, {"grid": (4, 4, 6)}, 2]
-        expected, expected_delta = _hf_rope_index(modeling_qwen2_5_vl.Qwen2_5_VLModel, prompt, 2,
-                                                  tokens_per_second=2, second_per_grid=[seconds])
+        expected, expected_delta = _hf_rope_index(
+            modeling_qwen2_5_vl.Qwen2_5_VLModel, prompt, 2, tokens_per_second=2, second_per_grid=[seconds]
+        )
         got, delta = rotary.mrope_positions(
-            [4, {"grid": (4, 4, 6), "time_interval": 2 * seconds}, 2], spatial_merge_size=2)
+            [4, {"grid": (4, 4, 6), "time_interval": 2 * seconds}, 2], spatial_merge_size=2
+        )
         np.testing.assert_array_equal(got, expected)
         assert delta == expected_delta
 
@@ -115,21 +124,33 @@ def test_vision_patch_positions_equal_transformers(merge):
 
 # ---- language models: M-RoPE ---------------------------------------------------------------------
 
+
 def _text_case(name):
     config = _record(name)["config"]
     """(transformers config, rotary module class, apply module, layer type)."""
     if name.startswith("qwen2.5-vl"):
-        return (Qwen2_5_VLTextConfig(**_text_fields(config)), modeling_qwen2_5_vl.Qwen2_5_VLRotaryEmbedding,
-                modeling_qwen2_5_vl, None)
+        return (
+            Qwen2_5_VLTextConfig(**_text_fields(config)),
+            modeling_qwen2_5_vl.Qwen2_5_VLRotaryEmbedding,
+            modeling_qwen2_5_vl,
+            None,
+        )
     if name.startswith("qwen3-vl"):
-        return (Qwen3VLTextConfig(**_text_fields(config)), modeling_qwen3_vl.Qwen3VLTextRotaryEmbedding,
-                modeling_qwen3_vl, None)
-    return (Qwen3_5TextConfig(**_text_fields(config)), modeling_qwen3_5.Qwen3_5TextRotaryEmbedding,
-            modeling_qwen3_5, "full_attention")
+        return (
+            Qwen3VLTextConfig(**_text_fields(config)),
+            modeling_qwen3_vl.Qwen3VLTextRotaryEmbedding,
+            modeling_qwen3_vl,
+            None,
+        )
+    return (
+        Qwen3_5TextConfig(**_text_fields(config)),
+        modeling_qwen3_5.Qwen3_5TextRotaryEmbedding,
+        modeling_qwen3_5,
+        "full_attention",
+    )
 
 
-@pytest.mark.parametrize("name", ["qwen2.5-vl-7b-instruct.json", "qwen3-vl-4b-instruct.json",
-                                  "qwen3.5-9b.json"])
+@pytest.mark.parametrize("name", ["qwen2.5-vl-7b-instruct.json", "qwen3-vl-4b-instruct.json", "qwen3.5-9b.json"])
 def test_mrope_rotation_equals_transformers(name):
     record_ = _record(name)
     hf_config, module_class, modeling, layer_type = _text_case(name)
@@ -177,6 +198,7 @@ def test_text_positions_reduce_to_one_axis():
 
 # ---- vision towers: 2D axial RoPE -----------------------------------------------------------------
 
+
 def _vision_check(model, rope, hf_cos, hf_sin, apply, positions):
     half = rope.rotary_dim // 2
     cos, sin = rope.cos_sin(positions)
@@ -202,13 +224,17 @@ QWEN_TOWERS = [
 ]
 
 
-@pytest.mark.parametrize("name, head_dim, config_class, width_field, modeling", QWEN_TOWERS,
-                         ids=["qwen2.5-vl", "qwen3-vl"])
+@pytest.mark.parametrize(
+    "name, head_dim, config_class, width_field, modeling", QWEN_TOWERS, ids=["qwen2.5-vl", "qwen3-vl"]
+)
 def test_qwen_vision_tower_equals_transformers(name, head_dim, config_class, width_field, modeling):
     record_ = _record(name)
     vision = record_["config"]["vision_config"]
-    hf_config = config_class(**{width_field: vision["hidden_size"]}, num_heads=vision["num_heads"],
-                             spatial_merge_size=vision["spatial_merge_size"])
+    hf_config = config_class(
+        **{width_field: vision["hidden_size"]},
+        num_heads=vision["num_heads"],
+        spatial_merge_size=vision["spatial_merge_size"],
+    )
     module_class = next(getattr(modeling, n) for n in dir(modeling) if n.endswith("VisionRotaryEmbedding"))
     module = module_class(hf_config)
     grids = [(1, 8, 12), (2, 4, 4)]
@@ -216,10 +242,16 @@ def test_qwen_vision_tower_equals_transformers(name, head_dim, config_class, wid
     hf_cos, hf_sin = module(torch.zeros(1), hf_positions)
     rope = rotary.Rope(record_["config"], vision=True)
     assert (rope.head_dim, rope.num_axes, rope.config.axial_frequencies) == (head_dim, 2, "shared")
-    np.testing.assert_allclose(rope.inv_freq[:head_dim // 4], module.inv_freq.numpy(), rtol=2e-7)
+    np.testing.assert_allclose(rope.inv_freq[: head_dim // 4], module.inv_freq.numpy(), rtol=2e-7)
     positions = rotary.vision_patch_positions(grids, vision["spatial_merge_size"])
-    _vision_check(record_["model"] + " (vision tower, 2D)", rope, hf_cos, hf_sin,
-                  lambda q, k: modeling.apply_rotary_pos_emb_vision(q, k, hf_cos, hf_sin), positions)
+    _vision_check(
+        record_["model"] + " (vision tower, 2D)",
+        rope,
+        hf_cos,
+        hf_sin,
+        lambda q, k: modeling.apply_rotary_pos_emb_vision(q, k, hf_cos, hf_sin),
+        positions,
+    )
 
 
 def test_pixtral_vision_tower_equals_transformers():
@@ -237,8 +269,9 @@ def test_pixtral_vision_tower_equals_transformers():
     np.testing.assert_array_equal(rotary.vision_patch_positions([(1, 40, 110)]), hf_positions.numpy().T)
 
     def apply(q, k):  # (patches, heads, head_dim) -> transformers' (heads, patches, head_dim)
-        hq, hk = modeling_pixtral.apply_rotary_pos_emb(q.transpose(0, 1), k.transpose(0, 1), hf_cos, hf_sin,
-                                                       unsqueeze_dim=0)
+        hq, hk = modeling_pixtral.apply_rotary_pos_emb(
+            q.transpose(0, 1), k.transpose(0, 1), hf_cos, hf_sin, unsqueeze_dim=0
+        )
         return hq.transpose(0, 1), hk.transpose(0, 1)
 
     _vision_check(record_["model"] + " (Pixtral vision tower, 2D)", rope, hf_cos, hf_sin, apply, hf_positions.numpy().T)
@@ -268,11 +301,13 @@ def test_llama4_vision_tower_equals_transformers():
         hq, hk = modeling_llama4.vision_apply_rotary_emb(q[None], k[None], freqs_ci[:, 0])
         return hq[0], hk[0]
 
-    _vision_check(record_["model"] + " (Llama 4 vision tower, 2D)", rope, freqs_ci.real, freqs_ci.imag, apply,
-                  positions)
+    _vision_check(
+        record_["model"] + " (Llama 4 vision tower, 2D)", rope, freqs_ci.real, freqs_ci.imag, apply, positions
+    )
 
 
 # ---- the API ----------------------------------------------------------------------------------------
+
 
 def test_multi_axis_positions_in_every_layout_and_dtype():
     """(3, batch, seq) ids in BSHD and BHSD, f32/f16/bf16, equal the per-entry (3, seq) calls."""

@@ -29,9 +29,10 @@ from functools import cache
 
 import numpy as np
 import pytest
-import rotary
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
+import rotary
 from reference_rotation import rotate_reference
 
 try:
@@ -48,8 +49,13 @@ WORST = {}  # (what, dtype) -> [worst |error| / bound, worst error in storage ul
 
 
 def _settings(name):
-    return settings(max_examples=EXAMPLES[name], derandomize=True, database=None, deadline=None,
-                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+    return settings(
+        max_examples=EXAMPLES[name],
+        derandomize=True,
+        database=None,
+        deadline=None,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    )
 
 
 def summary_lines():
@@ -57,11 +63,17 @@ def summary_lines():
     for name, run in RUNS.items():
         if run["passed"] or run["refused"]:
             refused = "bad appends" if name == "kv_cache" else "calls"
-            lines.append(f"{name}: {run['passed'] + (0 if name == 'kv_cache' else run['refused'])} examples "
-                         f"(max_examples {EXAMPLES[name]}, derandomized, no database); {run['refused']} "
-                         f"{refused} refused with rotary.Error"
-                         + (f"; {run['interleaved']} accepted calls had tensors whose address ranges interleave "
-                            "without sharing an element" if name == "overlap" else ""))
+            lines.append(
+                f"{name}: {run['passed'] + (0 if name == 'kv_cache' else run['refused'])} examples "
+                f"(max_examples {EXAMPLES[name]}, derandomized, no database); {run['refused']} "
+                f"{refused} refused with rotary.Error"
+                + (
+                    f"; {run['interleaved']} accepted calls had tensors whose address ranges interleave "
+                    "without sharing an element"
+                    if name == "overlap"
+                    else ""
+                )
+            )
     for (name, dtype), (ratio, ulps) in sorted(WORST.items()):
         in_ulps = "" if ulps is None else f", {ulps:.3f} storage ulps at the pair's scale"
         lines.append(f"{name} {dtype}: worst error {ratio:.3f} of the bound{in_ulps}")
@@ -71,7 +83,7 @@ def summary_lines():
 # ---- floating point --------------------------------------------------------------------------------
 
 _FORMATS = {"float32": (23, -126), "float16": (10, -14), "bfloat16": (7, -126)}  # mantissa bits, min exponent
-U32 = 2.0 ** -24  # float32 unit roundoff
+U32 = 2.0**-24  # float32 unit roundoff
 
 
 def ulp(x, dtype):
@@ -88,10 +100,18 @@ def gamma(n):
 
 # ---- configurations ---------------------------------------------------------------------------------
 
-HEAD_DIMS = {"default": (2, 4, 8, 16, 32), "interleaved": (2, 4, 8, 16, 32), "partial": (4, 8, 16, 32),
-             "interleaved-partial": (8, 16, 32), "yarn": (4, 8, 16, 32), "llama3": (4, 8, 16, 32),
-             "longrope": (4, 8, 16, 32), "dynamic": (4, 8, 16), "mrope": (8, 16, 32),
-             "mrope-interleaved": (8, 16, 32)}
+HEAD_DIMS = {
+    "default": (2, 4, 8, 16, 32),
+    "interleaved": (2, 4, 8, 16, 32),
+    "partial": (4, 8, 16, 32),
+    "interleaved-partial": (8, 16, 32),
+    "yarn": (4, 8, 16, 32),
+    "llama3": (4, 8, 16, 32),
+    "longrope": (4, 8, 16, 32),
+    "dynamic": (4, 8, 16),
+    "mrope": (8, 16, 32),
+    "mrope-interleaved": (8, 16, 32),
+}
 
 
 def make_config(name, d):
@@ -106,26 +126,53 @@ def make_config(name, d):
     if name == "partial":
         return {"head_dim": d, "rope_theta": 10000.0, "partial_rotary_factor": 0.5}
     if name == "yarn":
-        return {"head_dim": d, "max_position_embeddings": 8192,
-                "rope_scaling": {"rope_type": "yarn", "factor": 4.0, "original_max_position_embeddings": 2048}}
+        return {
+            "head_dim": d,
+            "max_position_embeddings": 8192,
+            "rope_scaling": {"rope_type": "yarn", "factor": 4.0, "original_max_position_embeddings": 2048},
+        }
     if name == "llama3":
-        return {"head_dim": d, "rope_theta": 500000.0, "max_position_embeddings": 131072,
-                "rope_scaling": {"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0,
-                                 "high_freq_factor": 4.0, "original_max_position_embeddings": 8192}}
+        return {
+            "head_dim": d,
+            "rope_theta": 500000.0,
+            "max_position_embeddings": 131072,
+            "rope_scaling": {
+                "rope_type": "llama3",
+                "factor": 8.0,
+                "low_freq_factor": 1.0,
+                "high_freq_factor": 4.0,
+                "original_max_position_embeddings": 8192,
+            },
+        }
     if name == "longrope":  # switches to long_factor when a call's max position + 1 passes 4096
-        return {"head_dim": d, "max_position_embeddings": 131072, "original_max_position_embeddings": 4096,
-                "rope_scaling": {"type": "longrope", "short_factor": [1.0 + j / half for j in range(half)],
-                                 "long_factor": [1.0 + 7.0 * j / half for j in range(half)]}}
+        return {
+            "head_dim": d,
+            "max_position_embeddings": 131072,
+            "original_max_position_embeddings": 4096,
+            "rope_scaling": {
+                "type": "longrope",
+                "short_factor": [1.0 + j / half for j in range(half)],
+                "long_factor": [1.0 + 7.0 * j / half for j in range(half)],
+            },
+        }
     if name == "dynamic":
         return {"head_dim": d, "max_position_embeddings": 64, "rope_scaling": {"type": "dynamic", "factor": 2.0}}
     if name == "mrope":  # Qwen2.5-VL's scheme: consecutive temporal, height, width sections
         s = half * 3 // 8
-        return {"head_dim": d, "rope_theta": 1e6, "model_type": "qwen2_5_vl",
-                "rope_scaling": {"type": "mrope", "mrope_section": [half - 2 * s, s, s]}}
+        return {
+            "head_dim": d,
+            "rope_theta": 1e6,
+            "model_type": "qwen2_5_vl",
+            "rope_scaling": {"type": "mrope", "mrope_section": [half - 2 * s, s, s]},
+        }
     if name == "mrope-interleaved":  # Qwen3-VL's: height and width take every third pair
         s = half // 4
-        return {"head_dim": d, "rope_theta": 1e6, "model_type": "qwen3_vl",
-                "rope_scaling": {"type": "mrope", "mrope_section": [half - 2 * s, s, s]}}
+        return {
+            "head_dim": d,
+            "rope_theta": 1e6,
+            "model_type": "qwen3_vl",
+            "rope_scaling": {"type": "mrope", "mrope_section": [half - 2 * s, s, s]},
+        }
     raise AssertionError(name)
 
 
@@ -136,8 +183,7 @@ def pair_axes(config, half):
         return np.zeros(half, np.int64)
     j = np.arange(half)
     if config["model_type"] == "qwen3_vl":
-        return np.where((j % 3 == 1) & (j < 3 * section[1]), 1,
-                        np.where((j % 3 == 2) & (j < 3 * section[2]), 2, 0))
+        return np.where((j % 3 == 1) & (j < 3 * section[1]), 1, np.where((j % 3 == 2) & (j < 3 * section[2]), 2, 0))
     return np.searchsorted(np.cumsum(section), j, side="right")
 
 
@@ -208,8 +254,10 @@ def check_close(name, got, ref, bound, scale, dtype, what):
     bad = err > bound
     if bad.any():
         i = tuple(int(v) for v in np.argwhere(bad)[0])
-        raise AssertionError(f"{what}: element {i} = {got[i]!r}, reference {ref[i]!r}, |error| {err[i]:.3e} "
-                             f"> bound {bound[i]:.3e} ({dtype})")
+        raise AssertionError(
+            f"{what}: element {i} = {got[i]!r}, reference {ref[i]!r}, |error| {err[i]:.3e} "
+            f"> bound {bound[i]:.3e} ({dtype})"
+        )
     if err.size:
         nonzero = bound > 0
         ratio = float((err[nonzero] / bound[nonzero]).max()) if nonzero.any() else 0.0
@@ -240,7 +288,7 @@ def element_addresses(x):
     else:
         address, strides = x.__array_interface__["data"][0], list(x.strides)
     out = np.full(tuple(x.shape), address, np.int64)
-    for axis, (n, stride) in enumerate(zip(x.shape, strides)):
+    for axis, (n, stride) in enumerate(zip(x.shape, strides, strict=True)):
         shape = [1] * x.ndim
         shape[axis] = n
         out = out + (np.arange(n, dtype=np.int64) * stride).reshape(shape)
@@ -314,8 +362,9 @@ def assert_only_written(base, before, outputs):
     changed = np.flatnonzero((after != before).any(axis=1))
     if changed.size:
         start = element_addresses(base.reshape(-1)[:1])[0]
-        allowed = np.concatenate([((element_addresses(o) - start) // itemsize(base)).ravel() for o in outputs]
-                                 + [np.zeros(0, np.int64)])
+        allowed = np.concatenate(
+            [((element_addresses(o) - start) // itemsize(base)).ravel() for o in outputs] + [np.zeros(0, np.int64)]
+        )
         stray = np.setdiff1d(changed, allowed)
         assert stray.size == 0, f"elements {stray[:8].tolist()} of a buffer written outside every output"
 
@@ -333,7 +382,8 @@ def random_buffer(lib, dtype, n, rng):
 
 LAYOUTS = ["bhsd", "bshd", "hsd", "shd"]
 DTYPES = [("numpy", "float32"), ("numpy", "float16")] + (
-    [("torch", "float32"), ("torch", "float16"), ("torch", "bfloat16")] if torch is not None else [])
+    [("torch", "float32"), ("torch", "float16"), ("torch", "bfloat16")] if torch is not None else []
+)
 
 
 def strided_view(data, rng, lib, dtype, shape, *, faults=()):
@@ -427,9 +477,22 @@ def test_rotation_equals_the_reference_or_raises_leaving_every_byte(data):
     heads_q, heads_k = data.draw(st.integers(1, 3)), data.draw(st.integers(1, 3))
     with_k = data.draw(st.booleans())
     k_dtype = data.draw(st.sampled_from([dtype] * 4 + [t for lib_t, t in DTYPES if lib_t == lib]))
-    fault = data.draw(st.sampled_from([None] * 30 + [
-        "head_dim", "k_tokens", "out_dtype", "head_dim_stride", "float64", "negative_stride", "read_only",
-        "position_range", "position_count"]))
+    fault = data.draw(
+        st.sampled_from(
+            [None] * 30
+            + [
+                "head_dim",
+                "k_tokens",
+                "out_dtype",
+                "head_dim_stride",
+                "float64",
+                "negative_stride",
+                "read_only",
+                "position_range",
+                "position_count",
+            ]
+        )
+    )
 
     def shape(heads, head_dim=d, tokens=seq):
         sizes = {"b": batch, "s": tokens, "h": heads, "d": head_dim}
@@ -450,8 +513,9 @@ def test_rotation_equals_the_reference_or_raises_leaving_every_byte(data):
     out_of_place_q = data.draw(st.booleans())
     q_out = None
     if out_of_place_q:
-        q_out, base = make(heads_q, dtype if fault != "out_dtype" else "float16" if dtype != "float16"
-                           else "float32", "q_out")
+        q_out, base = make(
+            heads_q, dtype if fault != "out_dtype" else "float16" if dtype != "float16" else "float32", "q_out"
+        )
         buffers.append(base)
     if with_k and data.draw(st.booleans()):
         k_out, base = make(heads_k, k_dtype, "k_out")
@@ -472,7 +536,9 @@ def test_rotation_equals_the_reference_or_raises_leaving_every_byte(data):
         positions.reshape(-1)[rng.integers(positions.size)] = 2**60
     if fault == "position_count":
         positions = np.concatenate([positions, positions, positions[..., :1] + 1], axis=-1)
-    kind = data.draw(st.sampled_from(["int64", "int32", "list", "torch"] if torch is not None else ["int64", "int32", "list"]))
+    kind = data.draw(
+        st.sampled_from(["int64", "int32", "list", "torch"] if torch is not None else ["int64", "int32", "list"])
+    )
     if kind == "int32" and np.abs(positions).max(initial=0) < 2**31:
         positions = positions.astype(np.int32)
     elif kind == "list" and positions.size:  # [] is float64 to NumPy (test_empty_position_list)
@@ -484,12 +550,20 @@ def test_rotation_equals_the_reference_or_raises_leaving_every_byte(data):
     q_target, k_target = (q if q_out is None else q_out), (k if k_out is None else k_out)
     outputs = [t for t in (q_target, k_target) if t is not None]
     p_array = np.asarray(positions.numpy() if is_torch(positions) else positions)
-    problems = [f"{role}: {what}" for role, t in (("q", q), ("k", k), ("q_out", q_out), ("k_out", k_out))
-                if t is not None for what in tensor_problems(t, d)]
-    problems += [f"{role}: read-only" for role, t in (("q", q_target), ("k", k_target))
-                 if t is not None and not writable(t)]
-    problems += [f"{role}: overlaps itself" for role, t in (("q", q_target), ("k", k_target))
-                 if t is not None and self_overlapping(t)]
+    problems = [
+        f"{role}: {what}"
+        for role, t in (("q", q), ("k", k), ("q_out", q_out), ("k_out", k_out))
+        if t is not None
+        for what in tensor_problems(t, d)
+    ]
+    problems += [
+        f"{role}: read-only" for role, t in (("q", q_target), ("k", k_target)) if t is not None and not writable(t)
+    ]
+    problems += [
+        f"{role}: overlaps itself"
+        for role, t in (("q", q_target), ("k", k_target))
+        if t is not None and self_overlapping(t)
+    ]
     if q_out is not None and (tuple(q_out.shape) != tuple(q.shape) or dtype_name(q_out) != dtype_name(q)):
         problems.append("q_out: not q's shape and dtype")
     if k is not None and tuple(k.shape[layout.index(a)] for a in "bs" if a in layout) != token_shape:
@@ -499,8 +573,11 @@ def test_rotation_equals_the_reference_or_raises_leaving_every_byte(data):
     if np.abs(p_array).max(initial=0) > 2**53:
         problems.append("positions: past 2^53")
     if not broadcasts(p_array.shape, token_shape) and not (
-            rope.num_axes > 1 and p_array.ndim == len(token_shape) + 1 and p_array.shape[0] == rope.num_axes
-            and broadcasts(p_array.shape[1:], token_shape)):
+        rope.num_axes > 1
+        and p_array.ndim == len(token_shape) + 1
+        and p_array.shape[0] == rope.num_axes
+        and broadcasts(p_array.shape[1:], token_shape)
+    ):
         problems.append("positions: not one per token")
     valid = not problems
 
@@ -510,7 +587,7 @@ def test_rotation_equals_the_reference_or_raises_leaving_every_byte(data):
         rope.rotate(q, positions, k=k, q_out=q_out, k_out=k_out, inverse=inverse, layout=layout)
     except rotary.Error as error:
         RUNS["rotation"]["refused"] += 1
-        for b, snapshot in zip(buffers, before):
+        for b, snapshot in zip(buffers, before, strict=True):
             assert np.array_equal(buffer_bytes(b), snapshot), f"a buffer changed although rotate raised: {error}"
         assert not valid, f"rotate refused a valid call: {error}"
         return
@@ -518,14 +595,21 @@ def test_rotation_equals_the_reference_or_raises_leaving_every_byte(data):
     RUNS["rotation"]["passed"] += 1
     per_axis = positions_per_axis(positions, token_shape, rope.num_axes)
     cos, sin = reference_cos_sin(rope, config, angle_mode, positions, per_axis, inverse)
-    for x, target in zip(inputs, (q_target, k_target)):
+    for x, target in zip(inputs, (q_target, k_target), strict=True):
         if target is None:
             continue
         ref = rotate_reference(x, cos, sin, rope.rotary_dim, rope.layout)
         bound, scale = rotation_bound(x, cos, sin, rope.rotary_dim, rope.layout, dtype_name(target), ref)
-        check_close("rotation", canonical(target, layout), ref, bound, scale, dtype_name(target),
-                    f"{name} d={d} {angle_mode} {layout} inverse={inverse}")
-    for b, snapshot in zip(buffers, before):
+        check_close(
+            "rotation",
+            canonical(target, layout),
+            ref,
+            bound,
+            scale,
+            dtype_name(target),
+            f"{name} d={d} {angle_mode} {layout} inverse={inverse}",
+        )
+    for b, snapshot in zip(buffers, before, strict=True):
         assert_only_written(b, snapshot, outputs)
 
 
@@ -567,8 +651,16 @@ def overlap_views(data, batch, seq, heads, d):
             strides = (seq * row + batch_gap, row, d)
         else:
             head_stride = seq * d + head_pad
-            offset = data.draw(st.sampled_from([head_major, head_major + shift, head_major + max(heads) * head_stride,
-                                                data.draw(st.integers(0, head_major))]))
+            offset = data.draw(
+                st.sampled_from(
+                    [
+                        head_major,
+                        head_major + shift,
+                        head_major + max(heads) * head_stride,
+                        data.draw(st.integers(0, head_major)),
+                    ]
+                )
+            )
             strides = (max(heads) * head_stride * 2, d, head_stride)
         return max(offset, 0), strides, h
 
@@ -603,8 +695,12 @@ def test_outputs_are_their_own_input_or_share_no_element(data):
     tensors and leave the buffer untouched; disjoint ones (packed QKV slices included) succeed and
     equal the reference."""
     rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1)))
-    lib, dtype = data.draw(st.sampled_from([("numpy", "float32"), ("numpy", "float16")]
-                                           + ([("torch", "float32"), ("torch", "bfloat16")] if torch is not None else [])))
+    lib, dtype = data.draw(
+        st.sampled_from(
+            [("numpy", "float32"), ("numpy", "float16")]
+            + ([("torch", "float32"), ("torch", "bfloat16")] if torch is not None else [])
+        )
+    )
     name = data.draw(st.sampled_from(["default", "interleaved", "partial"]))
     d = data.draw(st.sampled_from([4, 8]))
     rope, config = make_rope(name, d, "hf", 0), make_config(name, d)
@@ -673,10 +769,17 @@ def test_outputs_are_their_own_input_or_share_no_element(data):
     k_target_names = ("k", "k_out") if k_out is None or k_out is k else ("k_out",)
     pairs = [(q_target, q, q_target_names, ("q",), True)]
     if with_k:
-        pairs += [(k_target, k, k_target_names, ("k",), True), (q_target, k, q_target_names, ("k",), False),
-                  (k_target, q, k_target_names, ("q",), False), (k_target, q_target, k_target_names, q_target_names, False)]
-    clashes = [(names_o, names_i) for out, inp, names_o, names_i, own in pairs
-               if not (own and same_elements(out, inp)) and shared_bytes(out, inp)]
+        pairs += [
+            (k_target, k, k_target_names, ("k",), True),
+            (q_target, k, q_target_names, ("k",), False),
+            (k_target, q, k_target_names, ("q",), False),
+            (k_target, q_target, k_target_names, q_target_names, False),
+        ]
+    clashes = [
+        (names_o, names_i)
+        for out, inp, names_o, names_i, own in pairs
+        if not (own and same_elements(out, inp)) and shared_bytes(out, inp)
+    ]
 
     before = buffer_bytes(base)
     inputs = [canonical(t, layout) for t in (q, k) if t is not None]
@@ -687,8 +790,10 @@ def test_outputs_are_their_own_input_or_share_no_element(data):
         assert np.array_equal(buffer_bytes(base), before), f"the buffer changed although rotate raised: {error}"
         assert clashes, f"rotate refused disjoint views: {error}"
         message = str(error)
-        assert any(any(mentions(message, a) for a in names_o) and any(mentions(message, b) for b in names_i)
-                   for names_o, names_i in clashes), f"error {message!r} names neither of the pairs {clashes}"
+        assert any(
+            any(mentions(message, a) for a in names_o) and any(mentions(message, b) for b in names_i)
+            for names_o, names_i in clashes
+        ), f"error {message!r} names neither of the pairs {clashes}"
         return
     assert not clashes, f"rotate accepted overlapping views: {clashes}"
     RUNS["overlap"]["passed"] += 1
@@ -698,7 +803,8 @@ def test_outputs_are_their_own_input_or_share_no_element(data):
     token_shape = (batch, seq) if len(layout) == 4 else (seq,)
     per_axis = positions_per_axis(positions, token_shape, rope.num_axes)
     cos, sin = reference_cos_sin(rope, config, "hf", positions, per_axis, False)
-    for x, target in zip(inputs, (q_target, k_target)):
+    # inputs leaves out a missing k, whose target is None: zip stops after q then.
+    for x, target in zip(inputs, (q_target, k_target), strict=False):
         ref = rotate_reference(x, cos, sin, rope.rotary_dim, rope.layout)
         bound, scale = rotation_bound(x, cos, sin, rope.rotary_dim, rope.layout, dtype, ref)
         check_close("overlap", canonical(target, layout), ref, bound, scale, dtype, f"{name} {layout}")
@@ -748,8 +854,10 @@ def attention_bound(q_hat, q_ref, keys_hat, keys_ref, vals, visible, scale, grou
     d = q_hat.shape[-1]
     k_hat, k_ref = np.repeat(keys_hat, group, axis=1), np.repeat(keys_ref, group, axis=1)
     v = np.abs(np.repeat(vals, group, axis=1))
-    storage_change = (np.einsum("ihd,jhd->ihj", np.abs(q_hat - q_ref), np.abs(k_hat))
-                      + np.einsum("ihd,jhd->ihj", np.abs(q_ref), np.abs(k_hat - k_ref))) * scale
+    storage_change = (
+        np.einsum("ihd,jhd->ihj", np.abs(q_hat - q_ref), np.abs(k_hat))
+        + np.einsum("ihd,jhd->ihj", np.abs(q_ref), np.abs(k_hat - k_ref))
+    ) * scale
     magnitude = np.einsum("ihd,jhd->ihj", np.abs(q_hat), np.abs(k_hat)) * scale
     change = storage_change + gamma(d + 2) * magnitude + 2 * U32 * magnitude.max(axis=-1, keepdims=True)
     mask = visible[:, None, :]
@@ -774,13 +882,17 @@ def test_kv_cache_equals_the_dense_reference(data):
     causal softmax over the reference keys and values, and every bad append raises rotary.Error
     leaving the whole pool, sequence.length and q unchanged."""
     rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1)))
-    name = data.draw(st.sampled_from(["default", "interleaved", "partial", "yarn", "llama3", "longrope", "dynamic",
-                                      "mrope"]))
+    name = data.draw(
+        st.sampled_from(["default", "interleaved", "partial", "yarn", "llama3", "longrope", "dynamic", "mrope"])
+    )
     d = data.draw(st.sampled_from([h for h in (4, 8, 16) if h in HEAD_DIMS[name]]))
     angle_mode = data.draw(st.sampled_from(["hf", "hf", "exact"]))
     rope, config = make_rope(name, d, angle_mode, 0), make_config(name, d)
-    lib, dtype = data.draw(st.sampled_from([("numpy", "float32"), ("numpy", "float16")]
-                                           + ([("torch", "bfloat16")] if torch is not None else [])))
+    lib, dtype = data.draw(
+        st.sampled_from(
+            [("numpy", "float32"), ("numpy", "float16")] + ([("torch", "bfloat16")] if torch is not None else [])
+        )
+    )
     kv_heads, group = data.draw(st.integers(1, 2)), data.draw(st.integers(1, 2))
     steps = [data.draw(st.integers(1, 6))] + data.draw(st.lists(st.integers(1, 2), max_size=4))
     total = sum(steps)
@@ -797,8 +909,9 @@ def test_kv_cache_equals_the_dense_reference(data):
     else:
         cache = rotary.KvCache.contiguous(total + data.draw(st.integers(0, 2)), kv_heads, d, dtype)
         sequence, neighbour = rotary.BlockTable([0]), None
-    faults = ["too many tokens", "q is k", "k dtype", "v heads"] + (["repeated block", "block outside the pool"]
-                                                                   if paged else [])
+    faults = ["too many tokens", "q is k", "k dtype", "v heads"] + (
+        ["repeated block", "block outside the pool"] if paged else []
+    )
     bad_step = data.draw(st.sampled_from([None, None] + list(range(len(steps) + 1))))
     bad_kind = data.draw(st.sampled_from(faults))
     start = data.draw(st.sampled_from([0, 0, 7, 3000, 70000]))
@@ -854,8 +967,8 @@ def test_kv_cache_equals_the_dense_reference(data):
         RUNS["kv_cache"]["refused"] += 1
         assert pool_snapshot(cache) == pool, f"{bad_kind}: the cache changed"
         assert table.length == length and sequence.length == length, f"{bad_kind}: the length changed"
-        assert (torch.equal(q, q_before) if is_torch(q) else np.array_equal(q, q_before)), f"{bad_kind}: q changed"
-        assert (torch.equal(k, k_before) if is_torch(k) else np.array_equal(k, k_before)), f"{bad_kind}: k changed"
+        assert torch.equal(q, q_before) if is_torch(q) else np.array_equal(q, q_before), f"{bad_kind}: q changed"
+        assert torch.equal(k, k_before) if is_torch(k) else np.array_equal(k, k_before), f"{bad_kind}: k changed"
 
     keys_ref, keys_bound, keys_scale, all_values = [], [], [], []
     for step, n in enumerate(steps):
@@ -885,13 +998,23 @@ def test_kv_cache_equals_the_dense_reference(data):
             keys_hat = cache.keys(sequence).astype(np.float64)
             keys_so_far = np.concatenate(keys_ref)
             out = rotary.attention(q, cache, sequence, first, sliding_window=window)
-            ref, visible = attention_reference(q_ref, keys_so_far, np.concatenate(all_values).astype(np.float64),
-                                               first, window, scale, group)
-            allowed = attention_bound(q_hat, q_ref, keys_hat, keys_so_far,
-                                      np.concatenate(all_values).astype(np.float64), visible, scale, group)
+            ref, visible = attention_reference(
+                q_ref, keys_so_far, np.concatenate(all_values).astype(np.float64), first, window, scale, group
+            )
+            allowed = attention_bound(
+                q_hat,
+                q_ref,
+                keys_hat,
+                keys_so_far,
+                np.concatenate(all_values).astype(np.float64),
+                visible,
+                scale,
+                group,
+            )
             err = np.abs(out - ref)
-            assert np.all(err <= allowed), (f"attention: |error| {err.max():.3e} > bound "
-                                            f"{allowed.reshape(-1)[err.argmax()]:.3e} ({dtype}, {name})")
+            assert np.all(err <= allowed), (
+                f"attention: |error| {err.max():.3e} > bound {allowed.reshape(-1)[err.argmax()]:.3e} ({dtype}, {name})"
+            )
             worst = WORST.setdefault(("kv_cache attention", dtype), [0.0, None])
             worst[0] = max(worst[0], float((err / np.maximum(allowed, 1e-300)).max()))
     if bad_step == len(steps):
@@ -899,9 +1022,17 @@ def test_kv_cache_equals_the_dense_reference(data):
 
     RUNS["kv_cache"]["passed"] += 1
     keys = cache.keys(sequence).astype(np.float64)
-    check_close("kv_cache keys", keys, np.concatenate(keys_ref), np.concatenate(keys_bound),
-                np.concatenate(keys_scale), dtype, f"{name} {angle_mode} cached keys")
+    check_close(
+        "kv_cache keys",
+        keys,
+        np.concatenate(keys_ref),
+        np.concatenate(keys_bound),
+        np.concatenate(keys_scale),
+        dtype,
+        f"{name} {angle_mode} cached keys",
+    )
     assert cache.values(sequence).tobytes() == np.concatenate(all_values).tobytes(), "values not bit-equal"
     if neighbour is not None:
-        assert (cache.keys(neighbour).tobytes(), cache.values(neighbour).tobytes()) == neighbour_before, \
+        assert (cache.keys(neighbour).tobytes(), cache.values(neighbour).tobytes()) == neighbour_before, (
             "another sequence's blocks changed"
+        )

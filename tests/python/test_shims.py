@@ -29,18 +29,22 @@ def generator(seed=0):
 
 # ---- transformers ------------------------------------------------------------------------------------
 
+
 def test_hf_general_path_equals_transformers_for_any_tables():
     from transformers.models.llama.modeling_llama import apply_rotary_pos_emb as llama_apply
 
     g = generator()
     q, k = torch.randn(2, 4, 16, 64, generator=g), torch.randn(2, 2, 16, 64, generator=g)
     cos, sin = torch.randn(2, 16, 64, generator=g), torch.randn(2, 16, 64, generator=g)  # not cos/sin at all
-    for got, want in zip(hf.apply_rotary_pos_emb(q, k, cos, sin), llama_apply(q, k, cos, sin)):
+    for got, want in zip(hf.apply_rotary_pos_emb(q, k, cos, sin), llama_apply(q, k, cos, sin), strict=True):
         assert torch.equal(got, want)
     # (batch, seq, heads, head_dim) with unsqueeze_dim=2
     qt, kt = q.transpose(1, 2).contiguous(), k.transpose(1, 2).contiguous()
-    for got, want in zip(hf.apply_rotary_pos_emb(qt, kt, cos, sin, unsqueeze_dim=2),
-                         llama_apply(qt, kt, cos, sin, unsqueeze_dim=2)):
+    for got, want in zip(
+        hf.apply_rotary_pos_emb(qt, kt, cos, sin, unsqueeze_dim=2),
+        llama_apply(qt, kt, cos, sin, unsqueeze_dim=2),
+        strict=True,
+    ):
         assert torch.equal(got, want)
 
 
@@ -50,7 +54,7 @@ def test_hf_partial_tables_follow_gpt_neox():
     g = generator(1)
     q, k = torch.randn(1, 4, 8, 96, generator=g), torch.randn(1, 4, 8, 96, generator=g)
     cos, sin = torch.randn(1, 8, 24, generator=g), torch.randn(1, 8, 24, generator=g)
-    for got, want in zip(hf.apply_rotary_pos_emb(q, k, cos, sin), neox_apply(q, k, cos, sin)):
+    for got, want in zip(hf.apply_rotary_pos_emb(q, k, cos, sin), neox_apply(q, k, cos, sin), strict=True):
         assert torch.equal(got, want)
 
 
@@ -74,10 +78,10 @@ def test_hf_rotary_embedding_and_fast_path_against_transformers(name):
     fast = hf.apply_rotary_pos_emb(q, k, cos, sin)
     # rotary's kernels on its own tables give transformers' formula on the same tables, bit for bit.
     formula = reference.modeling.apply_rotary_pos_emb(q, k, cos, sin)
-    for got, want in zip(fast, formula):
+    for got, want in zip(fast, formula, strict=True):
         assert torch.equal(got, want)
     # ... and stay within float32 rounding of transformers' whole pipeline.
-    for got, want in zip(fast, reference.modeling.apply_rotary_pos_emb(q, k, hf_cos, hf_sin)):
+    for got, want in zip(fast, reference.modeling.apply_rotary_pos_emb(q, k, hf_cos, hf_sin), strict=True):
         torch.testing.assert_close(got, want, rtol=0, atol=2e-5)
 
 
@@ -115,6 +119,7 @@ def test_hf_fast_path_autograd():
 # ---- Meta ------------------------------------------------------------------------------------------------
 # Meta's reference, from its definition: theta_j = base^(-2j/dim) in float32, angle = float32(p) * theta_j,
 # freqs_cis = exp(i angle); apply multiplies the interleaved pairs, as complex numbers, in float32.
+
 
 def meta_theta(dim, base):
     return 1.0 / (base ** (torch.arange(0, dim, 2, dtype=torch.float32)[: dim // 2] / dim))
@@ -170,7 +175,7 @@ def test_meta_apply_on_its_own_table_uses_rotary_and_equals_the_reference(dtype)
     xq, xk = torch.randn(2, 16, 8, 128, generator=g).to(dtype), torch.randn(2, 16, 2, 128, generator=g).to(dtype)
     got = meta.apply_rotary_emb(xq, xk, rows)
     want = meta_apply(xq, xk, rows)
-    for a, b in zip(got, want):
+    for a, b in zip(got, want, strict=True):
         assert a.dtype == dtype
         # Both compute in float32 and round once to the output dtype.
         torch.testing.assert_close(a.float(), b.float(), rtol=0, atol=2e-6 if dtype == torch.float32 else 0.02)
@@ -181,7 +186,7 @@ def test_meta_apply_on_a_users_own_table_is_the_reference_formula():
     xq, xk = torch.randn(1, 6, 4, 32, generator=g), torch.randn(1, 6, 4, 32, generator=g)
     table = torch.complex(torch.randn(6, 16, generator=g), torch.randn(6, 16, generator=g))  # any values
     assert _tables.lookup_rows(table) is None
-    for a, b in zip(meta.apply_rotary_emb(xq, xk, table), meta_apply(xq, xk, table)):
+    for a, b in zip(meta.apply_rotary_emb(xq, xk, table), meta_apply(xq, xk, table), strict=True):
         torch.testing.assert_close(a, b, rtol=1e-6, atol=1e-6)
 
 
@@ -199,4 +204,6 @@ def test_shim_errors():
     with pytest.raises(rotary.Error, match="dim"):
         meta.precompute_freqs_cis(7, 10)
     with pytest.raises(rotary.Error, match="cos"):
-        hf.apply_rotary_pos_emb(torch.randn(1, 1, 2, 8), torch.randn(1, 1, 2, 8), torch.randn(1, 2, 16), torch.randn(1, 2, 16))
+        hf.apply_rotary_pos_emb(
+            torch.randn(1, 1, 2, 8), torch.randn(1, 1, 2, 8), torch.randn(1, 2, 16), torch.randn(1, 2, 16)
+        )

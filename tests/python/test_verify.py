@@ -58,6 +58,7 @@ def assert_close(value, expected, rel=1e-6, what=""):
 
 # ---- real implementations, identified blind ------------------------------------------------------
 
+
 def test_llama31_identified_as_llama3_with_its_published_bands():
     hf, fn = hf_fn("llama-3.1-8b")
     report = rotary.verify(fn, head_dim=128)
@@ -176,10 +177,21 @@ def test_meta_style_llama4_complex_apply():
     from transformers import Llama4TextConfig
     from transformers.models.llama4 import modeling_llama4 as m4
 
-    scaling = {"rope_type": "llama3", "factor": 16.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0,
-               "original_max_position_embeddings": 8192}
-    config = Llama4TextConfig(head_dim=128, hidden_size=5120, num_attention_heads=40, rope_theta=500000.0,
-                              rope_scaling=scaling, max_position_embeddings=131072)
+    scaling = {
+        "rope_type": "llama3",
+        "factor": 16.0,
+        "low_freq_factor": 1.0,
+        "high_freq_factor": 4.0,
+        "original_max_position_embeddings": 8192,
+    }
+    config = Llama4TextConfig(
+        head_dim=128,
+        hidden_size=5120,
+        num_attention_heads=40,
+        rope_theta=500000.0,
+        rope_scaling=scaling,
+        max_position_embeddings=131072,
+    )
     module = m4.Llama4TextRotaryEmbedding(config)
     fn = rotary.adapt_meta(m4.apply_rotary_emb, lambda positions: module(torch.zeros(1), positions))
     report = rotary.verify(fn, head_dim=128)
@@ -222,10 +234,20 @@ def test_proportional_rope_of_transformers():
     assert rotary.verify(rotary.adapt_hf(apply_rotary_pos_emb, module), expected=expected).matches
 
 
-@pytest.mark.parametrize("name,layer_type", [("llama-3.1-8b", None), ("gpt-neox-20b", None), ("phi-2", None),
-                                             ("qwen2.5-7b-instruct-yarn", None), ("gemma-3-12b-it", "full_attention"),
-                                             ("gemma-3-12b-it", "sliding_attention"), ("internlm2.5-7b-dynamic", None),
-                                             ("exaone-4.0-32b", None), ("gpt-oss-20b", None)])
+@pytest.mark.parametrize(
+    "name,layer_type",
+    [
+        ("llama-3.1-8b", None),
+        ("gpt-neox-20b", None),
+        ("phi-2", None),
+        ("qwen2.5-7b-instruct-yarn", None),
+        ("gemma-3-12b-it", "full_attention"),
+        ("gemma-3-12b-it", "sliding_attention"),
+        ("internlm2.5-7b-dynamic", None),
+        ("exaone-4.0-32b", None),
+        ("gpt-oss-20b", None),
+    ],
+)
 def test_real_implementations_match_their_configs(name, layer_type):
     _, fn = hf_fn(name, layer_type)
     report = rotary.verify(fn, expected=name, layer_type=layer_type)
@@ -401,11 +423,13 @@ def test_length_dependent_scheme_not_applied():
         return llama_rope(q, k, positions, inv_freq(fields["rope_theta"]))
 
     report = rotary.verify(static, expected="internlm2.5-7b-dynamic", max_position=99_999)
-    assert any(f.severity == "mismatch" and f.topic == "length" and "dynamic NTK" in f.message
-               for f in report.findings), str(report)
+    assert any(
+        f.severity == "mismatch" and f.topic == "length" and "dynamic NTK" in f.message for f in report.findings
+    ), str(report)
 
 
 # ---- interface -------------------------------------------------------------------------------------
+
 
 def test_numpy_function_and_3d_layout():
     theta = inv_freq().numpy().astype(np.float64)

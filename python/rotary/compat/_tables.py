@@ -11,7 +11,7 @@ import weakref
 
 import numpy as np
 
-_BY_OBJECT = {}   # id(tensor) -> (weakref, version, payload)
+_BY_OBJECT = {}  # id(tensor) -> (weakref, version, payload)
 _BY_STORAGE = {}  # storage data_ptr -> (weakref to the table, version, payload)
 
 

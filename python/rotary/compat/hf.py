@@ -47,7 +47,9 @@ class RotaryEmbedding(torch.nn.Module):
 
     def forward(self, x, position_ids):
         """(cos, sin), each (batch, seq, rotary_dim) in x's dtype, for position_ids (batch, seq)."""
-        positions = position_ids.detach().cpu().numpy() if isinstance(position_ids, torch.Tensor) else np.asarray(position_ids)
+        positions = (
+            position_ids.detach().cpu().numpy() if isinstance(position_ids, torch.Tensor) else np.asarray(position_ids)
+        )
         cos, sin = self.rope.cos_sin(positions)
         cos = torch.from_numpy(np.concatenate([cos, cos], axis=-1)).to(dtype=x.dtype, device=x.device)
         sin = torch.from_numpy(np.concatenate([sin, sin], axis=-1)).to(dtype=x.dtype, device=x.device)
@@ -64,9 +66,16 @@ def _fast(q, k, cos, sin, unsqueeze_dim):
     rope, positions, dtype = found_cos
     ok_dtypes = (torch.float32, torch.float16, torch.bfloat16)
     # rotary uses its float32 cos/sin: the same values as the tables only when they stayed float32.
-    if not (q.dtype in ok_dtypes and k.dtype in ok_dtypes and q.ndim == 4 and k.ndim == 4
-            and q.device.type == "cpu" and k.device.type == "cpu"
-            and q.shape[-1] == rope.head_dim and k.shape[-1] == rope.head_dim):
+    if not (
+        q.dtype in ok_dtypes
+        and k.dtype in ok_dtypes
+        and q.ndim == 4
+        and k.ndim == 4
+        and q.device.type == "cpu"
+        and k.device.type == "cpu"
+        and q.shape[-1] == rope.head_dim
+        and k.shape[-1] == rope.head_dim
+    ):
         return None
     if dtype == torch.float32 and q.dtype != torch.float32:
         return None  # float32 tables on 16-bit q: transformers promotes to float32; keep its formula

@@ -24,8 +24,13 @@ __all__ = ["apply_rotary_emb", "precompute_freqs_cis"]
 
 # Llama 3.1's frequency smoothing as Meta's reference code fixes it (apply_scaling): factor 8,
 # low_freq_factor 1, high_freq_factor 4, original context 8192.
-_LLAMA31_SCALING = {"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0,
-                    "original_max_position_embeddings": 8192}
+_LLAMA31_SCALING = {
+    "rope_type": "llama3",
+    "factor": 8.0,
+    "low_freq_factor": 1.0,
+    "high_freq_factor": 4.0,
+    "original_max_position_embeddings": 8192,
+}
 
 
 def precompute_freqs_cis(dim, end, theta=10000.0, use_scaled=False, *, scale_factor=None):
@@ -54,11 +59,20 @@ def precompute_freqs_cis(dim, end, theta=10000.0, use_scaled=False, *, scale_fac
     if end < 0:
         raise invalid("end", f"expected >= 0, got {end}")
     # Before np.arange(end): the table's rows are bounded like every cos/sin table's.
-    check_size("end", f"{end} positions", end * (dim // 2) * 8,
-               f"a complex64 table ({dim // 2} pairs x 8 bytes each)", end,
-               (MAX_TABLE_POSITIONS, "positions", "kMaxTablePositions"))
-    config = {"head_dim": dim, "rope_theta": float(theta), "rope_interleave": True,
-              "max_position_embeddings": max(end, 1)}
+    check_size(
+        "end",
+        f"{end} positions",
+        end * (dim // 2) * 8,
+        f"a complex64 table ({dim // 2} pairs x 8 bytes each)",
+        end,
+        (MAX_TABLE_POSITIONS, "positions", "kMaxTablePositions"),
+    )
+    config = {
+        "head_dim": dim,
+        "rope_theta": float(theta),
+        "rope_interleave": True,
+        "max_position_embeddings": max(end, 1),
+    }
     if use_scaled:
         config["rope_scaling"] = dict(_LLAMA31_SCALING, factor=float(scale_factor or 8.0))
     rope = Rope(config)
@@ -81,8 +95,10 @@ def _broadcast_table(freqs_cis, x):
     # leading batch dimension (batch, seq, dim / 2), as transformers' Llama 4 passes, also works.
     if freqs_cis.ndim == 2:
         if tuple(freqs_cis.shape) != (x.shape[1], x.shape[-1] // 2):
-            raise invalid("freqs_cis", f"expected shape {(x.shape[1], x.shape[-1] // 2)} (seq, head_dim / 2), "
-                                       f"got {tuple(freqs_cis.shape)}")
+            raise invalid(
+                "freqs_cis",
+                f"expected shape {(x.shape[1], x.shape[-1] // 2)} (seq, head_dim / 2), got {tuple(freqs_cis.shape)}",
+            )
         return freqs_cis[None, :, None, :]
     if freqs_cis.ndim == 3:
         return freqs_cis[:, :, None, :]
@@ -112,9 +128,15 @@ def apply_rotary_emb(xq, xk, freqs_cis):
         raise invalid("freqs_cis", f"expected a complex tensor, got {freqs_cis.dtype}")
     found = _tables.lookup_rows(freqs_cis) if freqs_cis.ndim == 2 else None
     fast_dtypes = (torch.float32, torch.float16, torch.bfloat16)
-    if (found is not None and xq.dtype in fast_dtypes and xk.dtype in fast_dtypes and xq.device.type == "cpu"
-            and xq.shape[1] == freqs_cis.shape[0] and xq.shape[-1] == found[0].head_dim
-            and xk.shape[-1] == found[0].head_dim):
+    if (
+        found is not None
+        and xq.dtype in fast_dtypes
+        and xk.dtype in fast_dtypes
+        and xq.device.type == "cpu"
+        and xq.shape[1] == freqs_cis.shape[0]
+        and xq.shape[-1] == found[0].head_dim
+        and xk.shape[-1] == found[0].head_dim
+    ):
         rope, positions = found
         return apply_rotary(xq, xk, positions, rope, layout="bshd")
     table = _broadcast_table(freqs_cis, xq)
