@@ -11,7 +11,7 @@ for f in "${files[@]}"; do
   "$format" --dry-run -Werror "$f" >/dev/null 2>&1 || bad+=("$f")
 done
 if ((${#bad[@]})); then
-  printf '%s is not formatted as %s formats it\n' "${bad[@]/%/}" "$format" >&2
+  for f in "${bad[@]}"; do echo "$f: not formatted as $format formats it" >&2; done
   echo "fix: $format -i ${bad[*]}" >&2
   exit 1
 fi

@@ -7,6 +7,10 @@
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <exception>
+#include <functional>
+#include <memory>
+#include <utility>
+#include <vector>
 
 #include "bench.h"
 #include "builtin_configs.h"
@@ -20,166 +24,204 @@
 #include "rotary/error.h"
 #include "verify.h"
 
-int main(int argc, char** argv) {
-  using namespace rotary::tools;
-  CLI::App app{
-      "rotary: rotary position embeddings (RoPE), faithful to Hugging Face transformers.\n"
-      "CONFIG is a model's config.json or a built-in name (rotary list)."};
-  app.require_subcommand(1);
+namespace {
 
-  CLI::App* demo = app.add_subcommand(
-      "demo",
-      "Show a real model's RoPE (built-in Llama-3.1-8B): configuration, frequency table, a "
-      "rotation, the relative-position property and angle precision");
-  CLI::App* list = app.add_subcommand("list", "List the built-in model configurations");
+using namespace rotary::tools;
 
-  std::string config_arg, layer_type;
+// A subcommand and what runs when it is the one given. Each command keeps its options in storage
+// its runner shares, filled in by the parse.
+using Runner = std::function<int()>;
+using Command = std::pair<CLI::App*, Runner>;
+
+// The CONFIG argument most commands take, with the part of it to read.
+struct ConfigOptions {
+  std::string config;
+  std::string layer_type;
   bool vision = false;
-  const auto add_config = [&](CLI::App* cmd) {
-    cmd->add_option("CONFIG", config_arg, "config.json path or built-in name")->required();
-    cmd->add_option(
-        "--layer-type", layer_type,
-        "for configs with a RoPE per layer type, e.g. full_attention, sliding_attention");
-    cmd->add_flag("--vision", vision,
-                  "the vision tower's 2D RoPE (vision_config) instead of the text model's");
-  };
+  LoadedConfig load() const { return load_config(config, layer_type, vision); }
+};
 
-  CLI::App* inspect_cmd =
-      app.add_subcommand("inspect", "Resolved RoPE parameters and a per-pair table");
-  add_config(inspect_cmd);
-  int64_t context = 0;
-  bool as_json = false;
-  inspect_cmd->add_option("--context", context,
-                          "sequence length to inspect at (default: max_position_embeddings)");
-  inspect_cmd->add_flag("--json", as_json, "machine-readable output");
+std::shared_ptr<ConfigOptions> add_config_options(CLI::App* cmd) {
+  auto o = std::make_shared<ConfigOptions>();
+  cmd->add_option("CONFIG", o->config, "config.json path or built-in name")->required();
+  cmd->add_option("--layer-type", o->layer_type,
+                  "for configs with a RoPE per layer type, e.g. full_attention, sliding_attention");
+  cmd->add_flag("--vision", o->vision,
+                "the vision tower's 2D RoPE (vision_config) instead of the text model's");
+  return o;
+}
 
-  CLI::App* plot_cmd =
+int print_json_or(const nlohmann::json& json, bool as_json, const std::function<void()>& print) {
+  if (as_json) {
+    std::printf("%s\n", json.dump(2).c_str());
+  } else {
+    print();
+  }
+  return 0;
+}
+
+Command add_demo(CLI::App& app) {
+  return {app.add_subcommand("demo",
+                             "Show a real model's RoPE (built-in Llama-3.1-8B): configuration, "
+                             "frequency table, a rotation, the relative-position property and "
+                             "angle precision"),
+          [] { return run_demo(); }};
+}
+
+Command add_list(CLI::App& app) {
+  return {app.add_subcommand("list", "List the built-in model configurations"), [] {
+            for (const BuiltinConfig& c : builtin_configs()) {
+              std::printf("%s\n", std::string(c.name).c_str());
+            }
+            return 0;
+          }};
+}
+
+Command add_inspect(CLI::App& app) {
+  CLI::App* cmd = app.add_subcommand("inspect", "Resolved RoPE parameters and a per-pair table");
+  auto config = add_config_options(cmd);
+  auto context = std::make_shared<int64_t>(0);
+  auto as_json = std::make_shared<bool>(false);
+  cmd->add_option("--context", *context,
+                  "sequence length to inspect at (default: max_position_embeddings)");
+  cmd->add_flag("--json", *as_json, "machine-readable output");
+  return {cmd, [=] {
+            const Inspection result = inspect(config->load(), *context);
+            return print_json_or(to_json(result), *as_json, [&] { print_inspection(result); });
+          }};
+}
+
+Command add_plot(CLI::App& app) {
+  CLI::App* cmd =
       app.add_subcommand("plot", "SVG: wavelength per pair before/after scaling, long-term decay");
-  add_config(plot_cmd);
-  std::string out;
-  plot_cmd->add_option("--out", out, "output .svg file")->required();
+  auto config = add_config_options(cmd);
+  auto out = std::make_shared<std::string>();
+  cmd->add_option("--out", *out, "output .svg file")->required();
+  return {cmd, [=] {
+            write_plot(config->load(), *out);
+            return 0;
+          }};
+}
 
-  CLI::App* decay_cmd =
+Command add_decay(CLI::App& app) {
+  CLI::App* cmd =
       app.add_subcommand("decay", "CSV: RoFormer's long-term decay bound per relative distance");
-  add_config(decay_cmd);
-  DecayRequest decay;
-  decay_cmd
-      ->add_option("--max-distance", decay.max_distance,
-                   "largest distance (default: 2 * max_position_embeddings, or 65536)")
+  auto config = add_config_options(cmd);
+  auto decay = std::make_shared<DecayRequest>();
+  cmd->add_option("--max-distance", decay->max_distance,
+                  "largest distance (default: 2 * max_position_embeddings, or 65536)")
       ->type_name("INT");
-  decay_cmd
-      ->add_option("--points-per-decade", decay.points_per_decade,
-                   "log-spaced distances per decade (default: 50)")
+  cmd->add_option("--points-per-decade", decay->points_per_decade,
+                  "log-spaced distances per decade (default: 50)")
       ->type_name("INT");
-  decay_cmd->add_option("--out", decay.out, "output .csv file (default: standard output)");
+  cmd->add_option("--out", decay->out, "output .csv file (default: standard output)");
+  return {cmd, [=] {
+            write_decay(config->load(), *decay);
+            return 0;
+          }};
+}
 
-  CLI::App* export_cmd =
-      app.add_subcommand("export", "cos/sin tables for positions [0, N) as npy or safetensors");
-  add_config(export_cmd);
+struct ExportOptions {
   ExportRequest request;
   std::string format = "safetensors", dtype = "f32", mode = "hf";
-  export_cmd->add_option("--positions", request.positions, "number of positions N")->required();
-  export_cmd->add_option("--format", format, "npy or safetensors")
-      ->check(CLI::IsMember({"npy", "safetensors"}));
-  export_cmd->add_option("--dtype", dtype, "f32, f16 or bf16")
-      ->check(CLI::IsMember({"f32", "f16", "bf16"}));
-  export_cmd->add_option("--angle-mode", mode, "hf or exact")
-      ->check(CLI::IsMember({"hf", "exact"}));
-  export_cmd->add_option("--out", request.out, "output file")->required();
+};
 
-  CLI::App* verify_cmd = app.add_subcommand(
+Command add_export(CLI::App& app) {
+  CLI::App* cmd =
+      app.add_subcommand("export", "cos/sin tables for positions [0, N) as npy or safetensors");
+  auto config = add_config_options(cmd);
+  auto o = std::make_shared<ExportOptions>();
+  cmd->add_option("--positions", o->request.positions, "number of positions N")->required();
+  cmd->add_option("--format", o->format, "npy or safetensors")
+      ->check(CLI::IsMember({"npy", "safetensors"}));
+  cmd->add_option("--dtype", o->dtype, "f32, f16 or bf16")
+      ->check(CLI::IsMember({"f32", "f16", "bf16"}));
+  cmd->add_option("--angle-mode", o->mode, "hf or exact")->check(CLI::IsMember({"hf", "exact"}));
+  cmd->add_option("--out", o->request.out, "output file")->required();
+  return {cmd, [=] {
+            ExportRequest request = o->request;
+            request.format = o->format == "npy" ? ExportFormat::kNpy : ExportFormat::kSafetensors;
+            request.dtype = o->dtype == "f32"   ? rotary::DType::kF32
+                            : o->dtype == "f16" ? rotary::DType::kF16
+                                                : rotary::DType::kBF16;
+            request.angle_mode =
+                o->mode == "hf" ? rotary::AngleMode::kHf : rotary::AngleMode::kExact;
+            request.progress = request.positions >= (int64_t{1} << 20) && isatty(fileno(stderr));
+            export_tables(config->load(), request);
+            return 0;
+          }};
+}
+
+struct VerifyOptions {
+  VerifyRequest request;
+  ConfigOptions config;
+  std::string precision;
+  bool json = false;
+};
+
+Command add_verify(CLI::App& app) {
+  CLI::App* cmd = app.add_subcommand(
       "verify",
       "Check cos/sin tables another engine exported (npy, safetensors) against a config: what "
       "differs, in words; exit 0 when they match, 1 when they do not");
-  VerifyRequest verify_request;
-  std::string precision;
-  bool verify_json = false;
-  verify_cmd->add_option("TABLE", verify_request.table, "npy or safetensors file")->required();
-  verify_cmd->add_option("--config", config_arg, "config.json path or built-in name")->required();
-  verify_cmd->add_option("--layer-type", layer_type,
-                         "for configs with a RoPE per layer type, e.g. full_attention");
-  verify_cmd->add_option("--names", verify_request.names,
-                         "tensors holding the table: COS,SIN or one TABLE (stacked (2, N, W) or "
-                         "cos|sin concatenated); default: cos,sin, cos_cached,sin_cached, "
-                         "cos_sin_cache");
-  verify_cmd
-      ->add_option("--precision", precision,
-                   "cos/sin precision to accept: f32, f16 or bf16 (default: the table's dtype)")
+  auto o = std::make_shared<VerifyOptions>();
+  cmd->add_option("TABLE", o->request.table, "npy or safetensors file")->required();
+  cmd->add_option("--config", o->config.config, "config.json path or built-in name")->required();
+  cmd->add_option("--layer-type", o->config.layer_type,
+                  "for configs with a RoPE per layer type, e.g. full_attention");
+  cmd->add_option("--names", o->request.names,
+                  "tensors holding the table: COS,SIN or one TABLE (stacked (2, N, W) or "
+                  "cos|sin concatenated); default: cos,sin, cos_cached,sin_cached, "
+                  "cos_sin_cache");
+  cmd->add_option("--precision", o->precision,
+                  "cos/sin precision to accept: f32, f16 or bf16 (default: the table's dtype)")
       ->check(CLI::IsMember({"f32", "f16", "bf16"}));
-  verify_cmd->add_flag("--json", verify_json, "machine-readable output");
+  cmd->add_flag("--json", o->json, "machine-readable output");
+  return {cmd, [=] {
+            VerifyRequest request = o->request;
+            request.precision = o->precision;
+            const TableVerification result = verify_table(o->config.load(), request);
+            print_json_or(to_json(result), o->json, [&] { print_verification(result); });
+            return result.matches() ? 0 : 1;
+          }};
+}
 
-  CLI::App* bench_cmd =
+Command add_bench(CLI::App& app) {
+  CLI::App* cmd =
       app.add_subcommand("bench", "CPU benchmark: GB/s and % of the in-place and memcpy limits");
-  BenchRequest bench;
-  bench_cmd->add_option("--tokens", bench.tokens, "tokens per call")->check(CLI::PositiveNumber);
-  bench_cmd->add_option("--threads", bench.threads, "threads (0 = all)")
-      ->check(CLI::NonNegativeNumber);
-  bench_cmd->add_option("--repeats", bench.repeats, "timed repeats")->check(CLI::PositiveNumber);
+  auto bench = std::make_shared<BenchRequest>();
+  cmd->add_option("--tokens", bench->tokens, "tokens per call")->check(CLI::PositiveNumber);
+  cmd->add_option("--threads", bench->threads, "threads (0 = all)")->check(CLI::NonNegativeNumber);
+  cmd->add_option("--repeats", bench->repeats, "timed repeats")->check(CLI::PositiveNumber);
+  return {cmd, [=] { return run_bench(*bench); }};
+}
 
-  CLI::App* families_cmd = app.add_subcommand(
+Command add_families(CLI::App& app) {
+  CLI::App* cmd = app.add_subcommand(
       "families",
       "The RoPE families of transformers and how rotary reads each (the family sweep's "
       "result): state, layout, model types, why refused or unchecked");
-  FamiliesRequest families;
-  families_cmd->add_option("--state", families.state, "only the families in this state")
+  auto families = std::make_shared<FamiliesRequest>();
+  cmd->add_option("--state", families->state, "only the families in this state")
       ->check(CLI::IsMember(kFamilyStates));
-  families_cmd->add_flag("--json", families.json, "machine-readable output");
+  cmd->add_flag("--json", families->json, "machine-readable output");
+  return {cmd, [=] { return run_families(*families); }};
+}
 
-  CLI::App* layers_cmd = app.add_subcommand(
+Command add_layers(CLI::App& app) {
+  CLI::App* cmd = app.add_subcommand(
       "layers", "Which layers rotate and by which RoPE, as the model's class decides per layer");
-  std::string layers_config;
-  bool layers_json = false;
-  layers_cmd->add_option("CONFIG", layers_config, "config.json path or built-in name")->required();
-  layers_cmd->add_flag("--json", layers_json, "machine-readable output");
+  auto config = std::make_shared<std::string>();
+  auto as_json = std::make_shared<bool>(false);
+  cmd->add_option("CONFIG", *config, "config.json path or built-in name")->required();
+  cmd->add_flag("--json", *as_json, "machine-readable output");
+  return {cmd, [=] { return run_layers(*config, *as_json); }};
+}
 
+// Bad input (rotary::Error) exits 2, a failure to write output 1, anything else 1.
+int run_reporting_errors(const Runner& run) {
   try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    return app.exit(e) == 0 ? 0 : 2;
-  }
-
-  try {
-    if (demo->parsed()) return run_demo();
-    if (list->parsed()) {
-      for (const BuiltinConfig& c : builtin_configs())
-        std::printf("%s\n", std::string(c.name).c_str());
-      return 0;
-    }
-    if (bench_cmd->parsed()) return run_bench(bench);
-    if (families_cmd->parsed()) return run_families(families);
-    if (layers_cmd->parsed()) return run_layers(layers_config, layers_json);
-    const LoadedConfig loaded = load_config(config_arg, layer_type, vision);
-    if (verify_cmd->parsed()) {
-      verify_request.precision = precision;
-      const TableVerification result = verify_table(loaded, verify_request);
-      if (verify_json) {
-        std::printf("%s\n", to_json(result).dump(2).c_str());
-      } else {
-        print_verification(result);
-      }
-      return result.matches() ? 0 : 1;
-    }
-    if (inspect_cmd->parsed()) {
-      const Inspection result = inspect(loaded, context);
-      if (as_json) {
-        std::printf("%s\n", to_json(result).dump(2).c_str());
-      } else {
-        print_inspection(result);
-      }
-    } else if (plot_cmd->parsed()) {
-      write_plot(loaded, out);
-    } else if (decay_cmd->parsed()) {
-      write_decay(loaded, decay);
-    } else if (export_cmd->parsed()) {
-      request.format = format == "npy" ? ExportFormat::kNpy : ExportFormat::kSafetensors;
-      request.dtype = dtype == "f32"   ? rotary::DType::kF32
-                      : dtype == "f16" ? rotary::DType::kF16
-                                       : rotary::DType::kBF16;
-      request.angle_mode = mode == "hf" ? rotary::AngleMode::kHf : rotary::AngleMode::kExact;
-      request.progress = request.positions >= (int64_t{1} << 20) && isatty(fileno(stderr));
-      export_tables(loaded, request);
-    }
-    return 0;
+    return run();
   } catch (const rotary::Error& e) {
     std::fprintf(stderr, "rotary: %s\n", e.what());
     return e.code() == rotary::ErrorCode::kIoError &&
@@ -190,4 +232,25 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "rotary: %s\n", e.what());
     return 1;
   }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{
+      "rotary: rotary position embeddings (RoPE), faithful to Hugging Face transformers.\n"
+      "CONFIG is a model's config.json or a built-in name (rotary list)."};
+  app.require_subcommand(1);
+  const std::vector<Command> commands = {
+      add_demo(app),   add_list(app),   add_inspect(app), add_plot(app),     add_decay(app),
+      add_export(app), add_verify(app), add_bench(app),   add_families(app), add_layers(app)};
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e) == 0 ? 0 : 2;
+  }
+  for (const auto& [cmd, run] : commands) {
+    if (cmd->parsed()) return run_reporting_errors(run);
+  }
+  return 2;
 }
