@@ -12,6 +12,9 @@ if [[ -f pyproject.toml ]]; then
   scripts/lint.sh
 fi
 
+echo "== C++: formatting and include layers"
+scripts/check-cpp.sh
+
 echo "== C++: build (-Werror) and CTest"
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DROTARY_WERROR=ON >/dev/null
 cmake --build build -j"$(nproc)"
