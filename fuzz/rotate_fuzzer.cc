@@ -149,7 +149,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     const int64_t half = *config.rotary_dim / 2;
     const int64_t a = r.take<uint8_t>() % (half + 1), b = r.take<uint8_t>() % (half - a + 1);
     config.mrope_section = {a, b, half - a - b};
-    config.mrope_interleaved = r.take<uint8_t>() % 2;
+    // Every order the library knows: chunked, interleaved, ERNIE's alternating (which refuses
+    // sections whose first two differ).
+    config.mrope_order = static_cast<rotary::MropeOrder>(r.take<uint8_t>() % 3);
     try {
       config.validate();
       axes = r.take<uint8_t>() % 2 ? 3 : 1;
