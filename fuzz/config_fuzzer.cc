@@ -1,5 +1,6 @@
-// Fuzzes the config.json reader: any byte string yields either a valid configuration (whose
-// frequencies are then computed and must be finite) or rotary::Error. Anything else (a crash, a
+// Fuzzes the config.json readers (the RoPE, the vision tower's, the per-layer plan): any byte
+// string yields either a valid configuration (whose frequencies are then computed and must be
+// finite) or rotary::Error. Anything else (a crash, a
 // sanitizer report, another exception type escaping) is a bug. The corpus's deep-* seeds nest far
 // past the reader's depth limit (src/json_read.h); they must end in rotary::Error, not a stack
 // overflow, and scripts/sanitize.sh raises -max_len so that they are read whole.
@@ -11,6 +12,7 @@
 #include "rotary/config_json.h"
 #include "rotary/error.h"
 #include "rotary/frequencies.h"
+#include "rotary/layers.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string_view text(reinterpret_cast<const char*>(data), size);
@@ -36,6 +38,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         rotary::compute_frequencies(vision).inv_freq.size() * 2 !=
             static_cast<std::size_t>(vision.resolved_rotary_dim())) {
       std::abort();
+    }
+  } catch (const rotary::Error&) {
+  }
+  try {
+    // Per-layer reading: one entry per layer, and a layer that rotates has a valid RoPE.
+    for (const rotary::LayerRope& layer : rotary::layer_ropes(text)) {
+      if (layer.rope) layer.rope->validate();
     }
   } catch (const rotary::Error&) {
   }

@@ -238,10 +238,14 @@ std::vector<LayerRope> plan(std::string_view text, const Json& whole) {
 
 }  // namespace
 
-std::vector<LayerRope> layer_ropes(std::string_view json_text) {
+std::vector<LayerRope> layer_ropes(std::string_view json_text) try {
   const Json whole = detail::parse_json(json_text, "");
   if (!whole.is_object()) refuse("(root)", "expected a JSON object");
   return plan(json_text, whole);
+} catch (const Json::exception& e) {
+  // What the JSON library itself rejects (a number past double's range) is a parse error of the
+  // input, reported through the library's one error type, as config_from_json does.
+  throw Error(ErrorCode::kParseError, "", std::string("invalid JSON value: ") + e.what());
 }
 
 }  // namespace rotary

@@ -657,6 +657,10 @@ TEST(config_json_test, layer_ropes_follow_the_family_rule) {
                   "num_hidden_layers": 2, "no_rope_layers": [1, 2]})");
             }).argument(),
             "no_rope_layers[1]");
+  // A number past double's range is a parse error, as config_from_json reports it (found by the
+  // config fuzzer).
+  EXPECT_EQ(thrown_by([] { layer_ropes(R"({"num_hidden_layers": 5E533})"); }).code(),
+            ErrorCode::kParseError);
 }
 
 }  // namespace
