@@ -13,6 +13,7 @@
 #include "cpu/cos_sin.h"
 #include "cpu/kernels.h"
 #include "hwy/targets.h"
+#include "rotary/rope.h"
 #include "rotary/simd.h"
 #include "test_tensors.h"
 
@@ -132,10 +133,57 @@ TEST(simd_kernels_test, every_target_gives_the_exact_paths_hf_cos_sin_bit_for_bi
   int tested = 0;
   for (int64_t target : hwy::SupportedAndGeneratedTargets()) {
     hwy::SetSupportedTargetsForTest(target);
+    EXPECT_EQ(simd_target_name(), hwy::TargetName(target));  // the pin took effect
     compare_cos_sin_on_current_target(hwy::TargetName(target));
     ++tested;
   }
   hwy::SetSupportedTargetsForTest(0);
+  EXPECT_GE(tested, 1);
+}
+
+// README: every SIMD target gives the same bits. Through the public API, target against target:
+// Rope::cos_sin in both angle modes, cached and on-the-fly positions, YaRN's attention factor.
+TEST(simd_kernels_test, every_target_gives_the_same_rope_cos_sin_bits) {
+  RopeConfig config = default_config(128, 500000.0);
+  config.rope_type = RopeType::kYarn;
+  config.factor = 4.0;
+  config.original_max_position_embeddings = 8192;
+  config.max_position_embeddings = 32768;
+  const int64_t p29 = int64_t{1} << 29, p40 = (int64_t{1} << 40) + 12345, p53 = int64_t{1} << 53;
+  const std::vector<int64_t> positions = {0, 1, 63, 64, 8191, 32767, 123457, -7, p29, p40, p53};
+  std::vector<std::vector<float>> first;  // the first target's cos and sin, per angle mode
+  std::string first_target;
+  int tested = 0;
+  for (int64_t target : hwy::SupportedAndGeneratedTargets()) {
+    hwy::SetSupportedTargetsForTest(target);
+    const std::string name = hwy::TargetName(target);
+    ASSERT_EQ(simd_target_name(), name);
+    std::vector<std::vector<float>> results;
+    for (AngleMode mode : {AngleMode::kHf, AngleMode::kExact}) {
+      const Rope rope(config, {.angle_mode = mode, .cache_positions = 64});
+      std::vector<float> c(positions.size() * 64), s(c.size());
+      rope.cos_sin(positions, c, s);
+      results.push_back(std::move(c));
+      results.push_back(std::move(s));
+    }
+    if (tested++ == 0) {
+      first = std::move(results);
+      first_target = name;
+      continue;
+    }
+    for (std::size_t i = 0; i < results.size(); ++i) {
+      const char* what = i % 2 ? "sin" : "cos";
+      const char* mode = i < 2 ? "hf" : "exact";
+      for (std::size_t j = 0; j < results[i].size(); ++j) {
+        ASSERT_EQ(std::memcmp(&results[i][j], &first[i][j], sizeof(float)), 0)
+            << name << " vs " << first_target << ", " << mode << " " << what << " at position "
+            << positions[j / 64] << ", pair " << j % 64 << ": " << results[i][j] << " vs "
+            << first[i][j];
+      }
+    }
+  }
+  hwy::SetSupportedTargetsForTest(0);
+  std::printf("compared Rope::cos_sin on %d SIMD targets\n", tested);
   EXPECT_GE(tested, 1);
 }
 

@@ -8,6 +8,7 @@ before. The binary is $ROTARY_CLI, or build/tools/rotary under the repository ro
 import json
 import math
 import os
+import re
 import xml.etree.ElementTree as ET
 
 import numpy as np
@@ -246,9 +247,40 @@ def test_demo_is_the_main_job():
         assert fragment in text
 
 
-def test_bench_prints_throughput():
-    text = run("bench", "--tokens", "256", "--repeats", "3").stdout
-    assert "GB/s" in text and "bfloat16" in text
+BENCH_DTYPE_SIZES = {"float32": 4, "bfloat16": 2, "float16": 2}
+BENCH_HEADER = re.compile(
+    r"rotary bench: (\d+) tokens x \((\d+) Q \+ (\d+) KV heads\) x (\d+), in place, 1 thread\(s\), "
+    r"SIMD target (\w+), median of (\d+)"
+)
+
+
+def test_bench_reports_every_dtype_with_consistent_numbers():
+    """`rotary bench`'s structure and what holds on any machine, with no timing threshold: the header
+    states the shape asked for, one row per storage type, MB moved is Q and K of that shape read once
+    and written once, every rate is positive, and each percentage is the ratio of the printed rates
+    (to their rounding) and plausible (> 0 and < 1000 %)."""
+    tokens, repeats = 256, 5
+    lines = run("bench", "--tokens", tokens, "--repeats", repeats).stdout.splitlines()
+    header = BENCH_HEADER.fullmatch(lines[0])
+    assert header, lines[0]
+    n, q_heads, kv_heads, head_dim = (int(g) for g in header.groups()[:4])
+    assert (n, int(header[6])) == (tokens, repeats) and min(q_heads, kv_heads, head_dim) > 0, lines[0]
+    columns = "dtype | MB moved | rotary GB/s | scale-loop GB/s | memcpy GB/s | % of scale loop | % of memcpy"
+    assert lines[1].split() == columns.replace("|", "").split()
+    rows = [line.split() for line in lines[2:]]
+    assert [row[0] for row in rows] == list(BENCH_DTYPE_SIZES), lines
+    for name, *fields in rows:
+        assert len(fields) == 6, (name, fields)
+        _, rotary_gbs, scale_gbs, copy_gbs, of_scale, of_copy = map(float, fields)
+        moved = 2 * n * (q_heads + kv_heads) * head_dim * BENCH_DTYPE_SIZES[name]
+        assert fields[0] == f"{moved / 1e6:.1f}", (name, fields[0], moved)
+        assert min(rotary_gbs, scale_gbs, copy_gbs) > 0, (name, fields)
+        for percent, limit in ((of_scale, scale_gbs), (of_copy, copy_gbs)):
+            assert 0 < percent < 1000, (name, fields)
+            # Rates are printed to 0.1 GB/s and percentages to 1 %: the ratio within that rounding.
+            low = 100 * (rotary_gbs - 0.05) / (limit + 0.05) - 0.5
+            high = 100 * (rotary_gbs + 0.05) / (limit - 0.05) + 0.5
+            assert low <= percent <= high, (name, fields)
 
 
 def test_inspect_shows_the_position_axes_of_multimodal_configs():

@@ -111,13 +111,44 @@ def test_forward_is_out_of_place_and_matches_rotate():
     assert torch.equal(got_q, want_q) and torch.equal(got_k, want_k)
 
 
+def published_rope(x, positions, base, d):
+    """RoPE as published (theta_i = base^(-2i/d)) and as transformers' Llama writes it (rotate_half,
+    cos/sin of the concatenated angles), eager float64 torch: nothing of rotary's."""
+    inv_freq = base ** (-torch.arange(0, d, 2, dtype=torch.float64) / d)
+    angles = positions.double()[:, None] * inv_freq
+    emb = torch.cat((angles, angles), dim=-1)[:, None, :]  # (tokens, 1, d)
+    rotate_half = torch.cat((-x[..., d // 2 :], x[..., : d // 2]), dim=-1)
+    return x * emb.cos() + rotate_half * emb.sin()
+
+
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
 def test_sixteen_bit_gradients(dtype):
-    rope = rotary.Rope(CONFIGS["default"])
-    q = torch.randn(3, 2, 8, dtype=dtype, requires_grad=True)
-    out = rtorch.apply_rotary(q, None, torch.arange(3), rope)
-    out.backward(torch.ones_like(out))
-    assert q.grad.dtype == dtype and torch.isfinite(q.grad).all()
+    """The gradient through 16-bit tensors is torch.autograd's gradient of the published float64
+    RoPE (the transposed rotation of the upstream gradient), rounded once to the 16-bit type:
+    within half a 16-bit ulp of it, plus float32 arithmetic (rotary's float32 angles and cos/sin,
+    about 1e-7 relative, allowed 2e-6 of the largest upstream value)."""
+    rope = rotary.Rope(CONFIGS["default"])  # head_dim 8, half-split, base 10000 (rope_theta's default)
+    d, base = 8, 10000.0
+    assert rope.head_dim == d and rope.layout == "half_split" and rope.attention_factor == 1.0
+    positions = torch.tensor([0, 1, 2, 5, 17, 63])
+    generator = torch.Generator().manual_seed(0)
+    q = torch.randn(6, 3, d, generator=generator).to(dtype).requires_grad_()
+    upstream = torch.randn(6, 3, d, generator=generator).to(dtype)
+    rtorch.apply_rotary(q, None, positions, rope).backward(upstream)
+    assert q.grad.dtype == dtype
+    x = q.detach().double().requires_grad_()
+    published_rope(x, positions, base, d).backward(upstream.double())
+    ours = q.grad.double()
+    tiny = torch.finfo(dtype).tiny
+    ulp = torch.finfo(dtype).eps * torch.exp2(torch.floor(torch.log2(ours.abs().clamp_min(tiny))))
+    allowed = 0.5 * ulp + 2e-6 * float(upstream.abs().max())
+    error = (ours - x.grad).abs()
+    worst, bad = int(torch.argmax(error - allowed)), int((error > allowed).sum())
+    assert bad == 0, (
+        f"{dtype}: {bad} of {error.numel()} out of tolerance; worst at flat index {worst}: "
+        f"{float(ours.flatten()[worst])!r}, reference "
+        f"{float(x.grad.flatten()[worst])!r}, allowed {float(allowed.flatten()[worst]):.2e}"
+    )
 
 
 def test_float64_is_refused():
