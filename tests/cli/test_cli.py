@@ -34,8 +34,7 @@ def binary_exists():
 
 
 def test_help_for_every_command():
-    for command in ([], ["demo"], ["list"], ["inspect"], ["plot"], ["decay"], ["export"], ["verify"],
-                    ["bench"]):
+    for command in ([], ["demo"], ["list"], ["inspect"], ["plot"], ["decay"], ["export"], ["verify"], ["bench"]):
         result = run(*command, "--help")
         assert "Usage" in result.stdout or "usage" in result.stdout.lower()
 
@@ -95,8 +94,10 @@ def test_inspect_text_shows_the_yarn_ramp():
     assert "interleaved" in text
 
 
-@pytest.mark.parametrize("fmt,dtype", [("npy", "f32"), ("npy", "f16"), ("safetensors", "f32"),
-                                       ("safetensors", "bf16"), ("safetensors", "f16")])
+@pytest.mark.parametrize(
+    "fmt,dtype",
+    [("npy", "f32"), ("npy", "f16"), ("safetensors", "f32"), ("safetensors", "bf16"), ("safetensors", "f16")],
+)
 @pytest.mark.parametrize("name", ["llama-3.1-8b", "phi-3.5-mini-instruct", "gpt-neox-20b", "internlm2.5-7b-dynamic"])
 def test_export_loads_and_equals_the_library_tables(tmp_path, name, fmt, dtype):
     torch = pytest.importorskip("torch")
@@ -131,7 +132,7 @@ def test_export_safetensors_header_follows_the_spec(tmp_path):
     run("export", "deepseek-v3", "--positions", "10", "--out", str(out))
     raw = out.read_bytes()
     length = int.from_bytes(raw[:8], "little")
-    header = json.loads(raw[8:8 + length])
+    header = json.loads(raw[8 : 8 + length])
     assert all(isinstance(v, str) for v in header["__metadata__"].values())
     end = 0
     for name in ("inv_freq", "cos", "sin"):  # contiguous, in order, covering the whole buffer
@@ -186,11 +187,23 @@ def test_errors_are_one_line_exit_2_and_leave_no_file(tmp_path):
             assert str(tmp_path) in lines[0], f"{label}: the message names the file"
     # A refused export leaves nothing behind, not even a temporary file.
     before = set(tmp_path.iterdir())
-    result = run("export", "llama-3.1-8b", "--positions", "10", "--format", "npy", "--dtype", "bf16",
-                 "--out", str(tmp_path / "x.npy"), check=False)
+    result = run(
+        "export",
+        "llama-3.1-8b",
+        "--positions",
+        "10",
+        "--format",
+        "npy",
+        "--dtype",
+        "bf16",
+        "--out",
+        str(tmp_path / "x.npy"),
+        check=False,
+    )
     assert result.returncode == 2 and "--dtype" in result.stderr
-    result = run("export", "llama-3.1-8b", "--positions", "10", "--out", str(tmp_path / "no" / "dir" / "x.st"),
-                 check=False)
+    result = run(
+        "export", "llama-3.1-8b", "--positions", "10", "--out", str(tmp_path / "no" / "dir" / "x.st"), check=False
+    )
     assert result.returncode != 0
     assert set(tmp_path.iterdir()) == before
 
@@ -212,8 +225,11 @@ def test_deep_or_oversized_configs_exit_2_naming_the_file(tmp_path):
     deep_objects.write_text('{"a":' * 300_000 + "1" + "}" * 300_000)
     out = tmp_path / "x.safetensors"
     for path in (deep_arrays, deep_objects):
-        for args in (["inspect", path], ["inspect", path, "--vision"],
-                     ["export", path, "--positions", "8", "--out", out]):
+        for args in (
+            ["inspect", path],
+            ["inspect", path, "--vision"],
+            ["export", path, "--positions", "8", "--out", out],
+        ):
             line = one_line_error(run(*args, check=False))
             assert str(path) in line and "depth" in line, line
     assert not out.exists()
@@ -312,9 +328,19 @@ def test_inspect_explains_phimoe_mscales(tmp_path):
     """PhiMoE's LongRoPE: the attention factor is long_mscale past the original context, else
     short_mscale, and every pair keeps its short_factor (PhimoeRotaryEmbedding.forward, checked
     against that class by the family sweep)."""
-    config = {"model_type": "phimoe", "head_dim": 8, "max_position_embeddings": 131072,
-              "rope_scaling": {"type": "longrope", "short_factor": [1, 1, 1, 1], "long_factor": [2, 3, 4, 5],
-                               "short_mscale": 1.25, "long_mscale": 1.5, "original_max_position_embeddings": 4096}}
+    config = {
+        "model_type": "phimoe",
+        "head_dim": 8,
+        "max_position_embeddings": 131072,
+        "rope_scaling": {
+            "type": "longrope",
+            "short_factor": [1, 1, 1, 1],
+            "long_factor": [2, 3, 4, 5],
+            "short_mscale": 1.25,
+            "long_mscale": 1.5,
+            "original_max_position_embeddings": 4096,
+        },
+    }
     path = tmp_path / "config.json"
     path.write_text(json.dumps(config))
     for context, scale, name in ((4096, 1.25, "short_mscale"), (8192, 1.5, "long_mscale")):

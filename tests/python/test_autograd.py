@@ -30,8 +30,11 @@ from reference_rotation import rotate_reference
 
 CONFIGS = {
     "default": {"head_dim": 8, "max_position_embeddings": 64},
-    "yarn": {"head_dim": 8, "max_position_embeddings": 8192,  # attention factor 1.1386...
-             "rope_scaling": {"rope_type": "yarn", "factor": 4.0, "original_max_position_embeddings": 2048}},
+    "yarn": {
+        "head_dim": 8,
+        "max_position_embeddings": 8192,  # attention factor 1.1386...
+        "rope_scaling": {"rope_type": "yarn", "factor": 4.0, "original_max_position_embeddings": 2048},
+    },
     "interleaved-partial": {"model_type": "gptj", "n_embd": 16, "n_head": 2, "rotary_dim": 4, "n_positions": 64},
 }
 
@@ -67,8 +70,9 @@ def test_gradcheck_float32(name):
     k = torch.randn(2, 2, 1, rope.head_dim, requires_grad=True)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*double precision.*")
-        assert torch.autograd.gradcheck(lambda a, b: rtorch.apply_rotary(a, b, positions, rope), (q, k),
-                                        eps=1e-3, atol=1e-3, rtol=1e-3)
+        assert torch.autograd.gradcheck(
+            lambda a, b: rtorch.apply_rotary(a, b, positions, rope), (q, k), eps=1e-3, atol=1e-3, rtol=1e-3
+        )
 
 
 def test_gradients_flow_through_layouts_and_views():
@@ -84,8 +88,9 @@ def test_gradients_flow_through_layouts_and_views():
     ours = w.grad.clone()
     w.grad = None
     q64 = x @ w
-    ref = torch.stack([reference_rotation(q64[b].transpose(0, 1), positions[b], rope).transpose(0, 1)
-                       for b in range(2)])
+    ref = torch.stack(
+        [reference_rotation(q64[b].transpose(0, 1), positions[b], rope).transpose(0, 1) for b in range(2)]
+    )
     (ref * torch.linspace(-1, 1, ref.numel(), dtype=torch.float64).reshape(ref.shape)).sum().backward()
     torch.testing.assert_close(ours, w.grad, atol=1e-5, rtol=1e-5)
 
