@@ -12,6 +12,7 @@
 #include <cmath>
 #include <numbers>
 
+#include "frequencies_of_valid.h"
 #include "rotary/error.h"
 
 namespace rotary {
@@ -220,6 +221,11 @@ bool frequencies_depend_on_length(const RopeConfig& config) {
 
 Frequencies compute_frequencies(const RopeConfig& config, std::optional<int64_t> sequence_length) {
   config.validate();
+  return detail::frequencies_of_valid(config, sequence_length);
+}
+
+Frequencies detail::frequencies_of_valid(const RopeConfig& config,
+                                         std::optional<int64_t> sequence_length) {
   const int64_t dim = config.resolved_rotary_dim();
   Frequencies f;
   switch (config.rope_type) {

@@ -9,6 +9,7 @@
 
 #include "cpu/kernels.h"
 #include "cpu/parallel.h"
+#include "frequencies_of_valid.h"
 #include "rotary/error.h"
 #include "rotary/limits.h"
 #include "sizes.h"
@@ -164,20 +165,34 @@ void fill_cache(Rope::State& s) {
 
 }  // namespace
 
+namespace {
+
+// The config, once it has passed validate(): lets the constructors validate before anything else
+// is computed from it.
+const RopeConfig& validated(const RopeConfig& config) {
+  config.validate();
+  return config;
+}
+
+}  // namespace
+
 Rope::Rope(const RopeConfig& config, const RopeOptions& options)
-    : Rope(config, compute_frequencies(config), options) {
+    : Rope(Validated{}, config, detail::frequencies_of_valid(validated(config)), options) {
   state_->fixed_frequencies = false;
   if (config.rope_type == RopeType::kLongRope) {
     // transformers computes the long set once, with seq_len = original_max_position_embeddings + 1.
-    state_->long_frequencies =
-        compute_frequencies(config, config.resolved_original_max_position_embeddings() + 1);
+    state_->long_frequencies = detail::frequencies_of_valid(
+        config, config.resolved_original_max_position_embeddings() + 1);
   }
 }
 
 Rope::Rope(const RopeConfig& config, const Frequencies& frequencies, const RopeOptions& options)
+    : Rope(Validated{}, validated(config), frequencies, options) {}
+
+Rope::Rope(Validated, const RopeConfig& config, const Frequencies& frequencies,
+           const RopeOptions& options)
     : state_(std::make_unique<State>()) {
   State& s = *state_;
-  config.validate();
   s.config = config;
   s.options = options;
   s.fixed_frequencies = true;
@@ -240,7 +255,7 @@ void select_frequencies(const Rope::State& s, int64_t sequence_length, CallFrequ
     out.frequencies = &s.long_frequencies;
     out.cacheable = false;
   } else if (c.rope_type == RopeType::kDynamic && sequence_length > c.max_position_embeddings) {
-    out.storage = compute_frequencies(c, sequence_length);
+    out.storage = detail::frequencies_of_valid(c, sequence_length);
     out.frequencies = &out.storage;
     out.cacheable = false;
   }

@@ -85,6 +85,11 @@ class Rope {
   struct State;  // implementation detail (src/rope.cc)
 
  private:
+  // Both public constructors validate the config once, then build through this one.
+  struct Validated {};
+  Rope(Validated, const RopeConfig& config, const Frequencies& frequencies,
+       const RopeOptions& options);
+
   std::unique_ptr<State> state_;
 };
 
