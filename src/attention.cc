@@ -12,9 +12,7 @@
 namespace rotary {
 namespace {
 
-[[noreturn]] void invalid(const std::string& argument, const std::string& message) {
-  throw Error(ErrorCode::kInvalidArgument, argument, message);
-}
+using detail::invalid;
 
 // One head's head_dim elements as float32.
 void load_row(const void* data, DType dtype, int64_t n, float* out) {

@@ -12,9 +12,7 @@
 namespace rotary {
 namespace {
 
-[[noreturn]] void invalid(const std::string& argument, const std::string& message) {
-  throw Error(ErrorCode::kInvalidArgument, argument, message);
-}
+using detail::invalid;
 
 const char* byte_pointer(const void* p) { return static_cast<const char*>(p); }
 

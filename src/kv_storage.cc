@@ -5,13 +5,10 @@
 
 #include "rotary/error.h"
 #include "sizes.h"
+#include "validate.h"
 
 namespace rotary::detail {
 namespace {
-
-[[noreturn]] void invalid(const std::string& argument, const std::string& message) {
-  throw Error(ErrorCode::kInvalidArgument, argument, message);
-}
 
 void require_positive(int64_t value, const char* name) {
   if (value <= 0) invalid(name, "expected a positive size, got " + std::to_string(value));

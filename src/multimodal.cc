@@ -7,13 +7,12 @@
 #include "rotary/error.h"
 #include "rotary/limits.h"
 #include "sizes.h"
+#include "validate.h"
 
 namespace rotary {
 namespace {
 
-[[noreturn]] void invalid(const std::string& argument, const std::string& message) {
-  throw Error(ErrorCode::kInvalidArgument, argument, message);
-}
+using detail::invalid;
 
 // Bounds keep every id and count far inside int64; rotary/limits.h bounds the total.
 constexpr int64_t kMaxExtent = int64_t{1} << 24;

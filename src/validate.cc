@@ -9,11 +9,12 @@
 #include "rotary/error.h"
 
 namespace rotary::detail {
-namespace {
 
 [[noreturn]] void invalid(const std::string& argument, const std::string& message) {
   throw Error(ErrorCode::kInvalidArgument, argument, message);
 }
+
+namespace {
 
 // a * b + c without overflow, or an error naming `what`.
 int64_t checked_mul_add(int64_t a, int64_t b, int64_t c, const std::string& what) {

@@ -9,6 +9,9 @@
 
 namespace rotary::detail {
 
+// Throws Error(kInvalidArgument) naming `argument`: how the library refuses a caller's argument.
+[[noreturn]] void invalid(const std::string& argument, const std::string& message);
+
 // The largest |position| accepted: beyond 2^53 an integer position has no exact float64 value and
 // no angle mode can honour it.
 inline constexpr int64_t kMaxAbsPosition = int64_t{1} << 53;

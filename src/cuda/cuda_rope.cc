@@ -19,9 +19,7 @@ namespace {
 
 namespace dc = detail::cuda;
 
-[[noreturn]] void invalid(const std::string& argument, const std::string& message) {
-  throw Error(ErrorCode::kInvalidArgument, argument, message);
-}
+using detail::invalid;
 
 RopeOptions device_options(RopeOptions options) {
   options.cache_positions = 0;  // the device never reads a cache
