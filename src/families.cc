@@ -58,8 +58,7 @@ constexpr auto kPairs = Layout::kInterleaved;
 
 constexpr std::string_view kPatchCentres =
     "it rotates each patch by its centre's coordinates normalised to [-1, 1] (DINOv3's patch "
-    "RoPE), "
-    "not by integer positions";
+    "RoPE), not by integer positions";
 
 // The M-RoPE sections the classes fall back to (temporal, height, width pairs).
 constexpr std::array<int64_t, 3> kQwen2VlSections = {16, 24, 24};
@@ -70,9 +69,10 @@ constexpr std::array<int64_t, 3> kErnieVlSections = {22, 22, 20};
 constexpr std::array<int64_t, 3> kHyV4VlSections = {12, 10, 10};  // HyV4VLTextConfig's
 
 // The config classes' attribute_map entries for the keys rotary reads.
-constexpr std::array<KeyAlias, 3> kDbrxKeys = {{{"hidden_size", "d_model"},
+constexpr std::array<KeyAlias, 4> kDbrxKeys = {{{"hidden_size", "d_model"},
                                                 {"num_attention_heads", "n_heads"},
-                                                {"max_position_embeddings", "max_seq_len"}}};
+                                                {"max_position_embeddings", "max_seq_len"},
+                                                {"num_hidden_layers", "n_layers"}}};
 constexpr std::array<KeyAlias, 1> kMoonshineKeys = {
     {{"num_attention_heads", "decoder_num_attention_heads"}}};
 constexpr std::array<KeyAlias, 1> kModelMaxLength = {

@@ -576,6 +576,11 @@ TEST(config_json_test, family_registry_keys_sections_and_pairing) {
       "n_heads": 48, "max_seq_len": 32768, "rope_parameters": {"rope_theta": 500000}})");
   EXPECT_EQ(dbrx.head_dim, 128);
   EXPECT_EQ(dbrx.max_position_embeddings, 32768);
+  // ... and num_hidden_layers is n_layers, which the per-layer reader counts.
+  EXPECT_EQ(layer_ropes(R"({"model_type": "dbrx", "d_model": 6144, "n_heads": 48, "n_layers": 40,
+      "rope_parameters": {"rope_theta": 500000}})")
+                .size(),
+            40u);
   // JetMoeConfig: head_dim is kv_channels, 128 when absent; a config without it is refused
   // rather than sized from hidden_size / heads.
   EXPECT_EQ(config_from_json(R"({"model_type": "jetmoe", "kv_channels": 64,
