@@ -368,9 +368,9 @@ void read_top_level(const Json& root, const std::string& model_type, RopeConfig&
 // differently (HunYuan's dynamic `alpha` changes the base, PhiMoE's `short_mscale` the scale), so
 // rotary refuses it rather than compute plain RoPE in its place.
 void check_keys(const Json& dict, const std::string& path, const std::string& model_type = "") {
+  const detail::FamilyTraits* family = detail::family_traits(model_type);
   for (const auto& [key, value] : dict.items()) {
     if (is_rope_key(key)) continue;
-    const detail::FamilyTraits* family = detail::family_traits(model_type);
     if (key == "alpha" && family && family->ntk_alpha) continue;
     if ((key == "short_mscale" || key == "long_mscale") && family && family->longrope_mscales) {
       continue;

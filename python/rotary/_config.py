@@ -104,6 +104,13 @@ def _parse_file(parse, path, *args):
         raise _prefixed(path, e) from None
 
 
+def _parse_any(parse, config):
+    """`parse(json_text)` of a config dict or object, or of the ``config.json`` at a path."""
+    if isinstance(config, (str, os.PathLike)):
+        return _parse_file(parse, os.fspath(config))
+    return _parse_dict(parse, config)
+
+
 def config_from_dict(config, layer_type=None, *, vision=False):
     """Reads the RoPE part of a model configuration given as a dict.
 
@@ -177,9 +184,7 @@ def rope_layer_types(config):
     list of str
         For example ``["full_attention", "sliding_attention"]`` for Gemma 3.
     """
-    if isinstance(config, (str, os.PathLike)):
-        return _parse_file(_rotary.rope_layer_types, os.fspath(config))
-    return _parse_dict(_rotary.rope_layer_types, config)
+    return _parse_any(_rotary.rope_layer_types, config)
 
 
 def layer_ropes(config):
@@ -206,8 +211,5 @@ def layer_ropes(config):
         Naming the field when the config does not say what the model class needs (``layer_types``),
         or for a family whose per-layer rule rotary does not model.
     """
-    if isinstance(config, (str, os.PathLike)):
-        rows = _parse_file(_rotary.layer_ropes, os.fspath(config))
-    else:
-        rows = _parse_dict(_rotary.layer_ropes, config)
+    rows = _parse_any(_rotary.layer_ropes, config)
     return [{"layer": i, "layer_type": t, "rope": rope, "reason": why} for i, (t, rope, why) in enumerate(rows)]
