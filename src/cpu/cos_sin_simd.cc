@@ -4,14 +4,15 @@
 // multiply. Its cos and sin are then correctly rounded to float32, for every float32 angle, and
 // the attention factor is applied in float32, as transformers does.
 //
-// The fast path evaluates in float64: a reduction modulo pi/2 with the three-part constant of
-// cos_sin.h (exact quadrant products below 2^29 rad), then Taylor series to degree 17/16. Its
-// error stays below 4 float64 ulps, so its float32 rounding is the correct one unless the float64
-// value lies that close to a float32 midpoint. Such lanes, lanes with |angle| >= 2^29 or not
-// finite, and lanes whose reduced angle is tiny next to the angle take cos_sin_correctly_rounded
-// (cos_sin.h: exact integer arithmetic); below 2^29 that is about 6 lanes in a million. Both paths
-// give the correctly rounded value, so every SIMD target, the scalar fallback and the CUDA kernel
-// agree bit for bit.
+// The recipe is numeric/cos_sin.h's, shared with the CUDA kernels; FastCosSin below is its
+// fast_cos_sin, one vector at a time, operation for operation. The fast path evaluates in float64:
+// a reduction modulo pi/2 with a three-part constant (exact quadrant products below 2^29 rad), then
+// Taylor series to degree 17/16. Its error stays below 4 float64 ulps, so its float32 rounding is
+// the correct one unless the float64 value lies that close to a float32 midpoint. Such lanes,
+// lanes with |angle| >= 2^29 or not finite, and lanes whose reduced angle is tiny next to the
+// angle take cos_sin_correctly_rounded (exact integer arithmetic); below 2^29 that is about 6
+// lanes in a million. Both paths give the correctly rounded value, so every SIMD target, the
+// scalar fallback and the CUDA kernel agree bit for bit (tests/shared_numerics_test.cc).
 #undef HWY_TARGET_INCLUDE
 #define HWY_TARGET_INCLUDE "cpu/cos_sin_simd.cc"
 #include "hwy/foreach_target.h"  // IWYU pragma: keep
@@ -28,7 +29,7 @@ namespace hn = hwy::HWY_NAMESPACE;
 
 #if HWY_TARGET != HWY_SCALAR && HWY_HAVE_FLOAT64
 
-// cos_sin.h's near_float_midpoint, per lane.
+// numeric/cos_sin.h's near_float_midpoint, per lane.
 template <class DD, class V = hn::Vec<DD>>
 HWY_INLINE hn::Mask<DD> NearFloatMidpoint(DD dd, V v) {
   const hn::RebindToSigned<DD> di;
@@ -38,8 +39,8 @@ HWY_INLINE hn::Mask<DD> NearFloatMidpoint(DD dd, V v) {
   return hn::RebindMask(dd, hn::Lt(low, hn::Set(di, static_cast<int64_t>(2 * kMidpointMargin))));
 }
 
-// float64 cos and sin of float64 angles that hold float32 values; returns the lanes whose float32
-// rounding this cannot certify.
+// numeric/cos_sin.h's fast_cos_sin, per lane: float64 cos and sin of float64 angles that hold
+// float32 values; returns the lanes whose float32 rounding this cannot certify.
 template <class DD, class V = hn::Vec<DD>>
 HWY_INLINE hn::Mask<DD> FastCosSin(DD dd, V angle, V& cos, V& sin) {
   // k = round(angle * 2/pi) by adding and subtracting 1.5 * 2^52 (ties to even, as Round; +0 for
@@ -98,19 +99,13 @@ HWY_NOINLINE void ExactLanes(DD dd, DF df, hn::Mask<DD> hard, VF angle, VF& cos,
 
 void CosSinHf(const float* inv_freq, int64_t count, int64_t position, float scale, float* cos,
               float* sin) {
-  const float p = static_cast<float>(position);
 #if HWY_TARGET == HWY_SCALAR || !HWY_HAVE_FLOAT64
-  for (int64_t i = 0; i < count; ++i) {
-    float c, s;
-    cos_sin_correctly_rounded(p * inv_freq[i], c, s);
-    cos[i] = c * scale;
-    sin[i] = s * scale;
-  }
+  for (int64_t i = 0; i < count; ++i) hf_mode_cos_sin(position, inv_freq[i], scale, cos[i], sin[i]);
 #else
   const hn::ScalableTag<double> dd;
   const hn::Rebind<float, decltype(dd)> df;
   const int64_t n = static_cast<int64_t>(hn::Lanes(dd));
-  const auto positions = hn::Set(df, p);
+  const auto positions = hn::Set(df, static_cast<float>(position));
   const auto scales = hn::Set(df, scale);
   // Pads the last partial vector (angle 0); the padding lanes' results are not stored.
   float theta_tail[HWY_MAX_BYTES / sizeof(double)] = {};

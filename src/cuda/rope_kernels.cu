@@ -5,149 +5,31 @@
 // pairs) into shared memory, once for all of its Q and K heads; then each thread takes work items:
 // a vector of kVec channels of one head (16 bytes when the vector path applies, else one pair).
 //
-// Bit-exactness with the CPU backend. Every float operation is an explicit round-to-nearest
-// intrinsic (__fmul_rn, __dadd_rn, ...), and the file is compiled with -fmad=false as well, so no
-// multiply-add is fused: each output is two float32 products and one sum, as on the CPU. The kHf
-// cos/sin evaluate src/cpu/cos_sin_simd.cc's float64 recipe step by step (same reduction
-// constants, same series, same order, same check of the float32 rounding) and fall back to the
-// same exact path (src/cpu/cos_sin.h, compiled for the device): both sides are correctly rounded,
-// so they equal the CPU's bits, not merely its accuracy. The 16-bit conversions are the integer
-// recipes of src/numeric/float16.h (NaN payloads included).
+// Bit-exactness with the CPU backend. The cos/sin recipes (numeric/cos_sin.h) and the 16-bit
+// conversions (numeric/float16.h) are the very functions the CPU calls, compiled for the device,
+// so the host's tests run this arithmetic too. The rotation is written here with explicit
+// round-to-nearest intrinsics (__fmul_rn, ...), and the file is compiled with -fmad=false, which
+// the shared functions rely on: no multiply-add is fused, so each output is two float32 products
+// and one sum, as on the CPU. The kHf cos/sin are correctly rounded on both sides, so they equal
+// the CPU's bits, not merely its accuracy.
 #include <cuda_runtime.h>
 
 #include <cstdint>
 #include <string>
 
-#include "cpu/cos_sin.h"
 #include "cuda/launch.h"
+#include "numeric/cos_sin.h"
+#include "numeric/float16.h"
 #include "rotary/error.h"
 
 namespace rotary::detail::cuda {
 namespace {
-
-// --- Storage <-> float32, as src/numeric/float16.h -----------------------------------------------
-
-struct Half {
-  uint16_t bits;
-};
-struct BHalf {
-  uint16_t bits;
-};
-
-__device__ __forceinline__ float to_f32(float v) { return v; }
-__device__ __forceinline__ float to_f32(BHalf h) {
-  return __uint_as_float(static_cast<uint32_t>(h.bits) << 16);
-}
-__device__ __forceinline__ float to_f32(Half h) {
-  const uint32_t sign = static_cast<uint32_t>(h.bits & 0x8000u) << 16;
-  const uint32_t exponent = (h.bits >> 10) & 0x1Fu;
-  const uint32_t mantissa = h.bits & 0x3FFu;
-  if (exponent == 0) {
-    const float magnitude = __fmul_rn(static_cast<float>(mantissa), 0x1p-24f);
-    return __uint_as_float(__float_as_uint(magnitude) | sign);
-  }
-  if (exponent == 31) return __uint_as_float(sign | 0x7F800000u | (mantissa << 13));
-  return __uint_as_float(sign | ((exponent + 112u) << 23) | (mantissa << 13));
-}
-
-template <typename T>
-__device__ __forceinline__ T from_f32(float f);
-template <>
-__device__ __forceinline__ float from_f32<float>(float f) {
-  return f;
-}
-template <>
-__device__ __forceinline__ BHalf from_f32<BHalf>(float f) {
-  const uint32_t x = __float_as_uint(f);
-  if ((x & 0x7FFFFFFFu) > 0x7F800000u) return {static_cast<uint16_t>((x >> 16) | 0x0040u)};
-  const uint32_t rounding = 0x7FFFu + ((x >> 16) & 1u);
-  return {static_cast<uint16_t>((x + rounding) >> 16)};
-}
-template <>
-__device__ __forceinline__ Half from_f32<Half>(float f) {
-  const uint32_t x = __float_as_uint(f);
-  const uint32_t sign = (x >> 16) & 0x8000u;
-  const uint32_t magnitude = x & 0x7FFFFFFFu;
-  uint32_t bits;
-  if (magnitude > 0x7F800000u) {
-    bits = 0x7E00u | ((magnitude >> 13) & 0x3FFu);
-  } else if (magnitude >= 0x47800000u) {
-    bits = 0x7C00u;
-  } else if (magnitude < 0x38800000u) {
-    const float shifted = __fadd_rn(__uint_as_float(magnitude), 0.5f);
-    bits = __float_as_uint(shifted) - __float_as_uint(0.5f);
-  } else {
-    const uint32_t lowest_kept = (magnitude >> 13) & 1u;
-    bits = (magnitude - (112u << 23) + 0x0FFFu + lowest_kept) >> 13;
-  }
-  return {static_cast<uint16_t>(bits | sign)};
-}
 
 // kVec consecutive elements, moved as one aligned access (16 bytes on the vector path).
 template <typename T, int kVec>
 struct alignas(sizeof(T) * kVec) Pack {
   T v[kVec];
 };
-
-// --- cos/sin -------------------------------------------------------------------------------------
-
-constexpr double kPi = 3.141592653589793;
-// 2 pi as high + low doubles (src/angles.cc).
-constexpr double kTwoPiHigh = 2 * kPi;
-constexpr double kTwoPiLow = 2.4492935982947064e-16;
-
-// AngleMode::kHf: transformers' float32 angle float32(position) * theta, then the CPU's float64
-// reduction and Taylor series (the constants of src/cpu/cos_sin.h), correctly rounded to float32,
-// times the attention factor in float32. A lane the CPU would hand to its exact path takes the
-// same exact path here.
-__device__ void cos_sin_hf(int64_t position, float theta, float scale, float& cos_out,
-                           float& sin_out) {
-  const float angle_f = __fmul_rn(__ll2float_rn(position), theta);
-  const double angle = static_cast<double>(angle_f);
-  const double shifted = __dadd_rn(__dmul_rn(angle, kTwoOverPi), kRoundShifter);
-  const double k = __dsub_rn(shifted, kRoundShifter);  // round(angle * 2/pi); +0 for angle -0
-  double r = __dsub_rn(angle, __dmul_rn(k, kPiOver2Hi));
-  r = __dsub_rn(r, __dmul_rn(k, kPiOver2Mid));
-  r = __dsub_rn(r, __dmul_rn(k, kPiOver2Lo));
-  const double z = __dmul_rn(r, r);
-  double ps = sin_coefficient(kSeriesTerms), pc = cos_coefficient(kSeriesTerms);
-#pragma unroll
-  for (int i = kSeriesTerms - 1; i >= 1; --i) {
-    ps = __dadd_rn(sin_coefficient(i), __dmul_rn(z, ps));
-    pc = __dadd_rn(cos_coefficient(i), __dmul_rn(z, pc));
-  }
-  const double s = __dmul_rn(r, __dadd_rn(1.0, __dmul_rn(z, ps)));
-  const double c = __dadd_rn(1.0, __dmul_rn(z, pc));
-  const int quadrant = static_cast<int>(__double_as_longlong(shifted) & 3);  // k mod 4
-  const double cos_q[4] = {c, -s, -c, s}, sin_q[4] = {s, c, -s, -c};
-  const double cv = cos_q[quadrant], sv = sin_q[quadrant];
-  float cf = __double2float_rn(cv), sf = __double2float_rn(sv);
-  const double magnitude = fabs(angle);
-  if (!(magnitude < kFastAngleLimit) || fabs(r) < __dmul_rn(magnitude, kTinyReducedRatio) ||
-      near_float_midpoint(cv) || near_float_midpoint(sv)) {
-    cos_sin_correctly_rounded(angle_f, cf, sf);
-  }
-  cos_out = __fmul_rn(cf, scale);
-  sin_out = __fmul_rn(sf, scale);
-}
-
-// AngleMode::kExact: src/angles.cc's exact_angle (a two-product and a Cody-Waite reduction), then
-// float64 cos/sin times the attention factor, rounded once.
-__device__ void cos_sin_exact(int64_t position, float theta, double scale, float& cos_out,
-                              float& sin_out) {
-  const double p = __ll2double_rn(position);
-  const double t = static_cast<double>(theta);
-  const double hi = __dmul_rn(p, t);
-  const double lo = __fma_rn(p, t, -hi);
-  const double turns = rint(__ddiv_rn(hi, kTwoPiHigh));
-  double reduced = __fma_rn(-turns, kTwoPiHigh, hi);
-  reduced = __fma_rn(-turns, kTwoPiLow, reduced);
-  const double angle = __dadd_rn(reduced, lo);
-  double s, c;
-  sincos(angle, &s, &c);
-  cos_out = __double2float_rn(__dmul_rn(c, scale));
-  sin_out = __double2float_rn(__dmul_rn(s, scale));
-}
 
 __device__ __forceinline__ int64_t load_position(const KernelParams& p, int axis, int64_t t) {
   const int64_t i = axis * p.axis_stride + t;
@@ -185,9 +67,10 @@ __device__ __forceinline__ void head_item(const T* in, T* out, int item, int rot
     // Scalar path: pair j is channels (2j, 2j + 1), loaded one by one (no alignment assumed).
     const int j = item;
     float a, b;
-    rotate_pair(to_f32(in[2 * j]), to_f32(in[2 * j + 1]), cos_row[j], sin_row[j], a, b);
-    out[2 * j] = from_f32<T>(a);
-    out[2 * j + 1] = from_f32<T>(b);
+    rotate_pair(load_as_float(in + 2 * j), load_as_float(in + 2 * j + 1), cos_row[j], sin_row[j], a,
+                b);
+    store_from_float(out + 2 * j, a);
+    store_from_float(out + 2 * j + 1, b);
   } else if constexpr (kInterleaved) {
     const int c = item * kVec;
     const P x = *reinterpret_cast<const P*>(in + c);
@@ -196,9 +79,9 @@ __device__ __forceinline__ void head_item(const T* in, T* out, int item, int rot
     for (int e = 0; e < kVec; e += 2) {
       const int j = (c + e) / 2;
       float a, b;
-      rotate_pair(to_f32(x.v[e]), to_f32(x.v[e + 1]), cos_row[j], sin_row[j], a, b);
-      r.v[e] = from_f32<T>(a);
-      r.v[e + 1] = from_f32<T>(b);
+      rotate_pair(load_as_float(x.v + e), load_as_float(x.v + e + 1), cos_row[j], sin_row[j], a, b);
+      store_from_float(r.v + e, a);
+      store_from_float(r.v + e + 1, b);
     }
     *reinterpret_cast<P*>(out + c) = r;
   } else {
@@ -210,9 +93,10 @@ __device__ __forceinline__ void head_item(const T* in, T* out, int item, int rot
 #pragma unroll
     for (int e = 0; e < kVec; ++e) {
       float a, b;
-      rotate_pair(to_f32(x.v[e]), to_f32(y.v[e]), cos_row[j0 + e], sin_row[j0 + e], a, b);
-      ra.v[e] = from_f32<T>(a);
-      rb.v[e] = from_f32<T>(b);
+      rotate_pair(load_as_float(x.v + e), load_as_float(y.v + e), cos_row[j0 + e], sin_row[j0 + e],
+                  a, b);
+      store_from_float(ra.v + e, a);
+      store_from_float(rb.v + e, b);
     }
     *reinterpret_cast<P*>(out + j0) = ra;
     *reinterpret_cast<P*>(out + j0 + half) = rb;
@@ -234,9 +118,9 @@ __global__ void __launch_bounds__(256) rope_kernel(const __grid_constant__ Kerne
     const int64_t position = load_position(p, axis, t);
     float c, s;
     if (p.exact) {
-      cos_sin_exact(position, p.inv_freq[j], p.exact_scale, c, s);
+      exact_mode_cos_sin(position, p.inv_freq[j], p.exact_scale, c, s);
     } else {
-      cos_sin_hf(position, p.inv_freq[j], p.hf_scale, c, s);
+      hf_mode_cos_sin(position, p.inv_freq[j], p.hf_scale, c, s);
     }
     cos_row[j] = c;
     sin_row[j] = p.inverse ? -s : s;
@@ -350,11 +234,11 @@ void launch(const KernelParams& p, DType dtype, Layout layout, bool vectorized, 
       return inter ? launch_typed<float, true, kAppend>(p, vectorized, s)
                    : launch_typed<float, false, kAppend>(p, vectorized, s);
     case DType::kF16:
-      return inter ? launch_typed<Half, true, kAppend>(p, vectorized, s)
-                   : launch_typed<Half, false, kAppend>(p, vectorized, s);
+      return inter ? launch_typed<Float16, true, kAppend>(p, vectorized, s)
+                   : launch_typed<Float16, false, kAppend>(p, vectorized, s);
     case DType::kBF16:
-      return inter ? launch_typed<BHalf, true, kAppend>(p, vectorized, s)
-                   : launch_typed<BHalf, false, kAppend>(p, vectorized, s);
+      return inter ? launch_typed<BFloat16, true, kAppend>(p, vectorized, s)
+                   : launch_typed<BFloat16, false, kAppend>(p, vectorized, s);
   }
 }
 
