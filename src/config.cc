@@ -1,49 +1,22 @@
 // RopeConfig: names, resolution of derived sizes, validation.
 #include "rotary/config.h"
 
-#include <array>
-#include <charconv>
 #include <cmath>
 #include <string>
 
+#include "mrope_orders.h"
 #include "rotary/error.h"
 #include "rotary/positions.h"
+#include "variants/common.h"
+#include "variants/variant.h"
 
 namespace rotary {
 namespace {
 
-[[noreturn]] void config_error(const std::string& field, const std::string& message) {
-  throw Error(ErrorCode::kInvalidConfig, field, message);
-}
+using detail::config_error;
+using detail::show;
 
-// The shortest text that reads back as `value` ("0.5", not "0.500000"; "nan", "inf").
-std::string show(double value) {
-  std::array<char, 32> text{};
-  const auto end = std::to_chars(text.data(), text.data() + text.size(), value).ptr;
-  return std::string(text.data(), end);
-}
-
-std::string required_for(RopeType type) {
-  return "required for rope_type '" + std::string(to_string(type)) + "'";
-}
-
-void require_finite_positive(const std::optional<double>& value, const char* field, RopeType type) {
-  if (!value) config_error(field, required_for(type));
-  if (!std::isfinite(*value) || *value <= 0) {
-    config_error(field, "expected a finite number > 0, got " + show(*value));
-  }
-}
-
-// transformers documents factor >= 1 for every scaling type; its validation only logs a warning,
-// but a factor below 1 shrinks the context the scheme exists to stretch: a mistake (1/8 for 8).
-void require_factor(const std::optional<double>& factor, RopeType type) {
-  if (!factor) config_error("factor", required_for(type));
-  if (!std::isfinite(*factor) || *factor < 1) {
-    config_error("factor", "expected a finite number >= 1, got " + show(*factor));
-  }
-}
-
-// The sections must give every pair exactly one axis, and each axis exactly its section's count.
+// The sections: at most kMaxAxes, none negative, and the rules of their order (mrope_orders.cc).
 void validate_sections(const RopeConfig& c, int64_t dim) {
   if (c.mrope_section.empty()) return;
   if (c.rope_type == RopeType::kAxial) {
@@ -56,71 +29,15 @@ void validate_sections(const RopeConfig& c, int64_t dim) {
     config_error("mrope_section", "expected at most " + std::to_string(Positions::kMaxAxes) +
                                       " axes, got " + std::to_string(n));
   }
-  int64_t total = 0;
   for (int64_t s : c.mrope_section) {
     if (s < 0) config_error("mrope_section", "expected sections >= 0, got " + std::to_string(s));
-    total += s;
   }
-  // Interleaved sections may leave pairs to axis 0 (transformers' Qwen3-VL and Qwen4 classes run
-  // such configs); chunked and alternating ones must give every pair exactly one axis.
-  const bool exact = c.mrope_order != MropeOrder::kInterleaved;
-  if (exact ? total != dim / 2 : total > dim / 2) {
-    config_error("mrope_section", "the sections sum to " + std::to_string(total) +
-                                      " pairs; expected " + (exact ? "" : "at most ") +
-                                      "rotary_dim / 2 = " + std::to_string(dim / 2));
-  }
-  if (c.mrope_order == MropeOrder::kSpatialAlternating &&
-      (n != 3 || c.mrope_section[0] != c.mrope_section[1])) {
-    config_error("mrope_section",
-                 "the alternating order (ERNIE-4.5-VL) takes three sections, the first two equal");
-  }
-  if (c.mrope_order == MropeOrder::kInterleaved) {
-    // Axis a >= 1 owns the pairs j = a, a + n, ... below n * section[a]; they must all exist.
-    for (int64_t a = 1; a < n; ++a) {
-      if (c.mrope_section[a] > 0 && a + n * (c.mrope_section[a] - 1) >= dim / 2) {
-        config_error("mrope_section", "interleaved section " + std::to_string(a) + " (" +
-                                          std::to_string(c.mrope_section[a]) +
-                                          " pairs) runs past the last pair");
-      }
-    }
-  }
+  detail::mrope_scheme(c.mrope_order).validate(c.mrope_section, dim / 2);
 }
 
 }  // namespace
 
-std::string_view to_string(MropeOrder order) {
-  switch (order) {
-    case MropeOrder::kChunked:
-      return "chunked";
-    case MropeOrder::kInterleaved:
-      return "interleaved";
-    case MropeOrder::kSpatialAlternating:
-      return "spatial_alternating";
-  }
-  return "?";
-}
-
-std::string_view to_string(RopeType type) {
-  switch (type) {
-    case RopeType::kDefault:
-      return "default";
-    case RopeType::kLinear:
-      return "linear";
-    case RopeType::kDynamic:
-      return "dynamic";
-    case RopeType::kYarn:
-      return "yarn";
-    case RopeType::kLongRope:
-      return "longrope";
-    case RopeType::kLlama3:
-      return "llama3";
-    case RopeType::kProportional:
-      return "proportional";
-    case RopeType::kAxial:
-      return "axial";
-  }
-  return "?";
-}
+std::string_view to_string(MropeOrder order) { return detail::mrope_scheme(order).name; }
 
 std::string_view to_string(AxialFrequencies frequencies) {
   return frequencies == AxialFrequencies::kShared ? "shared" : "alternating";
@@ -131,18 +48,10 @@ std::string_view to_string(Layout layout) {
 }
 
 RopeType parse_rope_type(std::string_view name) {
-  static constexpr RopeType kAll[] = {
-      RopeType::kDefault,  RopeType::kLinear, RopeType::kDynamic,      RopeType::kYarn,
-      RopeType::kLongRope, RopeType::kLlama3, RopeType::kProportional, RopeType::kAxial};
-  for (RopeType type : kAll) {
-    if (name == to_string(type)) return type;
-  }
-  // Phi-3's first configs called LongRoPE "su"; transformers accepts it as longrope.
-  if (name == "su") return RopeType::kLongRope;
-  throw Error(ErrorCode::kInvalidConfig, "rope_type",
-              "unknown value '" + std::string(name) +
-                  "'; expected one of default, linear, dynamic, yarn, longrope (su), llama3, "
-                  "proportional, axial");
+  if (const auto type = detail::find_rope_type(name)) return *type;
+  throw Error(
+      ErrorCode::kInvalidConfig, "rope_type",
+      "unknown value '" + std::string(name) + "'; expected one of " + detail::rope_type_names());
 }
 
 int64_t RopeConfig::resolved_rotary_dim() const {
@@ -240,7 +149,8 @@ int64_t RopeConfig::resolved_original_max_position_embeddings() const {
 //     original_max_position_embeddings, truncate); a hidden_size that num_attention_heads divides
 //     when head_dim is not given; every layer type's dict, not only the one asked for; and
 //     Phi-3's own checks for the phi3 family.
-//   - validate(), below, on the values: 0 < head_dim <= kMaxHeadDim; an even rotary dimension
+//   - validate(), below, on the values (the rules of one rope_type in its unit, src/variants/): 0 <
+//   head_dim <= kMaxHeadDim; an even rotary dimension
 //     with 0 < rotary_dim <= head_dim and partial_rotary_factor in (0, 1]; rope_theta > 1;
 //     factor >= 1 (proportional: > 0); attention_factor > 0; the context each type needs;
 //     YaRN's betas >= 0 with beta_fast >= beta_slow once defaulted, and finite mscales;
@@ -251,14 +161,6 @@ int64_t RopeConfig::resolved_original_max_position_embeddings() const {
 // (Llama 4), an original context not below max_position_embeddings, a YaRN factor other than
 // max_position_embeddings / original (both use the explicit factor), an integer attention_factor.
 namespace {
-
-void require_context(const RopeConfig& c) {
-  if (c.resolved_original_max_position_embeddings() <= 0) {
-    config_error("original_max_position_embeddings",
-                 "required (or max_position_embeddings) for rope_type '" +
-                     std::string(to_string(c.rope_type)) + "'");
-  }
-}
 
 void validate_common(const RopeConfig& c) {
   if (!std::isfinite(c.rope_theta) || c.rope_theta <= 1.0) {
@@ -279,56 +181,6 @@ void validate_common(const RopeConfig& c) {
   }
 }
 
-void validate_dynamic(const RopeConfig& c, int64_t dim) {
-  require_factor(c.factor, c.rope_type);
-  if (c.alpha) {
-    // HunYuan's class computes its base from head_dim and rotates the whole head.
-    if (!std::isfinite(*c.alpha) || *c.alpha <= 0) {
-      config_error("alpha", "expected a finite number > 0, got " + show(*c.alpha));
-    }
-    if (dim != c.head_dim) {
-      config_error("alpha", "HunYuan's fixed NTK rotates the whole head; rotary_dim " +
-                                std::to_string(dim) + " is not head_dim " +
-                                std::to_string(c.head_dim));
-    }
-  }
-  if (c.max_position_embeddings <= 0) {
-    config_error("max_position_embeddings", "required (> 0) for rope_type 'dynamic'");
-  }
-  if (dim <= 2) config_error("rotary_dim", "dynamic NTK needs rotary_dim > 2");
-}
-
-// A beta of 0 (or none) means its default, as transformers' `beta or default` does.
-double yarn_beta(const std::optional<double>& beta, const char* field, double default_value) {
-  if (!beta) return default_value;
-  if (!std::isfinite(*beta) || *beta < 0) {
-    config_error(field, "expected a finite number >= 0 (0 means the default, " +
-                            show(default_value) + "), got " + show(*beta));
-  }
-  return *beta != 0 ? *beta : default_value;
-}
-
-void validate_yarn(const RopeConfig& c) {
-  require_context(c);
-  if (c.factor) {
-    require_factor(c.factor, c.rope_type);
-  } else if (c.max_position_embeddings <= 0) {
-    config_error("factor",
-                 "required for rope_type 'yarn' (or max_position_embeddings to derive it)");
-  }
-  for (auto [value, name] :
-       {std::pair{c.mscale, "mscale"}, std::pair{c.mscale_all_dim, "mscale_all_dim"}}) {
-    if (value && !std::isfinite(*value)) config_error(name, "expected a finite number");
-  }
-  // beta_fast < beta_slow would put the ramp's ends in the wrong order.
-  const double fast = yarn_beta(c.beta_fast, "beta_fast", 32);
-  const double slow = yarn_beta(c.beta_slow, "beta_slow", 1);
-  if (fast < slow) {
-    config_error("beta_fast", "expected beta_fast >= beta_slow, got " + show(fast) + " < " +
-                                  show(slow) + " (0 or absent means 32 and 1)");
-  }
-}
-
 // PhiMoE's pair of scales: both, finite and > 0, and only where its class applies them.
 void validate_mscales(const RopeConfig& c) {
   if (!c.short_mscale && !c.long_mscale) return;
@@ -346,34 +198,6 @@ void validate_mscales(const RopeConfig& c) {
   }
 }
 
-void validate_longrope(const RopeConfig& c, int64_t dim) {
-  require_context(c);
-  if (c.factor) require_factor(c.factor, c.rope_type);
-  const auto half = static_cast<std::size_t>(dim / 2);
-  for (auto [values, name] :
-       {std::pair{&c.short_factor, "short_factor"}, std::pair{&c.long_factor, "long_factor"}}) {
-    if (values->size() != half) {
-      config_error(name, "expected " + std::to_string(half) + " entries (rotary_dim / 2), got " +
-                             std::to_string(values->size()));
-    }
-    for (double v : *values) {
-      if (!std::isfinite(v) || v <= 0) config_error(name, "expected finite entries > 0");
-    }
-  }
-}
-
-void validate_llama3(const RopeConfig& c) {
-  require_factor(c.factor, c.rope_type);
-  require_finite_positive(c.low_freq_factor, "low_freq_factor", c.rope_type);
-  require_finite_positive(c.high_freq_factor, "high_freq_factor", c.rope_type);
-  require_context(c);
-  if (*c.high_freq_factor < *c.low_freq_factor) {
-    config_error("high_freq_factor", "expected high_freq_factor >= low_freq_factor (" +
-                                         show(*c.low_freq_factor) + "), got " +
-                                         show(*c.high_freq_factor));
-  }
-}
-
 }  // namespace
 
 void RopeConfig::validate() const {
@@ -381,41 +205,14 @@ void RopeConfig::validate() const {
   validate_sections(*this, dim);
   validate_common(*this);
   validate_mscales(*this);
-  switch (rope_type) {
-    case RopeType::kDefault:
-      break;
-    case RopeType::kLinear:
-      require_factor(factor, rope_type);
-      break;
-    case RopeType::kProportional:
-      if (factor) require_finite_positive(factor, "factor", rope_type);
-      break;
-    case RopeType::kDynamic:
-      validate_dynamic(*this, dim);
-      break;
-    case RopeType::kYarn:
-      validate_yarn(*this);
-      break;
-    case RopeType::kLongRope:
-      validate_longrope(*this, dim);
-      break;
-    case RopeType::kAxial:
-      if (dim % 4 != 0) {
-        config_error("head_dim",
-                     "axial RoPE splits the pairs between rows and columns: rotary_dim "
-                     "must be a multiple of 4, got " +
-                         std::to_string(dim));
-      }
-      break;
-    case RopeType::kLlama3:
-      validate_llama3(*this);
-      break;
-  }
+  detail::variant_of(rope_type).validate(*this, dim);
 }
 
 RopeConfig RopeConfig::unscaled() const {
   if (rope_type == RopeType::kAxial) return *this;
   RopeConfig plain = *this;
+  // The same pairs: a proportional config's unrotated pairs stay, at their default frequencies.
+  plain.rotary_dim = resolved_rotary_dim();
   plain.rope_type = RopeType::kDefault;
   plain.factor = plain.attention_factor = plain.beta_fast = plain.beta_slow = std::nullopt;
   plain.mscale = plain.mscale_all_dim = plain.alpha = std::nullopt;
@@ -441,8 +238,9 @@ std::vector<int64_t> RopeConfig::resolved_mrope_section() const {
 
 std::vector<int> RopeConfig::pair_axes() const {
   const std::vector<int64_t> sections = resolved_mrope_section();
-  const auto n = static_cast<int64_t>(sections.size());
   const int64_t half = resolved_rotary_dim() / 2;
+  // One axis owns every pair, whatever order a family would deal several in.
+  if (sections.size() == 1) return std::vector<int>(static_cast<std::size_t>(half), 0);
   std::vector<int> axes;
   if (rope_type == RopeType::kAxial) {
     const int first = axial_columns_first ? 1 : 0;
@@ -450,23 +248,20 @@ std::vector<int> RopeConfig::pair_axes() const {
     axes.insert(axes.end(), static_cast<std::size_t>(sections[1]), 1 - first);
     return axes;
   }
-  switch (mrope_order) {
-    case MropeOrder::kChunked:
-      for (int64_t a = 0; a < n; ++a) axes.insert(axes.end(), sections[a], static_cast<int>(a));
-      break;
-    case MropeOrder::kInterleaved:
-      axes.assign(static_cast<std::size_t>(half), 0);
-      for (int64_t j = 0; j < half; ++j) {
-        const int64_t a = j % n;
-        if (a >= 1 && j < n * sections[a]) axes[j] = static_cast<int>(a);
-      }
-      break;
-    case MropeOrder::kSpatialAlternating:
-      axes.assign(static_cast<std::size_t>(half), 0);
-      for (int64_t j = 0; j < sections[0] + sections[1]; ++j) axes[j] = j % 2 == 0 ? 1 : 2;
-      break;
+  return detail::mrope_scheme(mrope_order).pair_axes(sections, half);
+}
+
+std::string RopeConfig::axis_name(int axis) const {
+  if (rope_type == RopeType::kAxial) return axis == 0 ? "row" : "column";
+  if (num_axes() == 3) return axis == 0 ? "temporal" : axis == 1 ? "height" : "width";
+  return "axis " + std::to_string(axis);
+}
+
+std::string RopeConfig::pair_axes_in_words() const {
+  if (rope_type == RopeType::kAxial) {
+    return axial_columns_first ? "axial, columns first" : "axial, consecutive sections";
   }
-  return axes;
+  return std::string(detail::mrope_scheme(mrope_order).words);
 }
 
 RopeConfig default_config(int64_t head_dim, double rope_theta, Layout layout) {

@@ -10,6 +10,7 @@
 #include "families.h"
 #include "json_read.h"
 #include "rotary/error.h"
+#include "variants/variant.h"
 
 namespace rotary {
 namespace {
@@ -401,29 +402,12 @@ RopeType read_rope_type(const Json& dict, const std::string& path) {
   }
 }
 
-// The keys transformers 5.24 requires in the dict per rope_type, beyond the rope_theta and
-// original_max_position_embeddings it fills in from the top level.
-std::vector<const char*> required_keys(RopeType type) {
-  switch (type) {
-    case RopeType::kLinear:
-    case RopeType::kDynamic:
-    case RopeType::kYarn:
-      return {"factor"};
-    case RopeType::kLongRope:
-      return {"short_factor", "long_factor"};
-    case RopeType::kLlama3:
-      return {"factor", "low_freq_factor", "high_freq_factor"};
-    default:
-      return {};
-  }
-}
-
 // Present is enough, as in transformers; validate() then judges the value (a null YaRN factor is
-// derived, as transformers derives it).
+// derived, as transformers derives it). The keys are the type's unit's (src/variants/).
 void require_keys(const Json& dict, const std::string& path, RopeType type) {
-  for (const char* key : required_keys(type)) {
-    if (!dict.contains(key)) {
-      throw Error(ErrorCode::kInvalidConfig, path + key,
+  for (std::string_view key : detail::variant_of(type).required_keys) {
+    if (!dict.contains(std::string(key))) {
+      throw Error(ErrorCode::kInvalidConfig, path + std::string(key),
                   "required for rope_type '" + std::string(to_string(type)) + "'");
     }
   }
@@ -554,8 +538,7 @@ RopeConfig build(const TopLevel& top, const Json* dict, const std::string& path)
     read_mrope(Json::object(), path, top.model_type, c);  // the class's own sections
   }
   // A top-level original_max_position_embeddings (Phi-3) takes priority, as in transformers.
-  if (top.original && (c.rope_type == RopeType::kYarn || c.rope_type == RopeType::kLongRope ||
-                       c.rope_type == RopeType::kLlama3)) {
+  if (top.original && detail::variant_of(c.rope_type).uses_original_context) {
     c.original_max_position_embeddings = top.original;
     paths.read["original_max_position_embeddings"] =
         paths.prefix + "original_max_position_embeddings";

@@ -14,14 +14,17 @@
 #include "rotary/limits.h"
 #include "sizes.h"
 #include "validate.h"
+#include "variants/variant.h"
 
 namespace rotary {
 
 struct Rope::State {
   RopeConfig config;
   RopeOptions options;
-  Frequencies frequencies;       // at initialisation
-  Frequencies long_frequencies;  // LongRoPE's long set (empty otherwise)
+  Frequencies frequencies;  // at initialisation
+  // Calls longer than this use other frequencies (variant.h); the largest int64_t if none do.
+  int64_t change_after = std::numeric_limits<int64_t>::max();
+  Frequencies long_frequencies;  // the one set past change_after, where there is one (LongRoPE)
   int64_t half = 0;
   bool fixed_frequencies = false;  // given by the caller: never switched per call
   // cos/sin for positions [0, cache_positions) with `frequencies`, row-major, half floats per row.
@@ -179,10 +182,11 @@ const RopeConfig& validated(const RopeConfig& config) {
 Rope::Rope(const RopeConfig& config, const RopeOptions& options)
     : Rope(Validated{}, config, detail::frequencies_of_valid(validated(config)), options) {
   state_->fixed_frequencies = false;
-  if (config.rope_type == RopeType::kLongRope) {
-    // transformers computes the long set once, with seq_len = original_max_position_embeddings + 1.
-    state_->long_frequencies = detail::frequencies_of_valid(
-        config, config.resolved_original_max_position_embeddings() + 1);
+  state_->change_after = detail::frequencies_change_after(config);
+  if (detail::variant_of(config.rope_type).one_set_past_change) {
+    // One set serves every longer call (LongRoPE's long factors, which transformers computes once,
+    // with seq_len = original_max_position_embeddings + 1): computed here, once.
+    state_->long_frequencies = detail::frequencies_of_valid(config, state_->change_after + 1);
   }
 }
 
@@ -250,14 +254,13 @@ void select_frequencies(const Rope::State& s, int64_t sequence_length, CallFrequ
   out.frequencies = &s.frequencies;
   out.cacheable = true;
   if (s.fixed_frequencies) return;
-  if (c.rope_type == RopeType::kLongRope &&
-      sequence_length > c.resolved_original_max_position_embeddings()) {
+  if (sequence_length <= s.change_after) return;
+  out.cacheable = false;
+  if (!s.long_frequencies.inv_freq.empty()) {
     out.frequencies = &s.long_frequencies;
-    out.cacheable = false;
-  } else if (c.rope_type == RopeType::kDynamic && sequence_length > c.max_position_embeddings) {
+  } else {
     out.storage = detail::frequencies_of_valid(c, sequence_length);
     out.frequencies = &out.storage;
-    out.cacheable = false;
   }
 }
 

@@ -9,39 +9,6 @@
 #include "rotary/frequencies.h"
 
 namespace rotary::tools {
-namespace {
-
-bool near(double a, double b) { return std::fabs(a - b) <= 1e-6 * std::fabs(b); }
-
-std::string format_number(double v) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%.6g", v);
-  return buf;
-}
-
-}  // namespace
-
-std::string axis_name(const RopeConfig& config, int axis) {
-  if (config.rope_type == RopeType::kAxial) return axis == 0 ? "row" : "column";
-  if (config.num_axes() == 3) return axis == 0 ? "temporal" : axis == 1 ? "height" : "width";
-  return "axis " + std::to_string(axis);
-}
-
-// How the pairs are dealt to the axes, in words.
-std::string axis_order(const RopeConfig& c) {
-  if (c.rope_type == RopeType::kAxial) {
-    return c.axial_columns_first ? "axial, columns first" : "axial, consecutive sections";
-  }
-  switch (c.mrope_order) {
-    case MropeOrder::kChunked:
-      return "consecutive sections";
-    case MropeOrder::kInterleaved:
-      return "interleaved";
-    case MropeOrder::kSpatialAlternating:
-      return "height and width alternating, then temporal";
-  }
-  return "";
-}
 
 Inspection inspect(const LoadedConfig& loaded, int64_t context) {
   const RopeConfig& c = loaded.config;
@@ -53,69 +20,22 @@ Inspection inspect(const LoadedConfig& loaded, int64_t context) {
   const Frequencies f =
       compute_frequencies(c, out.context > 0 ? std::optional<int64_t>(out.context) : std::nullopt);
   out.attention_factor = f.attention_factor;
-  RopeConfig plain = c.unscaled();
-  if (c.rope_type == RopeType::kProportional) plain.rotary_dim = c.head_dim;
+  const Frequencies unscaled = compute_frequencies(c.unscaled());
   const std::vector<int> pair_axes = c.pair_axes();
-  const Frequencies unscaled = compute_frequencies(plain);
-  const double factor = c.factor.value_or(1.0);
-  YarnCorrectionRange range;
-  if (c.rope_type == RopeType::kYarn) range = yarn_correction_range(c);
-  const bool past_original = out.context > c.resolved_original_max_position_embeddings();
-  // PhiMoE keeps short_factor at every length (its mscale changes instead).
-  const bool long_set = c.rope_type == RopeType::kLongRope && past_original && !c.short_mscale;
-
+  const std::vector<PairExplanation> explained = explain_pairs(c, out.context);
+  const double inf = std::numeric_limits<double>::infinity();
   for (std::size_t i = 0; i < f.inv_freq.size(); ++i) {
     PairReport p;
     p.index = static_cast<int64_t>(i);
     p.theta_unscaled = unscaled.inv_freq[i];
     p.theta = f.inv_freq[i];
     p.axis = pair_axes[i];
-    const double inf = std::numeric_limits<double>::infinity();
     p.wavelength_unscaled = 2 * std::numbers::pi / p.theta_unscaled;
     p.wavelength = p.theta > 0 ? 2 * std::numbers::pi / p.theta : inf;
     p.scale = p.theta / p.theta_unscaled;
     p.turns_in_context = out.context > 0 ? static_cast<double>(out.context) / p.wavelength : 0;
-    if (p.theta == 0) {
-      p.regime = "not rotated";
-    } else if (near(p.scale, 1.0)) {
-      p.regime = "extrapolated";
-    } else if (factor != 1.0 && near(p.scale, 1.0 / factor)) {
-      p.regime = "interpolated";
-    } else if (c.rope_type == RopeType::kYarn || c.rope_type == RopeType::kLlama3) {
-      p.regime = "blended";
-    } else {
-      p.regime = "rescaled";
-    }
-    switch (c.rope_type) {
-      case RopeType::kYarn: {
-        double low = range.low, high = range.high;
-        if (low == high) high += 0.001;
-        const double ramp = std::clamp((static_cast<double>(i) - low) / (high - low), 0.0, 1.0);
-        p.rule = "ramp " + format_number(ramp);
-        break;
-      }
-      case RopeType::kLlama3: {
-        const double ctx = static_cast<double>(c.resolved_original_max_position_embeddings());
-        const double high_wavelength = ctx / *c.high_freq_factor,
-                     low_wavelength = ctx / *c.low_freq_factor;
-        p.rule = p.wavelength_unscaled < high_wavelength  ? "high-frequency band"
-                 : p.wavelength_unscaled > low_wavelength ? "low-frequency band"
-                                                          : "smoothed band";
-        break;
-      }
-      case RopeType::kLongRope:
-        p.rule = std::string(long_set ? "long_factor " : "short_factor ") +
-                 format_number(long_set ? c.long_factor[i] : c.short_factor[i]);
-        break;
-      case RopeType::kDynamic:
-        // HunYuan's fixed alpha: one base, theta * alpha^(d / (d - 2)), at every length.
-        p.rule = c.alpha                                   ? "NTK alpha " + format_number(*c.alpha)
-                 : out.context > c.max_position_embeddings ? "NTK-grown base"
-                                                           : "base unchanged";
-        break;
-      default:
-        break;
-    }
+    p.rule = explained[i].rule;
+    p.regime = explained[i].regime;
     out.pairs.push_back(p);
   }
   return out;
@@ -139,9 +59,8 @@ nlohmann::json to_json(const Inspection& in) {
   if (c.long_mscale) j["long_mscale"] = *c.long_mscale;
   j["attention_factor"] = in.attention_factor;
   j["context"] = in.context;
-  if (c.rope_type == RopeType::kYarn) {
-    const YarnCorrectionRange r = yarn_correction_range(c);
-    j["yarn_correction_range"] = {r.low, r.high};
+  if (const auto scheme = explain_scheme(c); scheme && !scheme->key.empty()) {
+    j[scheme->key] = scheme->values;
   }
   j["num_axes"] = c.num_axes();
   if (c.num_axes() > 1) {
@@ -180,25 +99,18 @@ void print_inspection(const Inspection& in) {
               static_cast<long long>(c.head_dim), static_cast<long long>(c.resolved_rotary_dim()),
               std::string(to_string(c.layout)).c_str());
   if (c.factor) std::printf("  factor             %g\n", *c.factor);
-  if (c.rope_type == RopeType::kYarn) {
-    const YarnCorrectionRange r = yarn_correction_range(c);
-    std::printf("  YaRN ramp          pairs %g .. %g (beta_fast %g, beta_slow %g%s)\n", r.low,
-                r.high, c.beta_fast.value_or(32), c.beta_slow.value_or(1),
-                c.truncate.value_or(true) ? "" : ", not truncated");
-  }
-  if (c.rope_type == RopeType::kLlama3) {
-    std::printf("  Llama 3 bands      low_freq_factor %g, high_freq_factor %g\n",
-                *c.low_freq_factor, *c.high_freq_factor);
+  if (const auto scheme = explain_scheme(c)) {
+    std::printf("  %-19s%s\n", scheme->label.c_str(), scheme->text.c_str());
   }
   if (c.num_axes() > 1) {
     const std::vector<int64_t> sections = c.resolved_mrope_section();
     std::string text;
     for (std::size_t a = 0; a < sections.size(); ++a) {
       text +=
-          (a ? ", " : "") + axis_name(c, static_cast<int>(a)) + " " + std::to_string(sections[a]);
+          (a ? ", " : "") + c.axis_name(static_cast<int>(a)) + " " + std::to_string(sections[a]);
     }
     std::printf("  position axes      %d: pairs per axis %s (%s)\n", c.num_axes(), text.c_str(),
-                axis_order(c).c_str());
+                c.pair_axes_in_words().c_str());
     if (c.rope_type == RopeType::kAxial) {
       std::printf("  axial frequencies  %s\n", std::string(to_string(c.axial_frequencies)).c_str());
     }
@@ -222,7 +134,7 @@ void print_inspection(const Inspection& in) {
       "           regime\n",
       axes ? "axis      " : "");
   for (const PairReport& p : in.pairs) {
-    const std::string axis = axes ? axis_name(c, p.axis) : std::string();
+    const std::string axis = axes ? c.axis_name(p.axis) : std::string();
     std::printf("  %4lld  %-*s%-13.6e  %-14.6e  %-11.5g  %-9.5f  %-12.4g  %-22s  %s\n",
                 static_cast<long long>(p.index), axes ? 10 : 0, axis.c_str(), p.theta,
                 p.theta_unscaled, p.wavelength, p.scale, p.turns_in_context, p.rule.c_str(),

@@ -25,9 +25,6 @@ struct PairReport {
   int axis = 0;        // the position axis this pair rotates by (multi-axis RoPE)
 };
 
-// "temporal", "height", "width" for M-RoPE's three axes, "row", "column" for 2D axial RoPE.
-std::string axis_name(const RopeConfig& config, int axis);
-
 struct Inspection {
   LoadedConfig loaded;
   int64_t context = 0;

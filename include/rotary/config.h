@@ -14,17 +14,24 @@
 
 namespace rotary {
 
-// The frequency-scaling scheme, transformers' `rope_type`.
+// Every frequency-scaling scheme rotary implements, transformers' `rope_type`, one line each: the
+// enumerator and the name config.json uses. Each scheme is one unit, src/variants/<name>.cc, that
+// owns its rules, its frequencies and its explanation (docs/ARCHITECTURE.md, "A rope type").
+#define ROTARY_ROPE_TYPES(X)                                                                     \
+  X(kDefault, "default")           /* theta_i = base^(-2i/d) */                                  \
+  X(kLinear, "linear")             /* position interpolation: theta_i / factor */                \
+  X(kDynamic, "dynamic")           /* dynamic NTK: the base grows past the context */            \
+  X(kYarn, "yarn")                 /* YaRN: a per-pair ramp, plus an attention factor */         \
+  X(kLongRope, "longrope")         /* LongRoPE (Phi-3 "su"): per-pair short/long factors */      \
+  X(kLlama3, "llama3")             /* Llama 3.1: smoothing between two frequency bands */        \
+  X(kProportional, "proportional") /* a proportion of head_dim rotates, exponent over it */      \
+  X(kAxial, "axial")               /* 2D vision RoPE: pairs rotate by a patch's row or column */ \
+  /* a new rope type: one line above this one, and its unit in src/variants/ */
+
 enum class RopeType {
-  kDefault,   // theta_i = base^(-2i/d)
-  kLinear,    // position interpolation: theta_i / factor
-  kDynamic,   // dynamic NTK: the base grows with the sequence length past max_position_embeddings
-  kYarn,      // YaRN: per-pair ramp between extrapolation and interpolation, plus attention factor
-  kLongRope,  // LongRoPE (Phi-3 "su"): per-pair short/long rescale factors, plus attention factor
-  kLlama3,    // Llama 3.1 smoothing between a high- and a low-frequency band
-  kProportional,  // frequencies for a proportion of head_dim, the rest zero (angle 0), exponent
-                  // over head_dim
-  kAxial,         // 2D vision RoPE: half the pairs rotate by a patch's row, half by its column
+#define ROTARY_ROPE_TYPE_ENUMERATOR(id, name) id,
+  ROTARY_ROPE_TYPES(ROTARY_ROPE_TYPE_ENUMERATOR)
+#undef ROTARY_ROPE_TYPE_ENUMERATOR
 };
 
 // "default", "linear", ... as written in config.json.
@@ -141,6 +148,11 @@ struct RopeConfig {
   std::vector<int64_t> resolved_mrope_section() const;
   // The axis of every rotary pair (rotary_dim / 2 entries), from the sections and their order.
   std::vector<int> pair_axes() const;
+  // An axis's name: "row" / "column" (axial), "temporal" / "height" / "width" (three axes), else
+  // "axis N".
+  std::string axis_name(int axis) const;
+  // How pair_axes() deals the pairs, in words: "consecutive sections", "interleaved", ...
+  std::string pair_axes_in_words() const;
 };
 
 // The plain RoPE of RoFormer / Llama 2: no scaling.

@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <string>
 #include <vector>
 
 #include "rotary/config.h"
@@ -34,6 +35,28 @@ Frequencies compute_frequencies(const RopeConfig& config,
 
 // True when compute_frequencies' result depends on `sequence_length` (dynamic, longrope).
 bool frequencies_depend_on_length(const RopeConfig& config);
+
+// Why each pair has the frequency it has, in words, as `rotary inspect` prints it.
+struct PairExplanation {
+  // The scheme's rule for this pair: "ramp 0.25" (YaRN), "low-frequency band" (Llama 3),
+  // "short_factor 1.02" (LongRoPE), "NTK-grown base" (dynamic); empty where one formula fits all.
+  std::string rule;
+  // Against the unscaled frequency: "extrapolated" (kept), "interpolated" (divided by the factor),
+  // "blended" (between the two), "rescaled" (otherwise changed) or "not rotated" (theta 0).
+  std::string regime;
+};
+// One entry per pair of `config`, for a call of `context` positions (0: none stated).
+std::vector<PairExplanation> explain_pairs(const RopeConfig& config, int64_t context);
+
+// The scheme's own parameters, summarised: label "YaRN ramp", text "pairs 3 .. 17 (beta_fast 32,
+// beta_slow 1)"; `key` and `values` name the numbers for machine-readable output ("" and empty
+// when the text says it all).
+struct SchemeSummary {
+  std::string label, text, key;
+  std::vector<double> values;
+};
+// nullopt for the schemes without parameters of their own worth a line.
+std::optional<SchemeSummary> explain_scheme(const RopeConfig& config);
 
 // YaRN's correction range in pair-index units (after truncation and clamping), for inspection
 // tools.
