@@ -103,17 +103,10 @@ __device__ __forceinline__ void head_item(const T* in, T* out, int item, int rot
   }
 }
 
-template <typename T, bool kInterleaved, int kVec, bool kAppend>
-__global__ void __launch_bounds__(256) rope_kernel(const __grid_constant__ KernelParams p) {
-  extern __shared__ float row[];  // cos[half], then sin[half] (negated for the inverse)
-  const int64_t t = blockIdx.x;
-  const int half = p.rotary_dim / 2;
-  float* cos_row = row;
-  float* sin_row = row + half;
-
-  // The token's cos/sin row, once for all of its heads. A multi-axis token takes each pair's
-  // position from that pair's axis (the CPU gathers whole rows; per pair it is the same value).
-  for (int j = threadIdx.x; j < half; j += blockDim.x) {
+// The token's cos/sin row, once for all of its heads. A multi-axis token takes each pair's
+// position from that pair's axis (the CPU gathers whole rows; per pair it is the same value).
+__device__ void fill_cos_sin_row(const KernelParams& p, int64_t t, float* cos_row, float* sin_row) {
+  for (int j = threadIdx.x; j < p.rotary_dim / 2; j += blockDim.x) {
     const int axis = p.position_axes > 1 ? p.pair_axis[j] : 0;
     const int64_t position = load_position(p, axis, t);
     float c, s;
@@ -125,27 +118,50 @@ __global__ void __launch_bounds__(256) rope_kernel(const __grid_constant__ Kerne
     cos_row[j] = c;
     sin_row[j] = p.inverse ? -s : s;
   }
+}
+
+// Where a token's key and value go in the cache: the row of cache index start + t.
+template <typename T>
+struct CacheRow {
+  T* k = nullptr;
+  T* v = nullptr;
+  bool valid = true;
+};
+
+template <typename T>
+__device__ CacheRow<T> cache_row_of(const KernelParams& p, int64_t t) {
+  const int64_t index = p.start + t;
+  const int64_t logical = index / p.block_size;
+  const int64_t block = p.block_table == nullptr ? 0 : p.block_table[logical];
+  const int64_t token_stride = p.k.num_heads * p.head_dim;
+  const int64_t row = block * p.block_size + index % p.block_size;
+  CacheRow<T> out;
+  // A block outside the pool drops the token's key and value rather than writing out of bounds.
+  out.valid = block >= 0 && block < p.cache_blocks;
+  out.k = static_cast<T*>(p.key_cache) + row * token_stride;
+  out.v = static_cast<T*>(p.value_cache) + row * token_stride;
+  return out;
+}
+
+template <typename T, bool kInterleaved, int kVec, bool kAppend>
+__global__ void __launch_bounds__(256) rope_kernel(const __grid_constant__ KernelParams p) {
+  extern __shared__ float row[];  // cos[half], then sin[half] (negated for the inverse)
+  const int64_t t = blockIdx.x;
+  const int half = p.rotary_dim / 2;
+  float* cos_row = row;
+  float* sin_row = row + half;
+
+  fill_cos_sin_row(p, t, cos_row, sin_row);
   __syncthreads();
 
   const int rotary_items = half / kPairsPerItem<kInterleaved, kVec>;
   const int rest_items = (p.head_dim - p.rotary_dim) / kVec;
 
-  // Where this token's key and value go: the cache row of cache index start + t.
-  T* k_dst = nullptr;
-  T* v_dst = nullptr;
-  int64_t kv_token_stride = 0;
-  bool kv_valid = true;
-  if constexpr (kAppend) {
-    const int64_t index = p.start + t;
-    const int64_t logical = index / p.block_size;
-    const int64_t block = p.block_table == nullptr ? 0 : p.block_table[logical];
-    // A block outside the pool drops the token's key and value rather than writing out of bounds.
-    kv_valid = block >= 0 && block < p.cache_blocks;
-    kv_token_stride = p.k.num_heads * p.head_dim;
-    const int64_t cache_row = block * p.block_size + index % p.block_size;
-    k_dst = static_cast<T*>(p.key_cache) + cache_row * kv_token_stride;
-    v_dst = static_cast<T*>(p.value_cache) + cache_row * kv_token_stride;
-  }
+  CacheRow<T> kv;
+  if constexpr (kAppend) kv = cache_row_of<T>(p, t);
+  const bool kv_valid = kv.valid;
+  T* const k_dst = kv.k;
+  T* const v_dst = kv.v;
 
   // Q: in place needs no pass-through copy.
   const bool q_copy = p.q.in != p.q.out;
