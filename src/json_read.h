@@ -8,17 +8,13 @@
 #include <string>
 #include <string_view>
 
+#include "rotary/limits.h"
+
 namespace rotary::detail {
 
-// Arrays and objects inside one another, the outermost counting as level 1. Real config.json files
-// nest at most 4 levels (root, rope_parameters, a layer type, a LongRoPE factor list) and
-// safetensors headers 3, so 64 rejects nothing real. It also keeps every recursive walk of a parsed
-// value (dump, copy, comparison) within a few kilobytes of stack.
-inline constexpr int kMaxJsonDepth = 64;
-
-// A config.json is a few kilobytes, LongRoPE's factor lists included; 16 MiB is thousands of times
-// that and still cheap to hold in memory.
-inline constexpr std::size_t kMaxConfigBytes = std::size_t{16} << 20;
+// The limits are public (rotary/limits.h), so that callers can hold their own JSON to them.
+using rotary::kMaxConfigBytes;
+using rotary::kMaxJsonDepth;
 
 // Parses `text`. Throws Error(kParseError) with `source` as the argument (a path, or "" for text a
 // caller prefixes itself) when the text is malformed, longer than `max_bytes`, or nested deeper

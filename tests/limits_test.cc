@@ -56,6 +56,31 @@ TEST(LimitsTest, bytes_are_written_in_binary_units) {
   EXPECT_EQ(detail::format_bytes(2e9 * 64 * 8), "953.7 GiB");
 }
 
+// rotary/limits.h's checks, as a caller sizing buffers of its own (the command-line tool) uses
+// them.
+TEST(LimitsTest, a_callers_own_request_is_refused_in_the_librarys_words) {
+  const CountLimit tokens{kMaxBenchTokens, "tokens", "rotary::kMaxBenchTokens"};
+  const SizeRequest request{"--tokens", "70000 tokens", 70000.0 * 20480 * 4, "benchmark buffers"};
+  expect_refused([&] { check_count(request, 70000, tokens); }, "--tokens",
+                 {"70000 tokens need 5.3 GiB of benchmark buffers; the limit is 65536 tokens "
+                  "(rotary::kMaxBenchTokens)"});
+  EXPECT_NO_THROW(check_count(request, kMaxBenchTokens, tokens));
+  const SizeRequest tables{"--positions", "3 positions", 65.0 * (1 << 30), "tables"};
+  expect_refused([&] { check_bytes(tables); }, "--positions",
+                 {"3 positions need 65.0 GiB of tables; the limit is 64.0 GiB per request "
+                  "(rotary::kMaxRequestBytes)"});
+  EXPECT_NO_THROW(check_bytes({"x", "y", static_cast<double>(kMaxRequestBytes), "z"}));
+}
+
+TEST(LimitsTest, a_callers_bad_alloc_becomes_an_error_naming_the_request) {
+  const SizeRequest request{"--tokens", "8 tokens", 1024, "buffers"};
+  expect_refused([&] { allocate_or_throw(request, [] { throw std::bad_alloc(); }); }, "--tokens",
+                 {"8 tokens need 1.0 KiB of buffers, more than this machine could allocate"});
+  int calls = 0;
+  allocate_or_throw(request, [&] { ++calls; });
+  EXPECT_EQ(calls, 1);
+}
+
 TEST(LimitsTest, cache_positions_past_the_limit_names_the_bytes) {
   const RopeConfig config = default_config(128);
   expect_refused([&] { Rope(config, {.cache_positions = 2'000'000'000}); },

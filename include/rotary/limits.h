@@ -15,7 +15,12 @@
 // The Python package (rotary._limits) and the command-line tool use the same values.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
+#include <new>
+#include <string>
+
+#include "rotary/error.h"
 
 namespace rotary {
 
@@ -58,5 +63,68 @@ inline constexpr int kMaxPointsPerDecade = 10000;
 inline constexpr int64_t kMaxBenchTokens = int64_t{1} << 16;
 // `rotary bench --repeats`: each repeat is timed and kept.
 inline constexpr int kMaxBenchRepeats = 10000;
+
+// JSON (rotary/json.h): arrays and objects inside one another, the outermost counting as level 1.
+// Real config.json files nest at most 4 levels (root, rope_parameters, a layer type, a LongRoPE
+// factor list) and safetensors headers 3, so 64 rejects nothing real. It also keeps every recursive
+// walk of a parsed value (dump, copy, comparison) within a few kilobytes of stack.
+inline constexpr int kMaxJsonDepth = 64;
+
+// A config.json is a few kilobytes, LongRoPE's factor lists included; 16 MiB is thousands of times
+// that and still cheap to hold in memory.
+inline constexpr std::size_t kMaxConfigBytes = std::size_t{16} << 20;
+
+// ---- Checking a request against the limits, in the words of the library's own errors:
+//
+//   options.cache_positions: 2000000000 positions need 953.7 GiB of cos/sin tables (64 pairs x 2
+//   x 4 bytes each); the limit is 33554432 positions (rotary::kMaxTablePositions)
+//
+// For callers that size buffers or files of their own from a caller's numbers (the command-line
+// tool does) and want them refused as the library refuses its own.
+
+// "953.7 GiB": the largest binary unit that keeps the number at least 1, one decimal; "512 bytes"
+// below 1 KiB.
+std::string format_bytes(double bytes);
+
+// What a request asks for, in the words of its error messages. `bytes` is a double so that the
+// product of several int64 sizes cannot overflow before it is compared: compute it as a product
+// of doubles.
+struct SizeRequest {
+  std::string argument;  // "options.cache_positions"
+  std::string amount;    // "2000000000 positions"
+  double bytes = 0;      // what it would allocate (or write)
+  std::string of_what;   // "cos/sin tables (64 pairs x 2 x 4 bytes each)"
+
+  // "<amount> need <bytes> of <of_what>".
+  std::string need() const;
+};
+
+// A count limit above, as its messages name it.
+struct CountLimit {
+  int64_t value;     // kMaxTablePositions
+  const char* unit;  // "positions"
+  const char* name;  // "rotary::kMaxTablePositions"
+};
+
+// Throws Error(kInvalidArgument) naming request.argument, the bytes and the limit when `count` is
+// past `limit`.
+void check_count(const SizeRequest& request, int64_t count, const CountLimit& limit);
+
+// Throws Error(kInvalidArgument) naming request.argument and the bytes when request.bytes is past
+// kMaxRequestBytes.
+void check_bytes(const SizeRequest& request);
+
+// Runs `allocate`. A request inside the limits may still exceed the machine's memory: its
+// std::bad_alloc becomes Error(kInvalidArgument) naming request.argument and the bytes, like every
+// other size error.
+template <typename Allocate>
+void allocate_or_throw(const SizeRequest& request, Allocate&& allocate) {
+  try {
+    allocate();
+  } catch (const std::bad_alloc&) {
+    throw Error(ErrorCode::kInvalidArgument, request.argument,
+                request.need() + ", more than this machine could allocate");
+  }
+}
 
 }  // namespace rotary

@@ -72,4 +72,37 @@ struct ConstTensorView {
   bool empty() const { return num_tokens == 0 || num_heads == 0 || head_dim == 0; }
 };
 
+// A 4-d tensor (batch, tokens, heads, head_dim) as `batch` views like `view`, entry b starting
+// b * batch_stride elements after view.data: how a caller describes a batch whose entries do not
+// fold into one view's tokens (PyTorch's (batch, heads, seq, head_dim)) and are rotated one entry
+// at a time.
+struct BatchedTensorView {
+  ConstTensorView view;
+  int64_t batch = 1;
+  int64_t batch_stride = 0;  // elements between entry b and b + 1
+};
+
+// One tensor of check_aliasing: its name in errors (a literal, or text that outlives the call), its
+// memory and, for an output, the index of the input it may overwrite in place (-1: none).
+struct AliasingOperand {
+  std::string_view name;
+  BatchedTensorView tensor;
+  int own_input = -1;
+};
+
+// The rule every call that writes applies to its own tensors, here over whole batches: each output
+// is exactly its own input (in place) or shares no byte with it, and shares no byte with any other
+// input or output. Decided exactly, element by element: the interleaved Q and K slices of one
+// packed QKV buffer pass, views that share one head do not. A caller that splits one rotation into
+// a call per batch entry checks the whole batch with it first, since no single entry's call can
+// see q of entry 0 sharing memory with k of entry 1. Empty tensors take part in nothing. At most 4
+// inputs and 4 outputs.
+//
+// Throws Error(kInvalidArgument) naming the output and the tensor it collides with; naming a
+// tensor's field ("q.token_stride", ...) whose size or stride is negative or whose extent
+// overflows the address space; or naming both tensors when their strides are too irregular to
+// decide within the search's bound (never the case for views of real tensor layouts).
+void check_aliasing(std::span<const AliasingOperand> inputs,
+                    std::span<const AliasingOperand> outputs);
+
 }  // namespace rotary
