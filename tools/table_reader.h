@@ -20,9 +20,9 @@
 #include <string>
 #include <vector>
 
-namespace rotary::tools {
+#include "stored_array.h"
 
-enum class StorageType { kF64, kF32, kF16, kBF16 };
+namespace rotary::tools {
 
 struct CosSinTable {
   std::string path;
@@ -39,7 +39,5 @@ struct CosSinTable {
 // the file and what was expected (kIoError: unreadable; kParseError: malformed; kInvalidArgument:
 // readable but not a cos/sin table rotary understands).
 CosSinTable read_cos_sin_table(const std::string& path, const std::string& names);
-
-std::string to_string(StorageType storage);
 
 }  // namespace rotary::tools
