@@ -11,7 +11,6 @@
 #include "rotary/limits.h"
 #include "rotary/rope.h"
 #include "rotary/simd.h"
-#include "sizes.h"
 
 namespace rotary::tools {
 namespace {
@@ -32,7 +31,7 @@ double median_seconds(int repeats, Body&& body) {
 
 // Peak memory: the positions, and Q and K in float32 held four times over (rotated, scaled,
 // copied from and to).
-detail::SizeRequest bench_request(const BenchRequest& r) {
+SizeRequest bench_request(const BenchRequest& r) {
   const double qk_bytes = static_cast<double>(r.tokens) *
                           static_cast<double>((r.q_heads + r.kv_heads) * r.head_dim) * 4;
   return {"--tokens", std::to_string(r.tokens) + " tokens",
@@ -51,8 +50,7 @@ void check_request(const BenchRequest& r) {
   };
   in_range(r.threads, kMaxThreads, "--threads", "rotary::kMaxThreads");
   in_range(r.repeats, kMaxBenchRepeats, "--repeats", "rotary::kMaxBenchRepeats");
-  detail::check_count(bench_request(r), r.tokens,
-                      {kMaxBenchTokens, "tokens", "rotary::kMaxBenchTokens"});
+  check_count(bench_request(r), r.tokens, {kMaxBenchTokens, "tokens", "rotary::kMaxBenchTokens"});
 }
 
 int measure(const BenchRequest& r) {
@@ -105,7 +103,7 @@ int measure(const BenchRequest& r) {
 int run_bench(const BenchRequest& r) {
   check_request(r);
   int status = 0;
-  detail::allocate_or_throw(bench_request(r), [&] { status = measure(r); });
+  allocate_or_throw(bench_request(r), [&] { status = measure(r); });
   return status;
 }
 

@@ -4,7 +4,7 @@
 #include <cstdio>
 #include <map>
 
-#include "json_read.h"
+#include "bounded_json.h"
 #include "rotary/config.h"
 
 namespace rotary::tools {
@@ -46,7 +46,7 @@ std::string shortened(const std::string& text) {
 }  // namespace
 
 nlohmann::json family_records() {
-  const nlohmann::json document = detail::parse_json(families_json(), "families.json");
+  const nlohmann::json document = parse_bounded_json(families_json(), "families.json");
   nlohmann::json records = nlohmann::json::array();
   for (const auto& [name, family] : document.at("families").items()) {
     records.push_back({{"family", name},

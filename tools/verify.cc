@@ -6,9 +6,9 @@
 #include <functional>
 #include <numbers>
 
-#include "numeric/float16.h"
 #include "rotary/angles.h"
 #include "rotary/error.h"
+#include "rotary/float16.h"
 #include "rotary/frequencies.h"
 #include "rotary/rope.h"
 
@@ -59,8 +59,8 @@ std::string quantization(const CosSinTable& t) {
       const auto f = static_cast<float>(v);
       if (static_cast<double>(f) != v) return "";
       ++counted;
-      bf16 = bf16 && detail::to_float(detail::to_bfloat16(f)) == f;
-      f16 = f16 && detail::to_float(detail::to_float16(f)) == f;
+      bf16 = bf16 && round_to_dtype(f, DType::kBF16) == f;
+      f16 = f16 && round_to_dtype(f, DType::kF16) == f;
       if (!bf16 && !f16) return "";
     }
   }

@@ -16,7 +16,7 @@
 #include <string>
 
 #include "binding.h"
-#include "overlap.h"
+#include "rotary/tensor.h"
 
 namespace rotary::python {
 
@@ -101,29 +101,21 @@ void check_no_self_overlap(const Batched& t, const std::string& name) {
   }
 }
 
-// The bytes a batched tensor touches (nothing when empty).
-detail::StridedBytes strided_bytes(const Batched& t) {
-  detail::StridedBytes r;
-  if (t.empty()) return r;
-  using detail::byte_dim;
-  const auto size = static_cast<int64_t>(t.itemsize());
-  r.base = reinterpret_cast<std::uintptr_t>(t.data);
-  r.run_bytes = t.head_dim * size;
-  r.dims = {byte_dim(t.batch, t.batch_stride, size), byte_dim(t.tokens, t.token_stride, size),
-            byte_dim(t.heads, t.head_stride, size)};
-  return r;
+BatchedTensorView batched_view(const Batched& t) {
+  return {ConstTensorView(t.data, t.dtype, t.tokens, t.heads, t.head_dim, t.token_stride,
+                          t.head_stride),
+          t.batch, t.batch_stride};
 }
 
-// The library's aliasing rule (overlap.h) over whole batched tensors, before the first batch
-// entry is written: a per-entry check cannot see q of entry 0 sharing memory with k of entry 1.
+// The library's aliasing rule over whole batched tensors, before the first batch entry is
+// written: a per-entry check cannot see q of entry 0 sharing memory with k of entry 1.
 void check_aliasing(const Batched& q, const Batched& qo, const Batched* k, const Batched* ko) {
-  using detail::Operand;
-  const detail::StridedBytes none;
-  const Operand inputs[] = {{"q", strided_bytes(q)}, {"k", k ? strided_bytes(*k) : none}};
-  const Operand outputs[] = {{"q_out", strided_bytes(qo), 0},
-                             {"k_out", ko ? strided_bytes(*ko) : none, 1}};
+  const AliasingOperand inputs[] = {{"q", batched_view(q)},
+                                    {"k", k ? batched_view(*k) : BatchedTensorView{}}};
+  const AliasingOperand outputs[] = {{"q_out", batched_view(qo), 0},
+                                     {"k_out", ko ? batched_view(*ko) : BatchedTensorView{}, 1}};
   const std::size_t count = k ? 2 : 1;
-  detail::check_no_aliasing(std::span(inputs, count), std::span(outputs, count));
+  rotary::check_aliasing(std::span(inputs, count), std::span(outputs, count));
 }
 
 }  // namespace

@@ -121,8 +121,8 @@ RotateOperands rotate_operands(nb::handle q, nb::handle q_out, nb::handle k, nb:
 
 // Before a rotation that runs batch entry by batch entry: no output overlaps itself, and no output
 // shares memory with an input or another output across batch entries (the library's aliasing
-// rule, src/overlap.h, over the whole tensors; a per-entry call cannot see q of entry 0 sharing
-// memory with k of entry 1).
+// rule, rotary::check_aliasing, over the whole tensors; a per-entry call cannot see q of entry 0
+// sharing memory with k of entry 1).
 void check_batched_memory(const RotateOperands& ops);
 
 // `num_axes` rows of one component per token, axis-major (the Python layer flattens (A, ...) ids);
