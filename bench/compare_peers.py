@@ -507,21 +507,33 @@ def tensor_bytes(shape, dtype, channels):
     )
 
 
-def run_case(shape, dtype_name, threads, args, rotary_api, meter, compile_state, log):
-    dtype = DTYPES[dtype_name]
-    torch.set_num_threads(threads)
+@dataclass
+class CaseTensors:
+    """One case's q/k, the output tensors and positions, shared by every implementation."""
+
+    q: torch.Tensor
+    k: torch.Tensor
+    q_out: torch.Tensor
+    k_out: torch.Tensor
+    positions: torch.Tensor
+    positions_np: np.ndarray  # converted once, outside the timing
+
+
+def case_tensors(shape, dtype):
     generator = torch.Generator().manual_seed(0)
     q = torch.randn(shape.batch, shape.seq, shape.q_heads, shape.head_dim, generator=generator).to(dtype)
     k = torch.randn(shape.batch, shape.seq, shape.k_heads, shape.head_dim, generator=generator).to(dtype)
-    q_out, k_out = torch.empty_like(q), torch.empty_like(k)
     positions = shape.positions()
-    positions_np = positions.numpy()  # converted once, outside the timing
-    rot = shape.rotary_dim
-    impls, skipped = [], []
+    return CaseTensors(q, k, torch.empty_like(q), torch.empty_like(k), positions, positions.numpy())
 
-    # Limits, over the same tensors. In place: the rotated channels' bytes taken as float32 (a
-    # 16-bit mul_ would convert and round, compute-bound; x * 1.0 leaves every bit as it was).
-    q_rot, k_rot = (q, k) if rot == shape.head_dim else (q[..., :rot], k[..., :rot])
+
+def limit_impls(shape, t):
+    """The memory limits, over the same tensors.
+
+    In place: the rotated channels' bytes taken as float32 (a 16-bit mul_ would convert and round,
+    compute-bound; x * 1.0 leaves every bit as it was)."""
+    rot = shape.rotary_dim
+    q_rot, k_rot = (t.q, t.k) if rot == shape.head_dim else (t.q[..., :rot], t.k[..., :rot])
     q_words, k_words = q_rot.view(torch.float32), k_rot.view(torch.float32)
 
     def scale():
@@ -529,106 +541,135 @@ def run_case(shape, dtype_name, threads, args, rotary_api, meter, compile_state,
         k_words.mul_(1.0)
 
     def copy():
-        q_out.copy_(q)
-        k_out.copy_(k)
+        t.q_out.copy_(t.q)
+        t.k_out.copy_(t.k)
 
-    impls.append(Impl("limit: mul_(1.0) in place", "in_place", scale))  # on float32 views
-    impls.append(Impl("limit: copy_", "out_of_place", copy))
+    return [
+        Impl("limit: mul_(1.0) in place", "in_place", scale),  # on float32 views
+        Impl("limit: copy_", "out_of_place", copy),
+    ]
 
-    # rotary.
-    rope = rotary_api.rope(shape, threads)
-    impls.append(Impl("rotary in place", "in_place", rotary_api.in_place(rope, q, k, positions_np)))
-    impls.append(
-        Impl("rotary out of place", "out_of_place", rotary_api.out_of_place(rope, q, k, q_out, k_out, positions_np))
-    )
 
-    # transformers, eager and compiled.
-    full, apply, cos_sin = hf_functions(shape, dtype, positions)
+def rotary_impls(rotary_api, rope, t):
+    return [
+        Impl("rotary in place", "in_place", rotary_api.in_place(rope, t.q, t.k, t.positions_np)),
+        Impl(
+            "rotary out of place",
+            "out_of_place",
+            rotary_api.out_of_place(rope, t.q, t.k, t.q_out, t.k_out, t.positions_np),
+        ),
+    ]
+
+
+def hf_impls(shape, dtype, t, args, compile_state):
+    """transformers, eager and compiled: (impls, skipped)."""
+    q, k = t.q, t.k
+    full, apply, cos_sin = hf_functions(shape, dtype, t.positions)
     precomputed = cos_sin(q)
     family = {"llama": "Llama", "neox": "GPT-NeoX", "gptj": "GPT-J"}[shape.model]
-    impls.append(Impl(f"hf eager full ({family})", "out_of_place", lambda: full(q, k)))
-    impls.append(Impl(f"hf eager apply ({family})", "out_of_place", lambda: apply(q, k, *precomputed)))
+    impls = [
+        Impl(f"hf eager full ({family})", "out_of_place", lambda: full(q, k)),
+        Impl(f"hf eager apply ({family})", "out_of_place", lambda: apply(q, k, *precomputed)),
+    ]
     if args.no_compile:
-        skipped.append(("hf compile", "--no-compile"))
-    elif compile_state.get("broken"):
-        skipped.append(("hf compile", compile_state["broken"]))
-    else:
-        for label, fn, call_args in (("full", full, (q, k)), ("apply", apply, (q, k, *precomputed))):
-            try:
-                compiled = torch.compile(fn, dynamic=False)
-                started = time.perf_counter()
-                compiled(*call_args)
-                compile_state["seconds"] = compile_state.get("seconds", 0.0) + time.perf_counter() - started
-                impls.append(
-                    Impl(
-                        f"hf compile {label} ({family})",
-                        "out_of_place",
-                        (lambda c, a: lambda: c(*a))(compiled, call_args),
-                    )
+        return impls, [("hf compile", "--no-compile")]
+    if compile_state.get("broken"):
+        return impls, [("hf compile", compile_state["broken"])]
+    compiled, skipped = compiled_hf_impls(
+        family, (("full", full, (q, k)), ("apply", apply, (q, k, *precomputed))), compile_state
+    )
+    return impls + compiled, skipped
+
+
+def compiled_hf_impls(family, functions, compile_state):
+    """torch.compile of each (label, fn, call_args), compiled by a first call outside the timings.
+
+    The first failure marks compiling as broken (recorded in compile_state) for every later case."""
+    impls, skipped = [], []
+    for label, fn, call_args in functions:
+        try:
+            compiled = torch.compile(fn, dynamic=False)
+            started = time.perf_counter()
+            compiled(*call_args)
+            compile_state["seconds"] = compile_state.get("seconds", 0.0) + time.perf_counter() - started
+            impls.append(
+                Impl(
+                    f"hf compile {label} ({family})",
+                    "out_of_place",
+                    (lambda c, a: lambda: c(*a))(compiled, call_args),
                 )
-            except Exception as error:  # noqa: BLE001 - any failure to compile means "skip"
-                reason = f"{type(error).__name__}: {str(error).splitlines()[0][:160] if str(error) else ''}"
-                compile_state["broken"] = reason
-                skipped.append((f"hf compile {label}", reason))
-                break
+            )
+        except Exception as error:  # noqa: BLE001 - any failure to compile means "skip"
+            reason = f"{type(error).__name__}: {str(error).splitlines()[0][:160] if str(error) else ''}"
+            compile_state["broken"] = reason
+            skipped.append((f"hf compile {label}", reason))
+            break
+    return impls, skipped
 
-    # ONNX Runtime.
+
+def ort_impls(shape, dtype, dtype_name, threads, args, t):
+    """ONNX Runtime's two RotaryEmbedding operators, bound to the case's tensors: (impls, skipped)."""
     if ORT_TYPES[dtype][1] is None:
-        skipped.append(("ort", f"{dtype_name}: no CPU kernel for RotaryEmbedding in onnxruntime"))
-    else:
-        cos_cache, sin_cache = cos_sin_cache(shape, positions, dtype)
-        bound = {
-            "q": (q.view(shape.batch, shape.seq, -1), "in"),
-            "k": (k.view(shape.batch, shape.seq, -1), "in"),
-            "position_ids": (positions, "in"),
-            "cos_cache": (cos_cache, "in"),
-            "sin_cache": (sin_cache, "in"),
-            "q_out": (q_out.view(shape.batch, shape.seq, -1), "out"),
-            "k_out": (k_out.view(shape.batch, shape.seq, -1), "out"),
-        }
-        for kind, label in (
-            ("contrib", "ort com.microsoft RotaryEmbedding"),
-            ("opset23", "ort opset-23 RotaryEmbedding"),
-        ):
-            try:
-                impls.append(Impl(label, "out_of_place", ort_call(ort_session(kind, shape, dtype, threads), bound)))
-                impls[-1].keepalive = (cos_cache, sin_cache)
-                # ORT's intra-op pool (default options: spinning allowed) keeps its threads spinning
-                # for tens of ms after a run, which would slow whatever runs next on 2 cores.
-                impls[-1].settle_s = args.ort_settle_ms / 1000 if threads > 1 else 0.0
-            except Exception as error:  # noqa: BLE001
-                skipped.append((label, f"{type(error).__name__}: {str(error).splitlines()[0][:160]}"))
+        return [], [("ort", f"{dtype_name}: no CPU kernel for RotaryEmbedding in onnxruntime")]
+    impls, skipped = [], []
+    cos_cache, sin_cache = cos_sin_cache(shape, t.positions, dtype)
+    bound = {
+        "q": (t.q.view(shape.batch, shape.seq, -1), "in"),
+        "k": (t.k.view(shape.batch, shape.seq, -1), "in"),
+        "position_ids": (t.positions, "in"),
+        "cos_cache": (cos_cache, "in"),
+        "sin_cache": (sin_cache, "in"),
+        "q_out": (t.q_out.view(shape.batch, shape.seq, -1), "out"),
+        "k_out": (t.k_out.view(shape.batch, shape.seq, -1), "out"),
+    }
+    for kind, label in (
+        ("contrib", "ort com.microsoft RotaryEmbedding"),
+        ("opset23", "ort opset-23 RotaryEmbedding"),
+    ):
+        try:
+            impls.append(Impl(label, "out_of_place", ort_call(ort_session(kind, shape, dtype, threads), bound)))
+            impls[-1].keepalive = (cos_cache, sin_cache)
+            # ORT's intra-op pool (default options: spinning allowed) keeps its threads spinning
+            # for tens of ms after a run, which would slow whatever runs next on 2 cores.
+            impls[-1].settle_s = args.ort_settle_ms / 1000 if threads > 1 else 0.0
+        except Exception as error:  # noqa: BLE001
+            skipped.append((label, f"{type(error).__name__}: {str(error).splitlines()[0][:160]}"))
+    return impls, skipped
 
-    # Sanity: every out-of-place result against rotary's, from the same inputs (before any in-place
-    # call changes q and k). HF's 16-bit code rounds after every operation, so it differs by a few
-    # 16-bit ulps.
-    rotary_api.out_of_place(rope, q, k, q_out, k_out, positions_np)()
-    reference = (q_out.clone(), k_out.clone())
+
+def check_against_rotary(impls, rotary_api, rope, t):
+    """Sets each peer's max_diff: its out-of-place result against rotary's, from the same inputs.
+
+    Runs before any in-place call changes q and k. HF's 16-bit code rounds after every operation,
+    so it differs by a few 16-bit ulps."""
+    rotary_api.out_of_place(rope, t.q, t.k, t.q_out, t.k_out, t.positions_np)()
+    reference = (t.q_out.clone(), t.k_out.clone())
     for impl in impls:
         if impl.mode != "out_of_place" or impl.name.startswith("limit") or impl.name.startswith("rotary"):
             continue
         result = impl.fn()
         if impl.name.startswith("ort"):
-            result = (q_out, k_out)
-        got_q = result[0].transpose(1, 2) if result[0].shape != q.shape else result[0]
-        got_k = result[1].transpose(1, 2) if result[1].shape != k.shape else result[1]
+            result = (t.q_out, t.k_out)
+        got_q = result[0].transpose(1, 2) if result[0].shape != t.q.shape else result[0]
+        got_k = result[1].transpose(1, 2) if result[1].shape != t.k.shape else result[1]
         impl.max_diff = max(
             (got_q.float() - reference[0].float()).abs().max().item(),
             (got_k.float() - reference[1].float()).abs().max().item(),
         )
-    del reference
 
-    # Timing.
+
+def time_impls(impls, shape, threads, args, meter):
+    """Calibrates and times every implementation; returns the foreign load of the rounds kept."""
     wait_for_quiet(meter, args.max_foreign_load, 5.0)
     sample_s = args.sample_ms / 1000
     for impl in impls:
         calibrate(impl, sample_s)
     repeats = args.repeats_long if shape.name == "prefill_long" else args.repeats
-    loads = measure(
-        impls, repeats, sample_s, args.gap_ms / 1000 if threads > 1 else 0.002, meter, args.max_foreign_load
-    )
-    in_bytes = tensor_bytes(shape, dtype, rot) * 2
-    out_bytes = tensor_bytes(shape, dtype, shape.head_dim) * 2
+    return measure(impls, repeats, sample_s, args.gap_ms / 1000 if threads > 1 else 0.002, meter, args.max_foreign_load)
+
+
+def result_rows(impls, in_bytes, out_bytes):
+    """One row per implementation: its median, bandwidth, % of its mode's limit, rotary's speedups."""
     rows = []
     by_name = {impl.name: impl for impl in impls}
     limit = {
@@ -654,12 +695,31 @@ def run_case(shape, dtype_name, threads, args, rotary_api, meter, compile_state,
                 "max_diff": impl.max_diff,
             }
         )
+    return rows
+
+
+def run_case(shape, dtype_name, threads, args, rotary_api, meter, compile_state, log):
+    """Every implementation on one shape x dtype x thread count: built, checked, timed, summed up."""
+    dtype = DTYPES[dtype_name]
+    torch.set_num_threads(threads)
+    t = case_tensors(shape, dtype)
+    impls = limit_impls(shape, t)
+    rope = rotary_api.rope(shape, threads)
+    impls += rotary_impls(rotary_api, rope, t)
+    hf, hf_skipped = hf_impls(shape, dtype, t, args, compile_state)
+    ort, ort_skipped = ort_impls(shape, dtype, dtype_name, threads, args, t)
+    impls += hf + ort
+    check_against_rotary(impls, rotary_api, rope, t)
+    loads = time_impls(impls, shape, threads, args, meter)
+    in_bytes = tensor_bytes(shape, dtype, shape.rotary_dim) * 2
+    out_bytes = tensor_bytes(shape, dtype, shape.head_dim) * 2
+    rows = result_rows(impls, in_bytes, out_bytes)
     result = {
         "shape": shape.name,
         "dtype": dtype_name,
         "threads": threads,
         "rows": rows,
-        "skipped": skipped,
+        "skipped": hf_skipped + ort_skipped,
         "foreign_load_median": statistics.median(loads),
         "foreign_load_max": max(loads),
         "in_place_bytes": in_bytes,
@@ -750,10 +810,10 @@ def gbench_section(path, seconds=None):
     return "\n".join(out) + "\n"
 
 
-def report(results, meta):
-    out = []
+def report_header(meta):
+    """The report's title and the run's context: date, command, library, machine, versions, method."""
+    out = ["# rotary on the CPU: limits and peers\n"]
     add = out.append
-    add("# rotary on the CPU: limits and peers\n")
     add(f"- Date: {meta['date']}")
     add(f"- Command: `{meta['command']}` ({meta['elapsed_s']:.0f} s)")
     add(
@@ -781,93 +841,99 @@ def report(results, meta):
     if meta.get("compile_seconds"):
         add(f"- torch.compile: {meta['compile_seconds']:.0f} s of compilation in total (outside the timings)")
     add("")
+    return out
 
-    add("## Summary: rotary\n")
-    add(
+
+def summary_speedup(rows, name):
+    """Rotary's speedups over one peer, in place / out of place; — when the peer did not run."""
+    row = rows.get(name)
+    if not row:
+        return "—"
+    return f"{row['speedup_in_place']:.1f}× / {row['speedup_out_of_place']:.1f}×"
+
+
+def summary_row(r):
+    rows = {row["impl"].split(" (")[0]: row for row in r["rows"]}  # peer names without the model family
+    peers = (
+        "hf eager full",
+        "hf eager apply",
+        "hf compile apply",
+        "ort com.microsoft RotaryEmbedding",
+        "ort opset-23 RotaryEmbedding",
+    )
+    speedups = " | ".join(summary_speedup(rows, name) for name in peers)
+    ri, ro = rows["rotary in place"], rows["rotary out of place"]
+    return (
+        f"| {r['shape']} | {r['dtype']} | {r['threads']} | {fmt(ri['gbps'])} | {fmt(ri['pct_limit'], 0)}% | "
+        f"{fmt(ro['gbps'])} | {fmt(ro['pct_limit'], 0)}% | {speedups} | {r['foreign_load_median']:.2f} |"
+    )
+
+
+def summary_section(results):
+    """One line per case: rotary's bandwidth, its share of the limits and its speedups over each peer."""
+    out = ["## Summary: rotary\n"]
+    out.append(
         "| shape | dtype | threads | in place GB/s | % of mul_ limit | out of place GB/s | % of copy limit | "
         "vs eager full | vs eager apply | vs compile apply | vs ORT contrib | vs ORT op23 | other load |"
     )
-    add("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
-    for r in results:
-        rows = {row["impl"].split(" (")[0]: row for row in r["rows"]}
+    out.append("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    out += [summary_row(r) for r in results]
+    out.append("\nSpeedups are given as (rotary in place) / (rotary out of place); — = not run (see the details).\n")
+    return out
 
-        def speed(name):
-            row = rows.get(name)  # noqa: B023 - called only within this iteration
-            if not row:
-                return "—"
-            return f"{row['speedup_in_place']:.1f}× / {row['speedup_out_of_place']:.1f}×"
 
-        ri, ro = rows["rotary in place"], rows["rotary out of place"]
-        add(
-            f"| {r['shape']} | {r['dtype']} | {r['threads']} | {fmt(ri['gbps'])} | {fmt(ri['pct_limit'], 0)}% | "
-            f"{fmt(ro['gbps'])} | {fmt(ro['pct_limit'], 0)}% | {speed('hf eager full')} | {speed('hf eager apply')} | "
-            f"{speed('hf compile apply')} | {speed('ort com.microsoft RotaryEmbedding')} | "
-            f"{speed('ort opset-23 RotaryEmbedding')} | {r['foreign_load_median']:.2f} |"
-        )
-    add("\nSpeedups are given as (rotary in place) / (rotary out of place); — = not run (see the details).\n")
+def details_row(row):
+    speed = (
+        "—"
+        if row["impl"].startswith(("limit", "rotary"))
+        else f"{row['speedup_in_place']:.2f}× / {row['speedup_out_of_place']:.2f}×"
+    )
+    return (
+        f"| {row['impl']} | {row['mode'].replace('_', ' ')} | {fmt(row['median_us'], 2)} | "
+        f"{fmt(row['gbps'])} | {fmt(row['pct_limit'], 0)}% | {speed} | "
+        f"{fmt(row['max_diff'], 4) if not math.isnan(row['max_diff']) else '—'} |"
+    )
+
+
+def details_case(r):
+    """One case in full: the bytes counted, the load seen, every implementation, what was not run."""
+    out = [f"### {r['shape']}, {r['dtype']}, {r['threads']} thread{'s' if r['threads'] > 1 else ''}\n"]
+    out.append(
+        f"In place counts {r['in_place_bytes'] / 1e6:.2f} MB per call, out of place "
+        f"{r['out_of_place_bytes'] / 1e6:.2f} MB. Other processes' load: median "
+        f"{r['foreign_load_median']:.2f}, max {r['foreign_load_max']:.2f} cores.\n"
+    )
+    out.append(
+        "| implementation | mode | median µs | GB/s | % limit | rotary speedup (in place / out of place) | "
+        "max abs diff vs rotary |"
+    )
+    out.append("|---|---|---|---|---|---|---|")
+    out += [details_row(row) for row in r["rows"]]
+    out += [f"\nNot run: {name}: {reason}" for name, reason in r["skipped"]]
+    out.append("")
+    return out
+
+
+def report(results, meta):
+    """The markdown report: the run's context, rotary's summary, the C++ medians, every case in detail."""
+    out = report_header(meta)
+    out += summary_section(results)
     if meta.get("gbench_json"):
-        add(gbench_section(meta["gbench_json"], meta.get("gbench_seconds")))
-
-    add("## Details\n")
+        out.append(gbench_section(meta["gbench_json"], meta.get("gbench_seconds")))
+    out.append("## Details\n")
     for r in results:
-        add(f"### {r['shape']}, {r['dtype']}, {r['threads']} thread{'s' if r['threads'] > 1 else ''}\n")
-        add(
-            f"In place counts {r['in_place_bytes'] / 1e6:.2f} MB per call, out of place "
-            f"{r['out_of_place_bytes'] / 1e6:.2f} MB. Other processes' load: median "
-            f"{r['foreign_load_median']:.2f}, max {r['foreign_load_max']:.2f} cores.\n"
-        )
-        add(
-            "| implementation | mode | median µs | GB/s | % limit | rotary speedup (in place / out of place) | "
-            "max abs diff vs rotary |"
-        )
-        add("|---|---|---|---|---|---|---|")
-        for row in r["rows"]:
-            speed = (
-                "—"
-                if row["impl"].startswith(("limit", "rotary"))
-                else f"{row['speedup_in_place']:.2f}× / {row['speedup_out_of_place']:.2f}×"
-            )
-            add(
-                f"| {row['impl']} | {row['mode'].replace('_', ' ')} | {fmt(row['median_us'], 2)} | "
-                f"{fmt(row['gbps'])} | {fmt(row['pct_limit'], 0)}% | {speed} | "
-                f"{fmt(row['max_diff'], 4) if not math.isnan(row['max_diff']) else '—'} |"
-            )
-        for name, reason in r["skipped"]:
-            add(f"\nNot run: {name}: {reason}")
-        add("")
-    add("<details><summary>All CPU flags</summary>\n")
-    add(" ".join(meta["all_flags"]))
-    add("\n</details>")
+        out += details_case(r)
+    out.append("<details><summary>All CPU flags</summary>\n")
+    out.append(" ".join(meta["all_flags"]))
+    out.append("\n</details>")
     return "\n".join(out) + "\n"
 
 
 # ------------------------------------------------------------------------------------------------
 
 
-def main():
-    parser = argparse.ArgumentParser(
-        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument(
-        "--quick",
-        action="store_true",
-        help="prefill (1024 tokens) and decode, f32 and bf16, 1 thread, 3 rounds: a smoke test of every code path",
-    )
-    parser.add_argument("--out", help="write the markdown report here (also printed)")
-    parser.add_argument("--json", help="write the raw results as JSON here")
-    parser.add_argument(
-        "--rotary-build",
-        default=os.path.join(REPO, "build-bench"),
-        help="CMake build directory with the Python module (-DROTARY_BUILD_PYTHON=ON), "
-        "used when `import rotary` fails (default: %(default)s)",
-    )
-    parser.add_argument(
-        "--rotary-from",
-        choices=("auto", "installed", "build"),
-        default="auto",
-        help="which rotary package: the installed one, the one in --rotary-build, or the "
-        "installed one when importable (default %(default)s)",
-    )
+def add_case_options(parser):
+    """Which cases run, and how each is timed."""
     parser.add_argument("--shapes", default=",".join(SHAPES), help="comma-separated, from: " + ", ".join(SHAPES))
     parser.add_argument("--dtypes", default="f32,f16,bf16")
     parser.add_argument("--threads", default="1,2")
@@ -892,6 +958,10 @@ def main():
         default=0.3,
         help="re-run a round (twice at most) when other processes kept more cores busy",
     )
+
+
+def add_gbench_options(parser):
+    """The C++ benchmark (bench/rotate_bench) run first, or its output read, for the report."""
     parser.add_argument(
         "--gbench",
         metavar="BINARY",
@@ -906,8 +976,41 @@ def main():
         help="report this existing rotate_bench JSON output "
         "(--benchmark_out=FILE --benchmark_out_format=json) instead of running --gbench",
     )
+
+
+def build_parser():
+    # The options are added in the order --help lists them.
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="prefill (1024 tokens) and decode, f32 and bf16, 1 thread, 3 rounds: a smoke test of every code path",
+    )
+    parser.add_argument("--out", help="write the markdown report here (also printed)")
+    parser.add_argument("--json", help="write the raw results as JSON here")
+    parser.add_argument(
+        "--rotary-build",
+        default=os.path.join(REPO, "build-bench"),
+        help="CMake build directory with the Python module (-DROTARY_BUILD_PYTHON=ON), "
+        "used when `import rotary` fails (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--rotary-from",
+        choices=("auto", "installed", "build"),
+        default="auto",
+        help="which rotary package: the installed one, the one in --rotary-build, or the "
+        "installed one when importable (default %(default)s)",
+    )
+    add_case_options(parser)
+    add_gbench_options(parser)
     parser.add_argument("--no-compile", action="store_true", help="skip torch.compile")
-    args = parser.parse_args()
+    return parser
+
+
+def selected_cases(args):
+    """(shapes, dtypes, threads) to run; --quick replaces them (and shortens prefill and the timing)."""
     shapes = [s for s in args.shapes.split(",") if s]
     dtypes = [d for d in args.dtypes.split(",") if d]
     threads = [int(t) for t in args.threads.split(",") if t]
@@ -916,38 +1019,43 @@ def main():
         shapes, dtypes, threads = ["prefill", "decode"], ["f32", "bf16"], [1]
         args.repeats = min(args.repeats, 3)
         args.sample_ms = min(args.sample_ms, 10.0)
+    return shapes, dtypes, threads
 
-    started = time.perf_counter()
-    command = "python3 " + " ".join([os.path.relpath(sys.argv[0], REPO)] + [shlex.quote(a) for a in sys.argv[1:]])
-    gbench_seconds = None
-    if args.gbench and not args.gbench_json:
-        # The C++ side first, alone on the machine (nothing of this process runs meanwhile).
-        args.gbench_json = os.path.join(tempfile.mkdtemp(prefix="rotate-bench-"), "rotate_bench.json")
-        print(f"running {args.gbench} ...", file=sys.stderr, flush=True)
-        gbench_started = time.perf_counter()
-        subprocess.run(
-            [
-                args.gbench,
-                f"--benchmark_out={args.gbench_json}",
-                "--benchmark_out_format=json",
-                *shlex.split(args.gbench_args),
-            ],
-            check=True,
-            stdout=subprocess.DEVNULL,
-        )
-        gbench_seconds = time.perf_counter() - gbench_started
-    rotary_module, rotary_source = import_rotary(args.rotary_build, args.rotary_from)
-    rotary_api = RotaryAdapter(rotary_module)
+
+def run_gbench(args):
+    """Runs --gbench into a temporary JSON file (now args.gbench_json); returns the seconds it took.
+
+    The C++ side first, alone on the machine (nothing of this process runs meanwhile)."""
+    args.gbench_json = os.path.join(tempfile.mkdtemp(prefix="rotate-bench-"), "rotate_bench.json")
+    print(f"running {args.gbench} ...", file=sys.stderr, flush=True)
+    gbench_started = time.perf_counter()
+    subprocess.run(
+        [
+            args.gbench,
+            f"--benchmark_out={args.gbench_json}",
+            "--benchmark_out_format=json",
+            *shlex.split(args.gbench_args),
+        ],
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+    return time.perf_counter() - gbench_started
+
+
+def peer_versions():
+    """Imports the peers' packages (a missing one stops the run here) and returns their versions."""
     import onnx
     import onnxruntime
     import transformers
 
-    torch._dynamo.config.cache_size_limit = 1024
-    torch._dynamo.config.accumulated_cache_size_limit = 4096
+    return {"transformers": transformers.__version__, "onnxruntime": onnxruntime.__version__, "onnx": onnx.__version__}
 
+
+def run_metadata(args, command, threads, rotary_api, rotary_source, peers, gbench_seconds):
+    """What the report says about the run: library, machine, versions, settings."""
     model, flags, all_flags = cpu_description()
     commit, dirty = git_state()
-    meta = {
+    return {
         "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "command": command,
         "commit": commit,
@@ -961,9 +1069,7 @@ def main():
         "cpus": os.cpu_count(),
         "python": platform.python_version(),
         "torch": torch.__version__,
-        "transformers": transformers.__version__,
-        "onnxruntime": onnxruntime.__version__,
-        "onnx": onnx.__version__,
+        **peers,  # transformers, onnxruntime, onnx
         "numpy": np.__version__,
         "threads": threads,
         "repeats": args.repeats,
@@ -973,10 +1079,16 @@ def main():
         "gbench_json": args.gbench_json,
         "gbench_seconds": gbench_seconds,
     }
-    log = lambda message: print(message, file=sys.stderr, flush=True)  # noqa: E731
-    log(f"rotary ({rotary_source}), SIMD target {meta['simd']}; commit {commit[:12]}")
+
+
+def log_progress(message):
+    """Progress goes to stderr: stdout carries the report alone."""
+    print(message, file=sys.stderr, flush=True)
+
+
+def run_cases(shapes, dtypes, threads, args, rotary_api, compile_state):
+    """Every case's result, sorted by --shapes, --dtypes, then thread count; failed cases are logged, left out."""
     meter = LoadMeter()
-    compile_state = {}
     results = []
     # Thread count outermost: torch.compile recompiles per thread count anyway (a guard on it).
     for n in threads:
@@ -984,17 +1096,18 @@ def main():
             for dtype_name in dtypes:
                 try:
                     results.append(
-                        run_case(SHAPES[shape_name], dtype_name, n, args, rotary_api, meter, compile_state, log)
+                        run_case(
+                            SHAPES[shape_name], dtype_name, n, args, rotary_api, meter, compile_state, log_progress
+                        )
                     )
                 except Exception:  # noqa: BLE001 - report the case and go on
-                    log(f"  {shape_name} {dtype_name} threads={n}: FAILED\n{traceback.format_exc()}")
+                    log_progress(f"  {shape_name} {dtype_name} threads={n}: FAILED\n{traceback.format_exc()}")
     order = {name: i for i, name in enumerate(shapes)}
     results.sort(key=lambda r: (order[r["shape"]], dtypes.index(r["dtype"]), r["threads"]))
-    meta["elapsed_s"] = time.perf_counter() - started
-    meta["compile_seconds"] = compile_state.get("seconds", 0.0)
-    if compile_state.get("broken"):
-        meta["compile_broken"] = compile_state["broken"]
-    text = report(results, meta)
+    return results
+
+
+def write_outputs(args, text, meta, results):
     print(text)
     if args.out:
         with open(args.out, "w") as f:
@@ -1002,7 +1115,31 @@ def main():
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"meta": meta, "results": results}, f, indent=1)
-    log(f"done in {meta['elapsed_s']:.0f} s")
+
+
+def main():
+    args = build_parser().parse_args()
+    shapes, dtypes, threads = selected_cases(args)
+    started = time.perf_counter()
+    command = "python3 " + " ".join([os.path.relpath(sys.argv[0], REPO)] + [shlex.quote(a) for a in sys.argv[1:]])
+    gbench_seconds = run_gbench(args) if args.gbench and not args.gbench_json else None
+    rotary_module, rotary_source = import_rotary(args.rotary_build, args.rotary_from)
+    rotary_api = RotaryAdapter(rotary_module)
+    peers = peer_versions()
+
+    torch._dynamo.config.cache_size_limit = 1024
+    torch._dynamo.config.accumulated_cache_size_limit = 4096
+
+    meta = run_metadata(args, command, threads, rotary_api, rotary_source, peers, gbench_seconds)
+    log_progress(f"rotary ({rotary_source}), SIMD target {meta['simd']}; commit {meta['commit'][:12]}")
+    compile_state = {}
+    results = run_cases(shapes, dtypes, threads, args, rotary_api, compile_state)
+    meta["elapsed_s"] = time.perf_counter() - started
+    meta["compile_seconds"] = compile_state.get("seconds", 0.0)
+    if compile_state.get("broken"):
+        meta["compile_broken"] = compile_state["broken"]
+    write_outputs(args, text=report(results, meta), meta=meta, results=results)
+    log_progress(f"done in {meta['elapsed_s']:.0f} s")
 
 
 if __name__ == "__main__":
