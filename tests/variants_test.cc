@@ -159,5 +159,22 @@ TEST(VariantsTest, PlainSchemesHaveNoRuleAndProportionalZeroPairsDoNotRotate) {
   EXPECT_EQ(compute_frequencies(c.unscaled()).inv_freq.size(), 32u);
 }
 
+TEST(VariantsTest, NtkFollowsVllmsFixedNtkFormula) {
+  // vLLM's NTKScalingRotaryEmbedding (ntk_scaling_rope.py): the default frequencies of base * s,
+  // each divided by s^(2/d), so theta_i = base^(-2i/d) * s^(-(2i + 2)/d).
+  RopeConfig c = config_from_json(
+      R"({"head_dim": 128, "rope_theta": 10000, "rope_scaling": {"rope_type": "ntk", "factor": 4}})");
+  const Frequencies f = compute_frequencies(c);
+  ASSERT_EQ(f.inv_freq.size(), 64u);
+  for (int i = 0; i < 64; ++i) {
+    const double expected = std::pow(10000.0, -2.0 * i / 128) * std::pow(4.0, -(2.0 * i + 2) / 128);
+    EXPECT_NEAR(f.inv_freq[i], expected, 4 * 0x1p-24 * expected) << i;
+  }
+  EXPECT_EQ(f.attention_factor, 1.0);
+  EXPECT_FALSE(frequencies_depend_on_length(c));
+  c.factor = 0.5;
+  EXPECT_THROW(c.validate(), Error);
+}
+
 }  // namespace
 }  // namespace rotary

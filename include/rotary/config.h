@@ -26,6 +26,7 @@ namespace rotary {
   X(kLlama3, "llama3")             /* Llama 3.1: smoothing between two frequency bands */        \
   X(kProportional, "proportional") /* a proportion of head_dim rotates, exponent over it */      \
   X(kAxial, "axial")               /* 2D vision RoPE: pairs rotate by a patch's row or column */ \
+  X(kNtk, "ntk")                   /* vLLM's fixed NTK: base * factor, theta / factor^(2/d) */   \
   /* a new rope type: one line above this one, and its unit in src/variants/ */
 
 enum class RopeType {

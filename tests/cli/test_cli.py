@@ -360,3 +360,15 @@ def test_layers_lists_which_layers_rotate():
     assert run("layers", "llama-4-scout-17b-16e-instruct").stdout.rstrip().endswith("36 of 48 layers rotate")
     failed = run("layers", "llama-3-8b", check=False)  # the stored record keeps no layer count
     assert failed.returncode == 2 and "num_hidden_layers" in failed.stderr
+
+
+def test_inspect_summarises_vllms_ntk_scaling(tmp_path):
+    config = {"head_dim": 128, "rope_theta": 10000.0, "rope_scaling": {"rope_type": "ntk", "factor": 4.0}}
+    path = tmp_path / "ntk.json"
+    path.write_text(json.dumps(config))
+    assert "NTK scaling        base 10000 x factor 4 = 40000" in run("inspect", path).stdout
+    report = json.loads(run("inspect", path, "--json").stdout)
+    assert report["rope_type"] == "ntk"
+    # theta_i = base^(-2i/d) factor^(-(2i+2)/d): the slowest pair divided by the whole factor.
+    last = report["pairs"][-1]
+    assert last["scale"] == pytest.approx(1 / 4, rel=1e-6) and last["regime"] == "interpolated"
