@@ -13,24 +13,24 @@
 namespace rotary {
 namespace {
 
-using detail::config_error;
+using detail::invalid_config;
 using detail::show;
 
 // The sections: at most kMaxAxes, none negative, and the rules of their order (mrope_orders.cc).
 void validate_sections(const RopeConfig& c, int64_t dim) {
   if (c.mrope_section.empty()) return;
   if (c.rope_type == RopeType::kAxial) {
-    config_error("mrope_section",
-                 "not used by axial RoPE (rows and columns take rotary_dim / 4 "
-                 "pairs each)");
+    invalid_config("mrope_section",
+                   "not used by axial RoPE (rows and columns take rotary_dim / 4 "
+                   "pairs each)");
   }
   const auto n = static_cast<int64_t>(c.mrope_section.size());
   if (n > Positions::kMaxAxes) {
-    config_error("mrope_section", "expected at most " + std::to_string(Positions::kMaxAxes) +
-                                      " axes, got " + std::to_string(n));
+    invalid_config("mrope_section", "expected at most " + std::to_string(Positions::kMaxAxes) +
+                                        " axes, got " + std::to_string(n));
   }
   for (int64_t s : c.mrope_section) {
-    if (s < 0) config_error("mrope_section", "expected sections >= 0, got " + std::to_string(s));
+    if (s < 0) invalid_config("mrope_section", "expected sections >= 0, got " + std::to_string(s));
   }
   detail::mrope_scheme(c.mrope_order).validate(c.mrope_section, dim / 2);
 }
@@ -57,32 +57,32 @@ RopeType parse_rope_type(std::string_view name) {
 int64_t RopeConfig::resolved_rotary_dim() const {
   // Checked before anything is sized by it.
   if (head_dim <= 0 || head_dim > kMaxHeadDim) {
-    config_error("head_dim", "expected an integer in [1, " + std::to_string(kMaxHeadDim) +
-                                 "], got " + std::to_string(head_dim));
+    invalid_config("head_dim", "expected an integer in [1, " + std::to_string(kMaxHeadDim) +
+                                   "], got " + std::to_string(head_dim));
   }
   if (rope_type == RopeType::kProportional) {
     // transformers' "proportional" always produces head_dim/2 frequencies (the unrotated ones are
     // 0).
-    if (head_dim % 2 != 0) config_error("head_dim", "proportional RoPE needs an even head_dim");
+    if (head_dim % 2 != 0) invalid_config("head_dim", "proportional RoPE needs an even head_dim");
     return head_dim;
   }
   int64_t dim;
   if (rotary_dim) {
     dim = *rotary_dim;
     if (dim <= 0 || dim > head_dim) {
-      config_error("rotary_dim", "expected 0 < rotary_dim <= head_dim (" +
-                                     std::to_string(head_dim) + "), got " + std::to_string(dim));
+      invalid_config("rotary_dim", "expected 0 < rotary_dim <= head_dim (" +
+                                       std::to_string(head_dim) + "), got " + std::to_string(dim));
     }
   } else {
     if (!std::isfinite(partial_rotary_factor) || partial_rotary_factor <= 0 ||
         partial_rotary_factor > 1) {
-      config_error("partial_rotary_factor",
-                   "expected a number in (0, 1], got " + show(partial_rotary_factor));
+      invalid_config("partial_rotary_factor",
+                     "expected a number in (0, 1], got " + show(partial_rotary_factor));
     }
     // int(head_dim * partial_rotary_factor): a double product truncated, as transformers does.
     dim = static_cast<int64_t>(static_cast<double>(head_dim) * partial_rotary_factor);
     if (dim <= 0) {
-      config_error("partial_rotary_factor", "head_dim * partial_rotary_factor rounds down to 0");
+      invalid_config("partial_rotary_factor", "head_dim * partial_rotary_factor rounds down to 0");
     }
   }
   if (dim % 2 != 0) {
@@ -90,8 +90,8 @@ int64_t RopeConfig::resolved_rotary_dim() const {
     const char* field = rotary_dim                     ? "rotary_dim"
                         : partial_rotary_factor != 1.0 ? "partial_rotary_factor"
                                                        : "head_dim";
-    config_error(field, "the rotary dimension must be even (pairs of channels rotate), got " +
-                            std::to_string(dim));
+    invalid_config(field, "the rotary dimension must be even (pairs of channels rotate), got " +
+                              std::to_string(dim));
   }
   return dim;
 }
@@ -164,20 +164,20 @@ namespace {
 
 void validate_common(const RopeConfig& c) {
   if (!std::isfinite(c.rope_theta) || c.rope_theta <= 1.0) {
-    config_error("rope_theta", "expected a finite base > 1, got " + show(c.rope_theta));
+    invalid_config("rope_theta", "expected a finite base > 1, got " + show(c.rope_theta));
   }
   if (c.max_position_embeddings < 0) {
-    config_error("max_position_embeddings",
-                 "expected >= 0, got " + std::to_string(c.max_position_embeddings));
+    invalid_config("max_position_embeddings",
+                   "expected >= 0, got " + std::to_string(c.max_position_embeddings));
   }
   if (c.original_max_position_embeddings && *c.original_max_position_embeddings <= 0) {
-    config_error(
+    invalid_config(
         "original_max_position_embeddings",
         "expected a positive integer, got " + std::to_string(*c.original_max_position_embeddings));
   }
   if (c.attention_factor && (!std::isfinite(*c.attention_factor) || *c.attention_factor <= 0)) {
-    config_error("attention_factor",
-                 "expected a finite number > 0, got " + show(*c.attention_factor));
+    invalid_config("attention_factor",
+                   "expected a finite number > 0, got " + show(*c.attention_factor));
   }
 }
 
@@ -185,15 +185,15 @@ void validate_common(const RopeConfig& c) {
 void validate_mscales(const RopeConfig& c) {
   if (!c.short_mscale && !c.long_mscale) return;
   if (c.rope_type != RopeType::kLongRope) {
-    config_error(c.short_mscale ? "short_mscale" : "long_mscale",
-                 "PhiMoE's cos/sin scales apply to rope_type 'longrope', got '" +
-                     std::string(to_string(c.rope_type)) + "'");
+    invalid_config(c.short_mscale ? "short_mscale" : "long_mscale",
+                   "PhiMoE's cos/sin scales apply to rope_type 'longrope', got '" +
+                       std::string(to_string(c.rope_type)) + "'");
   }
   for (auto [value, name] :
        {std::pair{c.short_mscale, "short_mscale"}, std::pair{c.long_mscale, "long_mscale"}}) {
-    if (!value) config_error(name, "required with the other of short_mscale / long_mscale");
+    if (!value) invalid_config(name, "required with the other of short_mscale / long_mscale");
     if (!std::isfinite(*value) || *value <= 0) {
-      config_error(name, "expected a finite number > 0, got " + show(*value));
+      invalid_config(name, "expected a finite number > 0, got " + show(*value));
     }
   }
 }

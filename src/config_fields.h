@@ -4,6 +4,10 @@
 
 #include <nlohmann/json.hpp>
 #include <string>
+#include <string_view>
+#include <vector>
+
+#include "rotary/config.h"
 
 namespace rotary::detail {
 
@@ -27,5 +31,11 @@ inline std::string model_type_of(const nlohmann::json& whole, const nlohmann::js
   if (!v) v = find(whole, "model_type");
   return v && v->is_string() ? v->get<std::string>() : std::string();
 }
+
+// config_from_json on a document already parsed (and held to the JSON limits): for readers that
+// walk the same config for more than its RoPE, so that it is parsed once.
+RopeConfig config_from_parsed_json(const nlohmann::json& whole, std::string_view layer_type);
+// rope_layer_types, likewise.
+std::vector<std::string> rope_layer_types_of_parsed(const nlohmann::json& whole);
 
 }  // namespace rotary::detail

@@ -10,6 +10,7 @@
 #include "families.h"
 #include "json_read.h"
 #include "rotary/error.h"
+#include "validate.h"
 #include "variants/variant.h"
 
 namespace rotary {
@@ -194,10 +195,10 @@ void read_mrope(const Json& dict, const std::string& path, const std::string& mo
 void apply_tower(const std::string& family, const std::string& field, RopeConfig& c) {
   const detail::VisionTraits* tower = detail::vision_traits(family);
   if (!tower) {
-    throw Error(ErrorCode::kInvalidConfig, field,
-                "'" + family +
-                    "': rotary knows the 2D RoPE of Pixtral's tower and of Qwen2-VL's and the "
-                    "towers that copy it (rotary families lists them)");
+    detail::invalid_config(
+        field, "'" + family +
+                   "': rotary knows the 2D RoPE of Pixtral's tower and of Qwen2-VL's and the "
+                   "towers that copy it (rotary families lists them)");
   }
   if (!tower->unsupported.empty()) {
     throw Error(
@@ -255,10 +256,11 @@ void require_family_keys(const Json& root, const std::string& model_type, const 
   if (!family) return;
   for (const detail::KeyAlias& alias : family->aliases) {
     if (alias.required && !find(root, alias.key.data())) {
-      throw Error(ErrorCode::kInvalidConfig, p + std::string(alias.key),
-                  "missing: the '" + model_type + "' family's config class reads its " +
-                      std::string(alias.field) + " from this key and derives it otherwise " +
-                      "when absent; give " + std::string(alias.key));
+      detail::invalid_config(p + std::string(alias.key),
+                             "missing: the '" + model_type + "' family's config class reads its " +
+                                 std::string(alias.field) +
+                                 " from this key and derives it otherwise " + "when absent; give " +
+                                 std::string(alias.key));
     }
   }
 }
@@ -283,19 +285,18 @@ void read_head_dim(const Json& root, const std::string& model_type, RopeConfig& 
   const auto hidden = integer(root, hidden_key, p);
   const auto heads = integer(root, heads_key, p);
   if (!hidden || !heads) {
-    throw Error(ErrorCode::kInvalidConfig, p + "head_dim",
-                "missing: give head_dim, or " + std::string(hidden_name) + " and " + heads_name);
+    detail::invalid_config(p + "head_dim", "missing: give head_dim, or " +
+                                               std::string(hidden_name) + " and " + heads_name);
   }
   if (*heads <= 0) {
-    throw Error(ErrorCode::kInvalidConfig, p + heads_key,
-                "expected > 0, got " + std::to_string(*heads));
+    detail::invalid_config(p + heads_key, "expected > 0, got " + std::to_string(*heads));
   }
   const std::string ratio = std::string(hidden_key) + " / " + heads_key + " = " +
                             std::to_string(*hidden) + " / " + std::to_string(*heads);
   if (*hidden % *heads != 0) {
-    throw Error(ErrorCode::kInvalidConfig, p + hidden_key,
-                "expected a multiple of " + std::string(heads_key) + " when head_dim is not " +
-                    "given; " + ratio + " is not a whole number");
+    detail::invalid_config(p + hidden_key, "expected a multiple of " + std::string(heads_key) +
+                                               " when head_dim is not " + "given; " + ratio +
+                                               " is not a whole number");
   }
   c.head_dim = *hidden / *heads;
   paths.read["head_dim"] = p + hidden_key;
@@ -376,10 +377,11 @@ void check_keys(const Json& dict, const std::string& path, const std::string& mo
     if ((key == "short_mscale" || key == "long_mscale") && family && family->longrope_mscales) {
       continue;
     }
-    throw Error(ErrorCode::kInvalidConfig, path + key,
-                "not a RoPE parameter of transformers, nor a key known to leave the rotation "
-                "alone; a model's own code may read it (PhiMoE's short_mscale scales cos/sin), so "
-                "rotary refuses it rather than ignore it");
+    detail::invalid_config(
+        path + key,
+        "not a RoPE parameter of transformers, nor a key known to leave the rotation "
+        "alone; a model's own code may read it (PhiMoE's short_mscale scales cos/sin), so "
+        "rotary refuses it rather than ignore it");
   }
 }
 
@@ -407,8 +409,8 @@ RopeType read_rope_type(const Json& dict, const std::string& path) {
 void require_keys(const Json& dict, const std::string& path, RopeType type) {
   for (std::string_view key : detail::variant_of(type).required_keys) {
     if (!dict.contains(std::string(key))) {
-      throw Error(ErrorCode::kInvalidConfig, path + std::string(key),
-                  "required for rope_type '" + std::string(to_string(type)) + "'");
+      detail::invalid_config(path + std::string(key),
+                             "required for rope_type '" + std::string(to_string(type)) + "'");
     }
   }
 }
@@ -425,9 +427,9 @@ void read_mscales(const Json& dict, const std::string& path, const std::string& 
        {std::pair{"short_mscale", &c.short_mscale}, std::pair{"long_mscale", &c.long_mscale}}) {
     *field = number(dict, key, path);
     if (!*field) {
-      throw Error(ErrorCode::kInvalidConfig, path + key,
-                  "required: the '" + model_type + "' family scales cos/sin by it for rope_type '" +
-                      std::string(to_string(c.rope_type)) + "'");
+      detail::invalid_config(path + key, "required: the '" + model_type +
+                                             "' family scales cos/sin by it for rope_type '" +
+                                             std::string(to_string(c.rope_type)) + "'");
     }
     note(key);
   }
@@ -496,9 +498,9 @@ void check_phi3_family(const Json& dict, const std::string& path, const RopeConf
   for (auto [key, values] :
        {std::pair{"short_factor", &c.short_factor}, std::pair{"long_factor", &c.long_factor}}) {
     if (find(dict, key) && values->size() != half) {
-      throw Error(ErrorCode::kInvalidConfig, path + key,
-                  "expected " + std::to_string(half) + " entries (rotary_dim / 2), got " +
-                      std::to_string(values->size()));
+      detail::invalid_config(path + key, "expected " + std::to_string(half) +
+                                             " entries (rotary_dim / 2), got " +
+                                             std::to_string(values->size()));
     }
   }
 }
@@ -567,12 +569,12 @@ void check_layer_choice(const std::vector<std::string>& types, std::string_view 
   std::string names;
   for (const auto& t : types) names += (names.empty() ? "" : ", ") + t;
   if (layer_type.empty()) {
-    throw Error(ErrorCode::kInvalidConfig, "layer_type",
-                "this config has a RoPE per layer type; choose one of: " + names);
+    detail::invalid_config("layer_type",
+                           "this config has a RoPE per layer type; choose one of: " + names);
   }
   if (std::find(types.begin(), types.end(), layer_type) == types.end()) {
-    throw Error(ErrorCode::kInvalidConfig, "layer_type",
-                "'" + std::string(layer_type) + "' is not one of: " + names);
+    detail::invalid_config("layer_type",
+                           "'" + std::string(layer_type) + "' is not one of: " + names);
   }
 }
 
@@ -583,7 +585,7 @@ RopeConfig build_layer(const Json& root, const TopLevel& top, const Json* dict,
   if (dict && is_nested(*dict)) {
     const Json& entry = dict->at(type);
     if (entry.is_null()) {
-      throw Error(ErrorCode::kInvalidConfig, path + type, "null: these layers use no RoPE");
+      detail::invalid_config(path + type, "null: these layers use no RoPE");
     }
     return build(top, &entry, path + type + ".");
   }
@@ -605,9 +607,9 @@ void refuse_per_layer_bases(const Json& root, const std::string& model_type,
   if (!bases || !bases->is_array()) return;
   for (const Json& base : *bases) {
     if (base.is_number() && base.get<double>() != 0 && base.get<double>() != rope_theta) {
-      throw Error(ErrorCode::kInvalidConfig, prefix + "layer_rope_theta",
-                  "its layers rotate by bases of their own (" + base.dump() +
-                      " is not rope_theta): read it layer by layer with layer_ropes");
+      detail::invalid_config(prefix + "layer_rope_theta",
+                             "its layers rotate by bases of their own (" + base.dump() +
+                                 " is not rope_theta): read it layer by layer with layer_ropes");
     }
   }
 }
@@ -646,6 +648,10 @@ RopeConfig from_json(const Json& whole, std::string_view layer_type) {
 }
 
 }  // namespace
+
+RopeConfig detail::config_from_parsed_json(const Json& whole, std::string_view layer_type) {
+  return from_json(whole, layer_type);
+}
 
 RopeConfig config_from_json(std::string_view json_text, std::string_view layer_type) {
   try {
@@ -690,8 +696,7 @@ RopeConfig vision_from_json(const Json& whole) {
   if (!whole.is_object()) type_error("(root)", "a JSON object", whole);
   const Json* vision = find(whole, "vision_config");
   if (!vision) {
-    throw Error(ErrorCode::kInvalidConfig, "vision_config",
-                "missing: this config has no vision tower");
+    detail::invalid_config("vision_config", "missing: this config has no vision tower");
   }
   if (!vision->is_object()) type_error("vision_config", "an object", *vision);
   const Json& v = *vision;
@@ -709,8 +714,8 @@ RopeConfig vision_from_json(const Json& whole) {
     auto heads = integer(v, "num_heads", path);
     if (!heads) heads = integer(v, "num_attention_heads", path);
     if (!width || !heads || *heads <= 0) {
-      throw Error(ErrorCode::kInvalidConfig, path + "head_dim",
-                  "missing: give head_dim, or hidden_size (embed_dim) and num_heads");
+      detail::invalid_config(path + "head_dim",
+                             "missing: give head_dim, or hidden_size (embed_dim) and num_heads");
     }
     c.head_dim = *width / *heads;
   }
@@ -730,8 +735,7 @@ RopeConfig vision_config_from_json(std::string_view json_text) try {
   throw Error(ErrorCode::kParseError, "", std::string("invalid JSON value: ") + e.what());
 }
 
-std::vector<std::string> rope_layer_types(std::string_view json_text) try {
-  const Json whole = parse(json_text);
+std::vector<std::string> detail::rope_layer_types_of_parsed(const Json& whole) {
   const Json& root = text_root(whole);
   std::vector<std::string> types;
   if (const Json* dict = rope_dict(root); dict && is_nested(*dict)) {
@@ -741,6 +745,10 @@ std::vector<std::string> rope_layer_types(std::string_view json_text) try {
     types = {"full_attention", "sliding_attention"};
   }
   return types;
+}
+
+std::vector<std::string> rope_layer_types(std::string_view json_text) try {
+  return detail::rope_layer_types_of_parsed(parse(json_text));
 } catch (const Json::exception& e) {
   throw Error(ErrorCode::kParseError, "", std::string("invalid JSON value: ") + e.what());
 }

@@ -10,6 +10,7 @@
 #include "json_read.h"
 #include "rotary/config_json.h"
 #include "rotary/error.h"
+#include "validate.h"
 
 namespace rotary {
 namespace {
@@ -21,10 +22,6 @@ using detail::LayerRule;
 // Far above any published model (a few hundred layers at most); it bounds what one config makes
 // rotary allocate.
 constexpr int64_t kMaxLayers = int64_t{1} << 16;
-
-[[noreturn]] void refuse(const std::string& field, const std::string& message) {
-  throw Error(ErrorCode::kInvalidConfig, field, message);
-}
 
 // "[i]" (built in steps: GCC 12 misreads `"[" + std::to_string(i) + "]"` here as an overlap).
 std::string index_suffix(int64_t i) {
@@ -46,8 +43,8 @@ int64_t positive_integer(const Json& root, const std::string& key, const std::st
                          int64_t most) {
   const Json* v = find(root, key.c_str());
   if (!v || !v->is_number_integer() || v->get<int64_t>() <= 0 || v->get<int64_t>() > most) {
-    refuse(prefix + key, "expected an integer in [1, " + std::to_string(most) + "]" +
-                             (v ? ", got " + v->dump() : ": missing"));
+    detail::invalid_config(prefix + key, "expected an integer in [1, " + std::to_string(most) +
+                                             "]" + (v ? ", got " + v->dump() : ": missing"));
   }
   return v->get<int64_t>();
 }
@@ -59,11 +56,12 @@ std::vector<std::string> layer_types_of(const Model& m) {
   std::vector<std::string> types;
   if (const Json* listed = find(m.root, "layer_types")) {
     if (!listed->is_array() || static_cast<int64_t>(listed->size()) != m.layers) {
-      refuse(m.prefix + "layer_types",
-             "expected a list of num_hidden_layers (" + std::to_string(m.layers) + ") strings");
+      detail::invalid_config(m.prefix + "layer_types", "expected a list of num_hidden_layers (" +
+                                                           std::to_string(m.layers) + ") strings");
     }
     for (const Json& t : *listed) {
-      if (!t.is_string()) refuse(m.prefix + "layer_types", "expected strings, got " + t.dump());
+      if (!t.is_string())
+        detail::invalid_config(m.prefix + "layer_types", "expected strings, got " + t.dump());
       types.push_back(t.get<std::string>());
     }
     return types;
@@ -82,28 +80,29 @@ std::vector<std::string> layer_types_of(const Model& m) {
 // 0/1 (or false/true) per layer.
 bool listed_flag(const Model& m, const Json& list, const char* key, int64_t layer) {
   if (!list.is_array() || static_cast<int64_t>(list.size()) != m.layers) {
-    refuse(m.prefix + key,
-           "expected a list of num_hidden_layers (" + std::to_string(m.layers) + ") entries");
+    detail::invalid_config(m.prefix + key, "expected a list of num_hidden_layers (" +
+                                               std::to_string(m.layers) + ") entries");
   }
   const Json& v = list[static_cast<std::size_t>(layer)];
   if (v.is_boolean()) return v.get<bool>();
   if (v.is_number_integer() && (v.get<int64_t>() == 0 || v.get<int64_t>() == 1)) {
     return v.get<int64_t>() == 1;
   }
-  refuse(m.prefix + key + index_suffix(layer), "expected 0 or 1, got " + v.dump());
+  detail::invalid_config(m.prefix + key + index_suffix(layer), "expected 0 or 1, got " + v.dump());
 }
 
 // layer_rope_theta[layer]: 0 means no RoPE.
 double layer_theta(const Model& m, int64_t layer) {
   const Json* list = find(m.root, "layer_rope_theta");
   if (!list || !list->is_array() || static_cast<int64_t>(list->size()) != m.layers) {
-    refuse(m.prefix + "layer_rope_theta",
-           "expected a list of num_hidden_layers (" + std::to_string(m.layers) + ") numbers");
+    detail::invalid_config(
+        m.prefix + "layer_rope_theta",
+        "expected a list of num_hidden_layers (" + std::to_string(m.layers) + ") numbers");
   }
   const Json& v = (*list)[static_cast<std::size_t>(layer)];
   if (!v.is_number() || v.get<double>() < 0) {
-    refuse(m.prefix + "layer_rope_theta" + index_suffix(layer),
-           "expected a number >= 0 (0: no RoPE), got " + v.dump());
+    detail::invalid_config(m.prefix + "layer_rope_theta" + index_suffix(layer),
+                           "expected a number >= 0 (0: no RoPE), got " + v.dump());
   }
   return v.get<double>();
 }
@@ -146,8 +145,9 @@ Decision decide(const Model& m, const detail::LayerTraits& t, int64_t i, const s
     case LayerRule::kLayerThetaSwitch: {
       if (!find(m.root, "layer_rope_theta")) {
         if (t.rule == LayerRule::kLayerTheta) return {true, "no layer_rope_theta: every layer"};
-        refuse(m.prefix + "layer_rope_theta",
-               "missing: the '" + m.model_type + "' family's class derives it per layer");
+        detail::invalid_config(
+            m.prefix + "layer_rope_theta",
+            "missing: the '" + m.model_type + "' family's class derives it per layer");
       }
       const double theta = layer_theta(m, i);
       Decision d{theta != 0, "layer_rope_theta" + at};
@@ -171,8 +171,9 @@ Decision decide(const Model& m, const detail::LayerTraits& t, int64_t i, const s
     case LayerRule::kNotModelled:
       break;
   }
-  refuse(m.prefix + "model_type", "rotary does not model which layers of the '" + m.model_type +
-                                      "' family rotate: " + std::string(t.source));
+  detail::invalid_config(m.prefix + "model_type", "rotary does not model which layers of the '" +
+                                                      m.model_type +
+                                                      "' family rotate: " + std::string(t.source));
 }
 
 // A layer type whose rope dict entry is null applies no RoPE (BEAM's and Cohere Compass's
@@ -185,30 +186,32 @@ bool null_rope_entry(const Json& root, const std::string& type) {
   return false;
 }
 
-std::vector<LayerRope> plan(std::string_view text, const Json& whole) {
+std::vector<LayerRope> plan(const Json& whole) {
   const Json& root = detail::text_root(whole);
   Model m{root, &root == &whole ? "" : "text_config.", detail::model_type_of(whole, root)};
   const std::string layers_key(detail::config_key(m.model_type, "num_hidden_layers"));
   m.layers = positive_integer(root, layers_key, m.prefix, kMaxLayers);
   const detail::LayerTraits traits = detail::layer_traits(m.model_type);
-  const std::vector<std::string> rope_types = rope_layer_types(text);
+  const std::vector<std::string> rope_types = detail::rope_layer_types_of_parsed(whole);
   const std::vector<std::string> types = layer_types_of(m);
   const bool needs_types = !rope_types.empty() || traits.rule == LayerRule::kSlidingLayers ||
                            traits.rule == LayerRule::kSlidingWindowLayers ||
                            traits.rule == LayerRule::kSlidingOrNoWindow ||
                            traits.rule == LayerRule::kFullAttentionWithBase;
   if (needs_types && types.empty()) {
-    refuse(m.prefix + "layer_types",
-           "missing: which type each layer is decides its RoPE; give layer_types (or an integer "
-           "sliding_window_pattern)");
+    detail::invalid_config(
+        m.prefix + "layer_types",
+        "missing: which type each layer is decides its RoPE; give layer_types (or an integer "
+        "sliding_window_pattern)");
   }
   // The per-layer bases are this reader's to apply: the model-wide reader refuses them.
-  std::string base_text(text);
+  Json without_layer_bases;
   if (find(root, "layer_rope_theta")) {
-    Json copy = whole;
-    (&root == &whole ? copy : copy["text_config"]).erase("layer_rope_theta");
-    base_text = copy.dump();
+    without_layer_bases = whole;
+    (&root == &whole ? without_layer_bases : without_layer_bases["text_config"])
+        .erase("layer_rope_theta");
   }
+  const Json& base = without_layer_bases.is_null() ? whole : without_layer_bases;
   std::map<std::string, RopeConfig> by_type;
   std::vector<LayerRope> out;
   for (int64_t i = 0; i < m.layers; ++i) {
@@ -224,7 +227,8 @@ std::vector<LayerRope> plan(std::string_view text, const Json& whole) {
     if (d.rotates) {
       const std::string key = rope_types.empty() ? "" : layer.layer_type;
       auto it = by_type.find(key);
-      if (it == by_type.end()) it = by_type.emplace(key, config_from_json(base_text, key)).first;
+      if (it == by_type.end())
+        it = by_type.emplace(key, detail::config_from_parsed_json(base, key)).first;
       layer.rope = it->second;
       if (d.theta) {
         layer.rope->rope_theta = *d.theta;
@@ -240,8 +244,8 @@ std::vector<LayerRope> plan(std::string_view text, const Json& whole) {
 
 std::vector<LayerRope> layer_ropes(std::string_view json_text) try {
   const Json whole = detail::parse_json(json_text, "");
-  if (!whole.is_object()) refuse("(root)", "expected a JSON object");
-  return plan(json_text, whole);
+  if (!whole.is_object()) detail::invalid_config("(root)", "expected a JSON object");
+  return plan(whole);
 } catch (const Json::exception& e) {
   // What the JSON library itself rejects (a number past double's range) is a parse error of the
   // input, reported through the library's one error type, as config_from_json does.

@@ -18,8 +18,9 @@ int64_t total(std::span<const int64_t> sections) {
 // Chunked and alternating sections must give every pair exactly one axis.
 void require_every_pair(std::span<const int64_t> sections, int64_t pairs) {
   if (total(sections) != pairs) {
-    config_error("mrope_section", "the sections sum to " + std::to_string(total(sections)) +
-                                      " pairs; expected rotary_dim / 2 = " + std::to_string(pairs));
+    invalid_config("mrope_section",
+                   "the sections sum to " + std::to_string(total(sections)) +
+                       " pairs; expected rotary_dim / 2 = " + std::to_string(pairs));
   }
 }
 
@@ -37,16 +38,16 @@ std::vector<int> chunked_axes(std::span<const int64_t> sections, int64_t) {
 // claims must exist.
 void validate_interleaved(std::span<const int64_t> sections, int64_t pairs) {
   if (total(sections) > pairs) {
-    config_error("mrope_section",
-                 "the sections sum to " + std::to_string(total(sections)) +
-                     " pairs; expected at most rotary_dim / 2 = " + std::to_string(pairs));
+    invalid_config("mrope_section",
+                   "the sections sum to " + std::to_string(total(sections)) +
+                       " pairs; expected at most rotary_dim / 2 = " + std::to_string(pairs));
   }
   const auto n = static_cast<int64_t>(sections.size());
   for (int64_t a = 1; a < n; ++a) {
     if (sections[a] > 0 && a + n * (sections[a] - 1) >= pairs) {
-      config_error("mrope_section", "interleaved section " + std::to_string(a) + " (" +
-                                        std::to_string(sections[a]) +
-                                        " pairs) runs past the last pair");
+      invalid_config("mrope_section", "interleaved section " + std::to_string(a) + " (" +
+                                          std::to_string(sections[a]) +
+                                          " pairs) runs past the last pair");
     }
   }
 }
@@ -66,8 +67,9 @@ std::vector<int> interleaved_axes(std::span<const int64_t> sections, int64_t pai
 void validate_alternating(std::span<const int64_t> sections, int64_t pairs) {
   require_every_pair(sections, pairs);
   if (sections.size() != 3 || sections[0] != sections[1]) {
-    config_error("mrope_section",
-                 "the alternating order (ERNIE-4.5-VL) takes three sections, the first two equal");
+    invalid_config(
+        "mrope_section",
+        "the alternating order (ERNIE-4.5-VL) takes three sections, the first two equal");
   }
 }
 

@@ -14,6 +14,10 @@ namespace rotary::detail {
   throw Error(ErrorCode::kInvalidArgument, argument, message);
 }
 
+[[noreturn]] void invalid_config(const std::string& field, const std::string& message) {
+  throw Error(ErrorCode::kInvalidConfig, field, message);
+}
+
 namespace {
 
 // a * b + c without overflow, or an error naming `what`.

@@ -11,6 +11,8 @@ namespace rotary::detail {
 
 // Throws Error(kInvalidArgument) naming `argument`: how the library refuses a caller's argument.
 [[noreturn]] void invalid(const std::string& argument, const std::string& message);
+// Throws Error(kInvalidConfig) naming `field`: how the library refuses a configuration.
+[[noreturn]] void invalid_config(const std::string& field, const std::string& message);
 
 // The largest |position| accepted: beyond 2^53 an integer position has no exact float64 value and
 // no angle mode can honour it.

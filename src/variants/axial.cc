@@ -11,10 +11,10 @@ namespace {
 
 void validate(const RopeConfig&, int64_t dim) {
   if (dim % 4 != 0) {
-    config_error("head_dim",
-                 "axial RoPE splits the pairs between rows and columns: rotary_dim must be a "
-                 "multiple of 4, got " +
-                     std::to_string(dim));
+    invalid_config("head_dim",
+                   "axial RoPE splits the pairs between rows and columns: rotary_dim must be a "
+                   "multiple of 4, got " +
+                       std::to_string(dim));
   }
 }
 

@@ -13,6 +13,7 @@
 
 #include "rotary/config.h"
 #include "rotary/error.h"
+#include "validate.h"
 
 namespace rotary::detail {
 
@@ -27,10 +28,6 @@ inline std::vector<float> default_inv_freq(double base, int64_t dim) {
   std::vector<float> inv(static_cast<std::size_t>(dim / 2));
   for (int64_t i = 0; i < dim / 2; ++i) inv[i] = 1.0f / base_power(base, i, dim);
   return inv;
-}
-
-[[noreturn]] inline void config_error(const std::string& field, const std::string& message) {
-  throw Error(ErrorCode::kInvalidConfig, field, message);
 }
 
 // The shortest text that reads back as `value` ("0.5", not "0.500000"; "nan", "inf").
@@ -53,27 +50,27 @@ inline std::string required_for(RopeType type) {
 
 inline void require_finite_positive(const std::optional<double>& value, const char* field,
                                     RopeType type) {
-  if (!value) config_error(field, required_for(type));
+  if (!value) invalid_config(field, required_for(type));
   if (!std::isfinite(*value) || *value <= 0) {
-    config_error(field, "expected a finite number > 0, got " + show(*value));
+    invalid_config(field, "expected a finite number > 0, got " + show(*value));
   }
 }
 
 // transformers documents factor >= 1 for every scaling type; its validation only logs a warning,
 // but a factor below 1 shrinks the context the scheme exists to stretch: a mistake (1/8 for 8).
 inline void require_factor(const std::optional<double>& factor, RopeType type) {
-  if (!factor) config_error("factor", required_for(type));
+  if (!factor) invalid_config("factor", required_for(type));
   if (!std::isfinite(*factor) || *factor < 1) {
-    config_error("factor", "expected a finite number >= 1, got " + show(*factor));
+    invalid_config("factor", "expected a finite number >= 1, got " + show(*factor));
   }
 }
 
 // The schemes that scale against a trained context need one.
 inline void require_context(const RopeConfig& c) {
   if (c.resolved_original_max_position_embeddings() <= 0) {
-    config_error("original_max_position_embeddings",
-                 "required (or max_position_embeddings) for rope_type '" +
-                     std::string(to_string(c.rope_type)) + "'");
+    invalid_config("original_max_position_embeddings",
+                   "required (or max_position_embeddings) for rope_type '" +
+                       std::string(to_string(c.rope_type)) + "'");
   }
 }
 

@@ -18,19 +18,19 @@ void validate(const RopeConfig& c, int64_t dim) {
   if (c.alpha) {
     // HunYuan's class computes its base from head_dim and rotates the whole head.
     if (!std::isfinite(*c.alpha) || *c.alpha <= 0) {
-      config_error("alpha", "expected a finite number > 0, got " + show(*c.alpha));
+      invalid_config("alpha", "expected a finite number > 0, got " + show(*c.alpha));
     }
     if (dim != c.head_dim) {
-      config_error("alpha", "HunYuan's fixed NTK rotates the whole head; rotary_dim " +
-                                std::to_string(dim) + " is not head_dim " +
-                                std::to_string(c.head_dim));
+      invalid_config("alpha", "HunYuan's fixed NTK rotates the whole head; rotary_dim " +
+                                  std::to_string(dim) + " is not head_dim " +
+                                  std::to_string(c.head_dim));
     }
   }
   if (c.max_position_embeddings <= 0) {
-    config_error("max_position_embeddings", "required (> 0) for rope_type 'dynamic'");
+    invalid_config("max_position_embeddings", "required (> 0) for rope_type 'dynamic'");
   }
   // The exponent d / (d - 2) divides by rotary_dim - 2.
-  if (dim <= 2) config_error("rotary_dim", "dynamic NTK needs rotary_dim > 2");
+  if (dim <= 2) invalid_config("rotary_dim", "dynamic NTK needs rotary_dim > 2");
 }
 
 // Past the trained context transformers recomputes with seq_len = max(position_ids) + 1 held in a

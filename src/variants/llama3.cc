@@ -18,9 +18,9 @@ void validate(const RopeConfig& c, int64_t) {
   require_finite_positive(c.high_freq_factor, "high_freq_factor", c.rope_type);
   require_context(c);
   if (*c.high_freq_factor < *c.low_freq_factor) {
-    config_error("high_freq_factor", "expected high_freq_factor >= low_freq_factor (" +
-                                         show(*c.low_freq_factor) + "), got " +
-                                         show(*c.high_freq_factor));
+    invalid_config("high_freq_factor", "expected high_freq_factor >= low_freq_factor (" +
+                                           show(*c.low_freq_factor) + "), got " +
+                                           show(*c.high_freq_factor));
   }
 }
 

@@ -19,11 +19,11 @@ void validate(const RopeConfig& c, int64_t dim) {
   for (auto [values, name] :
        {std::pair{&c.short_factor, "short_factor"}, std::pair{&c.long_factor, "long_factor"}}) {
     if (values->size() != half) {
-      config_error(name, "expected " + std::to_string(half) + " entries (rotary_dim / 2), got " +
-                             std::to_string(values->size()));
+      invalid_config(name, "expected " + std::to_string(half) + " entries (rotary_dim / 2), got " +
+                               std::to_string(values->size()));
     }
     for (double v : *values) {
-      if (!std::isfinite(v) || v <= 0) config_error(name, "expected finite entries > 0");
+      if (!std::isfinite(v) || v <= 0) invalid_config(name, "expected finite entries > 0");
     }
   }
 }

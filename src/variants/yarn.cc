@@ -18,8 +18,8 @@ constexpr std::string_view kRequired[] = {"factor"};
 double beta(const std::optional<double>& value, const char* field, double default_value) {
   if (!value) return default_value;
   if (!std::isfinite(*value) || *value < 0) {
-    config_error(field, "expected a finite number >= 0 (0 means the default, " +
-                            show(default_value) + "), got " + show(*value));
+    invalid_config(field, "expected a finite number >= 0 (0 means the default, " +
+                              show(default_value) + "), got " + show(*value));
   }
   return *value != 0 ? *value : default_value;
 }
@@ -29,19 +29,19 @@ void validate(const RopeConfig& c, int64_t) {
   if (c.factor) {
     require_factor(c.factor, c.rope_type);
   } else if (c.max_position_embeddings <= 0) {
-    config_error("factor",
-                 "required for rope_type 'yarn' (or max_position_embeddings to derive it)");
+    invalid_config("factor",
+                   "required for rope_type 'yarn' (or max_position_embeddings to derive it)");
   }
   for (auto [value, name] :
        {std::pair{c.mscale, "mscale"}, std::pair{c.mscale_all_dim, "mscale_all_dim"}}) {
-    if (value && !std::isfinite(*value)) config_error(name, "expected a finite number");
+    if (value && !std::isfinite(*value)) invalid_config(name, "expected a finite number");
   }
   // beta_fast < beta_slow would put the ramp's ends in the wrong order.
   const double fast = beta(c.beta_fast, "beta_fast", 32);
   const double slow = beta(c.beta_slow, "beta_slow", 1);
   if (fast < slow) {
-    config_error("beta_fast", "expected beta_fast >= beta_slow, got " + show(fast) + " < " +
-                                  show(slow) + " (0 or absent means 32 and 1)");
+    invalid_config("beta_fast", "expected beta_fast >= beta_slow, got " + show(fast) + " < " +
+                                    show(slow) + " (0 or absent means 32 and 1)");
   }
 }
 
