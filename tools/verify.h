@@ -1,21 +1,16 @@
 // `rotary verify TABLE --config CONFIG`: checks cos/sin tables another engine exported against a
 // configuration, and says what differs in words a user can act on.
 //
-// From the table alone: the column layout (one column per pair, transformers' duplicated cat(f, f),
-// or GPT-J's repeat_interleave(f, 2), which fix the pairing), the angle atan2(sin, cos) and the
-// magnitude hypot(cos, sin) (the attention factor) of every pair at every row, theta_i and any
-// position offset (a least-squares line through the unwrapped angles of all rows), whether the
-// values are float16/bfloat16 numbers, and the worst angle error per decade of positions against a
-// float64 oracle: position * theta_i formed exactly (rotary::exact_angle) from the config's float32
-// frequencies for a sequence of the table's length.
-//
-// Tolerances, all stated in the report:
-//   theta_i:          3e-7 relative (about five float32 ulps) + 4 * angle noise / (rows - 1);
-//   attention factor: 4 unit roundoffs of the storage type (float32 at best), relative;
-//   angle per entry:  3e-7 + 2^-21 * position * theta_i (float32 position * theta and cos/sin,
-//                     theta within three ulps of the config's), plus 2^-10 (float16) or 2^-7
-//                     (bfloat16) when that precision is accepted (--precision, default: the
-//                     table's storage type; float64 counts as float32).
+// This command reads the table and works out its column layout (one column per pair,
+// transformers' duplicated cat(f, f), or GPT-J's repeat_interleave(f, 2), which fix the pairing),
+// turns every pair at every row into an angle atan2(sin, cos) and a magnitude hypot(cos, sin), and
+// hands them to the verifier's core (rotary/verify.h), which rotary.verify shares: the
+// least-squares lines that give theta_i and any position offset, whether the values are
+// float16/bfloat16 numbers, the diagnoses against the config, and the worst angle error per decade
+// of positions against a float64 oracle (position * theta_i formed exactly from the config's
+// float32 frequencies for a sequence of the table's length). The tolerances are the core's
+// (Source::kTable); the accepted precision is --precision, by default the table's storage type
+// (float64 counts as float32).
 #pragma once
 
 #include <cstdint>
@@ -26,6 +21,7 @@
 #include <nlohmann/json.hpp>
 
 #include "config_source.h"
+#include "rotary/verify.h"
 #include "table_reader.h"
 
 namespace rotary::tools {
@@ -34,23 +30,6 @@ struct VerifyRequest {
   std::string table;
   std::string names;      // --names: "" (automatic), "COS,SIN" or "TABLE"
   std::string precision;  // --precision: f32 | f16 | bf16, "" = the table's storage type
-};
-
-struct DecadeRow {
-  int64_t first = 0, last = 0;
-  double worst_error = 0;  // rad
-  int64_t position = 0, pair = 0;
-  double float32_bound = 0;  // the largest float32 bound in the decade
-  bool exceeds = false;
-  // The entry furthest past its own bound, when exceeds.
-  int64_t over_position = 0, over_pair = 0;
-  double over_error = 0, over_allowed = 0;
-};
-
-struct Finding {
-  std::string severity;  // mismatch | warning | note
-  std::string topic;
-  std::string message;
 };
 
 struct TableVerification {
@@ -71,8 +50,8 @@ struct TableVerification {
   std::optional<int64_t> position_offset;
   std::string quantized;  // "", "float16" or "bfloat16": every value is exactly such a number
   std::string precision;  // the accepted precision: float32 | float16 | bfloat16
-  std::vector<DecadeRow> decades;
-  std::vector<Finding> findings;
+  std::vector<verify::DecadeRow> decades;
+  std::vector<verify::Finding> findings;
 
   bool matches() const;
 };
