@@ -43,19 +43,12 @@ from ._verify_report import Check, Finding, PrecisionRow, VerifyReport
 
 __all__ = ["verify"]
 
+# The verifier's core (rotary/verify.h): the line fit, the scheme fit, the diagnoses, the precision
+# table and their tolerances, shared with `rotary verify`.
+_core = _rotary.verifier
 # Positions of the first call: consecutive up to 10 (unwrapping), then steps of at most 2.5x.
 _ANCHORS = (0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 16, 20, 32, 50, 64, 100, 128, 200, 256, 500, 1000)
-# Unit roundoff of each storage type: the noise floor of values that pass through it.
-_EPS = {"float64": 2.0**-53, "float32": 2.0**-24, "float16": 2.0**-11, "bfloat16": 2.0**-8}
-# Float32 position * theta: the product rounds to 2^-24 relative, and each ulp by which theta
-# differs from the reference's (PyTorch's pow is not correctly rounded) adds up to 2^-23 relative.
-# 2^-21 allows the rounding plus three ulps of theta.
-_F32_PRODUCT = 2.0**-21
-# Relative tolerance of a measured theta against a model's float32 theta: about five float32 ulps
-# (the measurement through float32 angles up to position 1000 is good to about one).
-_THETA_REL = 3e-7
-# Float32 cos/sin of an exact angle: within about one ulp of values bounded by 1.
-_F32_COS_SIN = 3e-7
+_DTYPES = ("float64", "float32", "float16", "bfloat16")
 
 
 def verify(
@@ -128,8 +121,8 @@ def verify(
     head_dim = integer(head_dim, "head_dim", 2, 1 << 16)
     if reference is not None and reference.head_dim != head_dim:
         raise invalid("head_dim", f"{head_dim} differs from the expected config's head_dim {reference.head_dim}")
-    if dtype not in _EPS:
-        raise invalid("dtype", f"expected one of {sorted(_EPS)}, got {dtype!r}")
+    if dtype not in _DTYPES:
+        raise invalid("dtype", f"expected one of {sorted(_DTYPES)}, got {dtype!r}")
     precision = precision or ("float32" if dtype == "float64" else dtype)
     if precision not in ("float32", "float16", "bfloat16"):
         raise invalid("precision", f"expected float32, float16 or bfloat16, got {precision!r}")
@@ -206,24 +199,8 @@ def _expected_rope(expected, layer_type):
 # ---- analysis ----------------------------------------------------------------------------------
 
 
-def _wrap(x):
-    """Angles to (-pi, pi]."""
-    return np.pi - np.mod(np.pi - x, 2 * np.pi)
-
-
-def _quantized_to(values):
-    """The narrowest of bfloat16 / float16 in which every value is exact, or None."""
-    values = np.asarray(values, dtype=np.float64).ravel()
-    values = values[values != 0]
-    if values.size < 16 or not np.all(values == values.astype(np.float32)):
-        return None
-    f32 = values.astype(np.float32)
-    bits = f32.view(np.uint32)
-    if np.all((bits & 0xFFFF) == 0):
-        return "bfloat16"
-    if np.all(f32.astype(np.float16).astype(np.float32) == f32):
-        return "float16"
-    return None
+def _flat(values):
+    return np.ascontiguousarray(values, dtype=np.float64).ravel()
 
 
 class _Analysis:
@@ -231,11 +208,10 @@ class _Analysis:
         self.report, self.prober, self.first = report, prober, first
         self.reference, self.max_position, self.precision = reference, max_position, precision
         self.d = prober.head_dim
-        self.eps_dtype = _EPS[prober.dtype]
 
     # The noise level of everything measured: the probe dtype, or the cos/sin storage if coarser.
     def noise(self):
-        return max(self.eps_dtype, _EPS.get(self.table_quantization or "float64", 0.0), 2.0**-24)
+        return _core.measurement_noise(self.prober.dtype, self.table_quantization)
 
     def run(self):
         r = self.report
@@ -258,7 +234,7 @@ class _Analysis:
         self.pairs, self.pass_through, mixing = self._pairing(q.M)
         if self.pairs:
             c, s = self._raw_cos_sin(q.M, self.pairs)
-            self.table_quantization = _quantized_to(np.concatenate([c[positions > 0], s[positions > 0]]))
+            self.table_quantization = _core.quantized_to(_flat(c[positions > 0]), _flat(s[positions > 0]))
         noise = self.noise()
         tol = max(1e-5, 8 * noise)
         self.tol = tol
@@ -389,31 +365,19 @@ class _Analysis:
         self.rotating_index = idx
         r.angles = full_angle
         self.scale = full_scale
-        theta, offset, residual = _fit_lines(positions, full_angle)
-        self.residual = residual
-        r.attention_factor = float(np.median(scale))
+        noise = self.noise()
+        fit = _core.fit_angles("probe", positions, full_angle, _flat(scale), noise)
+        self.residual = fit["residual"]
+        r.attention_factor = fit["attention_factor"]
         # Position offset: the intercepts are delta * theta_i for one integer delta.
-        strong = np.abs(theta) > 1e-3
-        delta = None
-        if strong.any() and np.any(np.abs(offset[strong]) > 1e-4):
-            ratios = offset[strong] / theta[strong]
-            if np.ptp(ratios) < 0.02 and abs(ratios.mean() - round(ratios.mean())) < 0.01:
-                delta = float(round(ratios.mean()))
-        self.constant_phase = (
-            None
-            if delta is not None or not strong.any()
-            else (float(np.abs(offset).max()) if np.abs(offset).max() > 1e-4 else None)
-        )
-        r.position_offset = delta
-        r.theta = theta
-        max_p = max(int(positions.max()), 1)
-        a_abs = max(_F32_COS_SIN, 2 * self.noise())
-        r.theta_tolerance = 3 * a_abs / max_p + _THETA_REL * np.abs(theta)
-        self.a_abs = a_abs
+        r.position_offset = None if fit["offset"] is None else float(fit["offset"])
+        self.constant_phase = fit["constant_phase"]
+        r.theta = fit["theta"]
+        r.theta_tolerance = fit["tolerance"]
         if layout != "other":
             length = int(positions.max()) + 1
             hint = self.reference.config.rope_theta if self.reference is not None else None
-            r.fit = fit_family(np.abs(theta), r.theta_tolerance, self.d, rotary_dim, length, hint)
+            r.fit = fit_family(np.abs(r.theta), r.theta_tolerance, self.d, rotary_dim, length, hint)
 
     # -- properties --------------------------------------------------------------------------------
     def _identity_check(self):
@@ -566,43 +530,22 @@ class _Analysis:
             )
         identity = checks.get("identity at position 0")
         if identity is not None and not identity.passed:
-            if r.position_offset:
-                d = int(r.position_offset)
-                self.add(
-                    "mismatch",
-                    "positions",
-                    f"position 0 is not the identity: every pair is rotated by {d:+d} x θ_i, "
-                    f"so positions are off by {d:+d} (position p is rotated as p{d:+d})",
-                )
-            elif self.pairs and self.constant_phase:
-                self.add(
-                    "mismatch",
-                    "positions",
-                    f"position 0 is not the identity: pairs carry a constant phase (up to "
-                    f"{self.constant_phase:.3g} rad) that does not grow with the position",
-                )
+            offset = None if r.position_offset is None else int(r.position_offset)
+            start = _core.start_finding("probe", offset, self.constant_phase) if self.pairs else None
+            if start is not None:
+                self.add(*start)
             else:
                 self.add("mismatch", "positions", f"position 0 is not the identity: {identity.detail}")
         rel = checks["scores depend only on n - m"]
         if not rel.passed:
             self.add("mismatch", "rotation", "<f(q, m), f(k, n)> does not depend only on n - m: " + rel.detail)
         if r.pairs and r.theta is not None:
-            strong = self.residual_ratio()
-            if strong is not None:
-                self.add("mismatch", "angles", strong)
-            backwards = np.flatnonzero(r.theta < -r.theta_tolerance)
-            if backwards.size and r.layout != "other":
-                which = (
-                    "every pair"
-                    if backwards.size == np.count_nonzero(r.theta)
-                    else f"pairs {backwards[:8].tolist()}{' ...' if backwards.size > 8 else ''}"
-                )
-                self.add(
-                    "mismatch",
-                    "direction",
-                    f"rotates backwards: {which} turns by -p*θ (x cos + y sin, y cos - x sin): sin has "
-                    "the wrong sign, or each pair's two channels are swapped",
-                )
+            straying = _core.linearity_finding(self.first.positions, self.residual, np.abs(r.theta), self.noise())
+            if straying is not None:
+                self.add(*straying)
+            backwards = _core.direction_finding("probe", r.theta, r.theta_tolerance)
+            if backwards is not None and r.layout != "other":
+                self.add(*backwards)
         if r.k_status.startswith("NOT"):
             self.add(
                 "mismatch",
@@ -615,32 +558,10 @@ class _Analysis:
         elif r.k_status.startswith("not checked"):
             self.add("note", "k", "fn returned only q, so K was not checked")
         if r.attention_factor is not None and self.pairs:
-            spread = float(np.abs(self.scale[:, self.rotating_index] - r.attention_factor).max())
-            if spread > self.tol * max(r.attention_factor, 1):
-                self.add(
-                    "mismatch",
-                    "attention_factor",
-                    f"cos^2 + sin^2 is not one constant: the pairs' scale ranges over "
-                    f"{self.scale[:, self.rotating_index].min():.6g} .. "
-                    f"{self.scale[:, self.rotating_index].max():.6g}",
-                )
-
-    def residual_ratio(self):
-        """A message when the angles are not proportional to the position, else None."""
-        positions = self.first.positions.astype(np.float64)
-        theta = np.abs(self.report.theta)
-        # A least-squares line spreads the float32 rounding of the far positions over every point,
-        # so the bound is that of the largest position; gross non-linearity (p^2, a wrong scale on
-        # some positions) is far above it.
-        allowed = 4 * (self.a_abs + _F32_PRODUCT * positions.max() * theta[None, :])
-        ratio = np.abs(self.residual) / allowed
-        if ratio.max() <= 1:
-            return None
-        s, i = np.unravel_index(np.argmax(ratio), ratio.shape)
-        return (
-            f"angles are not proportional to the position: pair {i} is {self.residual[s, i]:+.3g} rad "
-            f"off the best line at position {int(positions[s])}"
-        )
+            scale = _flat(self.scale[:, self.rotating_index])
+            spread = _core.magnitude_finding("probe", scale, r.attention_factor, self.noise())
+            if spread is not None:
+                self.add(*spread)
 
     # -- precision -----------------------------------------------------------------------------------
     def _oracle(self, positions):
@@ -651,9 +572,9 @@ class _Analysis:
             if theta.size == len(self.report.theta):
                 return theta.astype(np.float64), "the expected config"
         fit = self.report.fit
-        if fit is not None and fit.worst <= 1 and fit.config is not None:
+        if fit is not None and fit.worst <= 1 and fit.rope_config is not None:
             try:
-                theta, _ = Rope(fit.config).frequencies_for(length_positions)
+                theta, _ = Rope(fit.rope_config).frequencies_for(length_positions)
                 return theta.astype(np.float64), "the identified scheme"
             except ValueError:
                 pass
@@ -663,21 +584,18 @@ class _Analysis:
         r = self.report
         if r.theta is None or not r.is_rotation and not r.pairs:
             return
-        decades = []
-        lo = 1
-        while lo <= self.max_position:
-            decades.append((lo, min(10 * lo - 1, self.max_position)))
-            lo *= 10
-        allowed_storage = {"float32": 0.0, "float16": 2 * _EPS["float16"], "bfloat16": 2 * _EPS["bfloat16"]}[
-            self.precision
-        ]
         sign = np.sign(r.theta)
         sign[sign == 0] = 1
-        delta = r.position_offset or 0.0
         theta_oracle, self.oracle_name = self._oracle(self.first.positions)
         self.oracle_theta = theta_oracle
+        # A measured or fitted theta is itself uncertain by its tolerance's absolute part (the
+        # relative part is inside the float32 bound); that uncertainty grows with the position.
+        slack = None
+        if self.oracle_name != "the expected config":
+            slack = np.maximum(r.theta_tolerance - _core.THETA_RELATIVE * np.abs(r.theta), 0)
+        self.measured_rows = []
         stopped = None
-        for first, last in decades:
+        for first, last in _core.decades(self.max_position):
             row = PrecisionRow(first, last)
             r.precision.append(row)
             if stopped:
@@ -702,32 +620,20 @@ class _Analysis:
                 if not self._per_call_theta(probe):
                     row.status = "θ differ"
                     continue
-            pos = probe.positions
-            in_decade = (pos >= first) & (pos <= last)
             c, s, _ = self._blocks(probe.q.M, self.pairs)
-            angle = np.zeros((pos.size, len(r.theta)))
+            angle = np.zeros((probe.positions.size, len(r.theta)))
             angle[:, self.rotating_index] = np.arctan2(s, c)
-            theta_call, _ = self._oracle(pos) if last >= 1000 else (theta_oracle, None)
-            p = pos[in_decade].astype(np.float64) + delta
-            oracle = _wrap(p[:, None] * (sign * theta_call)[None, :])
-            err = np.abs(_wrap(angle[in_decade] - oracle))
-            k, i = np.unravel_index(np.argmax(err), err.shape)
-            row.worst_error = float(err[k, i])
-            row.position, row.pair = int(pos[in_decade][k]), int(i)
-            bound = _F32_COS_SIN + _F32_PRODUCT * p[:, None] * np.abs(theta_call)[None, :]
-            allowed = bound + allowed_storage
-            if self.oracle_name != "the expected config":
-                # A measured or fitted theta is itself uncertain by its tolerance's absolute part
-                # (the relative part is inside the float32 bound); that uncertainty grows with p.
-                slack = np.maximum(r.theta_tolerance - _THETA_REL * np.abs(r.theta), 0)
-                allowed = allowed + p[:, None] * slack[None, :]
-            row.float32_bound = float(bound.max())
-            row.allowed = float(allowed.max())
-            ratio = err / allowed
-            row.status = "exceeds" if ratio.max() > 1 else "ok"
-            if ratio.max() > 1:
-                k, i = np.unravel_index(np.argmax(ratio), ratio.shape)
-                row.exceeding = (int(pos[in_decade][k]), int(i), float(err[k, i]), float(allowed[k, i]))
+            theta_call, _ = self._oracle(probe.positions) if last >= 1000 else (theta_oracle, None)
+            offset = int(r.position_offset or 0)
+            measured = _core.measure_decade(
+                first, last, probe.positions, angle, _flat(sign * theta_call), offset, self.precision, slack
+            )
+            self.measured_rows.append(measured)
+            row.worst_error, row.position, row.pair = measured.worst_error, measured.position, measured.pair
+            row.float32_bound, row.allowed = measured.float32_bound, measured.allowed
+            row.status = "exceeds" if measured.exceeds else "ok"
+            if measured.exceeds:
+                row.exceeding = measured.exceeding
         self._precision_findings()
 
     def _per_call_theta(self, probe):
@@ -741,8 +647,7 @@ class _Analysis:
         c, s, _ = self._blocks(probe.q.M, self.pairs)
         angle = np.zeros((probe.positions.size, len(r.theta)))
         angle[:, self.rotating_index] = np.arctan2(s, c)
-        theta, _, _ = _fit_lines(probe.positions[anchors], angle[anchors])
-        theta = np.abs(theta)
+        theta = np.abs(_core.fit_theta(probe.positions[anchors], angle[anchors]))
         reach = int(probe.positions.max())
         if self.reference is None:
             diff = np.abs(theta - np.abs(r.theta)) / r.theta_tolerance
@@ -785,74 +690,15 @@ class _Analysis:
         return False
 
     def _precision_findings(self):
-        r = self.report
-        rows = [row for row in r.precision if row.worst_error is not None]
-        if not rows:
-            return
-        exceeding = [row for row in rows if row.status == "exceeds"]
-        quant = self.table_quantization
-        if quant and _EPS[quant] > _EPS[self.precision] and _EPS[quant] > self.eps_dtype:
-            worst = max(rows, key=lambda row: row.worst_error)
-            self.add(
-                "mismatch",
-                "precision",
-                f"cos/sin are {quant} values: every cos/sin the probes see is exactly a {quant} "
-                f"number (a {quant} table or a {quant} computation). Angle errors reach "
-                f"{rows[0].worst_error:.2g} rad already at positions {rows[0].label} and "
-                f"{worst.worst_error:.2g} rad at {worst.label}; float32 tables are within "
-                f"{rows[0].float32_bound:.1g} there. Compute cos/sin in float32 (gpt-neox #1003)",
-            )
-            return
-        if exceeding:
-            position, pair, error, allowed = exceeding[0].exceeding
-            self.add(
-                "mismatch",
-                "precision",
-                f"angle errors exceed {self.precision} rounding: {error:.3g} rad at position "
-                f"{position} (pair {pair}) against the float64 oracle from {self.oracle_name}, "
-                f"where float32 position x θ and {self.precision} cos/sin allow {allowed:.3g}",
-            )
-            return
-        last = rows[-1]
         exact_oracle = self.oracle_name == "the expected config" or self.noise() <= 2.0**-24
-        if exact_oracle and last.last >= 10_000 and last.worst_error > 100 * _F32_COS_SIN:
-            self.add(
-                "note",
-                "precision",
-                f"the angle error grows with the position, as float32 position x θ does "
-                f"(transformers' own hf angles): {last.worst_error:.2g} rad at positions "
-                f"{last.label}; rotary's exact angle mode stays near 1e-7",
-            )
-
-    # -- comparison with the expected config -----------------------------------------------------------
-
-
-def _fit_lines(positions, angle):
-    """theta, intercept and residual of angle(p) = intercept + theta p for each pair (column).
-
-    Angles are unwrapped along increasing positions: the first step (positions 0 and 1) fixes theta
-    within (-pi, pi], and every later position is at most 2.5x the previous, so the prediction from
-    the line so far is far closer than pi.
-    """
-    positions = np.asarray(positions, dtype=np.float64)
-    order = np.argsort(positions)
-    p = positions[order]
-    a = angle[order]
-    n = a.shape[1]
-    unwrapped = np.zeros_like(a)
-    unwrapped[0] = a[0]
-    theta = np.zeros(n)
-    intercept = a[0].copy()
-    for k in range(1, p.size):
-        if k == 1:
-            theta = _wrap(a[1] - a[0]) / max(p[1] - p[0], 1.0)
-        predicted = intercept + theta * p[k]
-        unwrapped[k] = predicted + _wrap(a[k] - predicted)
-        # Refit the line through every point so far.
-        pk = p[: k + 1]
-        A = np.stack([np.ones_like(pk), pk], axis=1)
-        sol, *_ = np.linalg.lstsq(A, unwrapped[: k + 1], rcond=None)
-        intercept, theta = sol[0], sol[1]
-    residual = np.empty_like(a)
-    residual[order] = unwrapped - (intercept[None, :] + theta[None, :] * p[:, None])
-    return theta, intercept, residual
+        findings = _core.precision_findings(
+            self.measured_rows,
+            "probe",
+            self.prober.dtype,
+            self.precision,
+            self.table_quantization,
+            self.oracle_name,
+            exact_oracle,
+        )
+        for finding in findings:
+            self.add(*finding)

@@ -10,6 +10,7 @@
 //   rope_binding.cc      rotary.Rope: construction, frequencies, cos/sin, the CPU rotation.
 //   cuda_binding.cc      the CUDA backend: the Rope's device copy and the CUDA rotation.
 //   kv_cache_binding.cc  BlockTable, KvCache and attention over a cache.
+//   verify_binding.cc    the verifier's core (rotary/verify.h) for rotary.verify.
 #pragma once
 
 #include <nanobind/nanobind.h>
@@ -170,5 +171,11 @@ void bind_cuda(nb::module_& m);
 
 // BlockTable, KvCache (needs Rope for append) and attention.
 void bind_kv_cache(nb::module_& m);
+
+// --- verify_binding.cc ---------------------------------------------------------------------------
+
+// The submodule `verifier`: the line fit, the scheme fit, the diagnoses and the precision table
+// that rotary.verify and `rotary verify` share (needs RopeConfig).
+void bind_verify(nb::module_& m);
 
 }  // namespace rotary::python
