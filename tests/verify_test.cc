@@ -159,6 +159,23 @@ TEST(VerifyFamily, LinearFactor) {
   EXPECT_EQ(describe(f), "linear: base 10000, factor 8 (every θ divided by it)");
 }
 
+TEST(VerifyFamily, VllmFixedNtk) {
+  // vLLM's NTKScalingRotaryEmbedding: theta_i = base^(-2i/d) * factor^(-(2i + 2)/d).
+  std::vector<double> theta;
+  for (int i = 0; i < 64; ++i) {
+    theta.push_back(static_cast<float>(std::pow(10000.0, -2.0 * i / 128) *
+                                       std::pow(4.0, -(2.0 * i + 2) / 128)));
+  }
+  const FamilyFit f = fit(theta, 128);
+  ASSERT_TRUE(f.fits()) << describe(f);
+  EXPECT_EQ(*f.rope_type, RopeType::kNtk);
+  EXPECT_EQ(f.param("base"), 10000);
+  EXPECT_EQ(f.param("factor"), 4);
+  EXPECT_EQ(describe(f),
+            "ntk: base 10000, factor 4 (vLLM's fixed NTK: the base times it, then every θ divided "
+            "by factor^(2/d))");
+}
+
 TEST(VerifyFamily, Llama3Bands) {
   // Llama 3.1 8B: factor 8, low_freq_factor 1, high_freq_factor 4, original context 8192.
   const FamilyFit f = fit(llama3_theta(500000, 128, 8, 1, 4, 8192), 128);

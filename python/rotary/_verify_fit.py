@@ -25,7 +25,7 @@ class FamilyFit:
     Attributes
     ----------
     rope_type : str or None
-        ``"default"``, ``"linear"``, ``"proportional"``, ``"llama3"``, ``"yarn"``, ``"longrope"``, or
+        ``"default"``, ``"linear"``, ``"ntk"``, ``"proportional"``, ``"llama3"``, ``"yarn"``, ``"longrope"``, or
         None when nothing fits (no positive frequencies to fit).
     params : dict
         The identified parameters (base, factor, band or ramp, per-pair factors).
@@ -115,6 +115,7 @@ def fit_family(theta, tol, head_dim, rotary_dim, length, hint_base=None):
 # The rope-dict keys of each scheme's config, in the order a config.json writes them.
 _SCALING_KEYS = {
     "linear": ("factor",),
+    "ntk": ("factor",),
     "llama3": ("factor", "original_max_position_embeddings", "low_freq_factor", "high_freq_factor"),
     "yarn": ("factor", "original_max_position_embeddings", "beta_fast", "beta_slow", "truncate"),
     "longrope": ("short_factor", "long_factor", "original_max_position_embeddings", "factor"),

@@ -2,6 +2,7 @@
 // (transformers' _compute_linear_scaling_rope_parameters).
 #include "variants/common.h"
 #include "variants/variant.h"
+#include "verify/fit_toolkit.h"
 
 namespace rotary::detail {
 namespace {
@@ -17,12 +18,46 @@ Frequencies frequencies(const RopeConfig& c, int64_t dim, std::optional<int64_t>
   return f;
 }
 
+// ---- how verify recognises it ----
+
+using verify::candidate;
+using verify::FamilyFit;
+using verify::first_fit;
+using verify::FitContext;
+using verify::head;
+using verify::log_fit;
+using verify::number;
+using verify::rotating_pairs;
+using verify::rounded_pairs;
+
+// Linear (position interpolation): one factor dividing every theta of a base.
+std::optional<FamilyFit> fit_linear(const FitContext& ctx) {
+  const auto fitted =
+      log_fit(ctx.theta, ctx.tolerance, rotating_pairs(ctx), static_cast<double>(ctx.rotary_dim));
+  if (!fitted || std::fabs(fitted->second - 1) <= 1e-6) return std::nullopt;
+  std::vector<FamilyFit> list;
+  for (const auto& [base, factor] : rounded_pairs(fitted->first, fitted->second)) {
+    RopeConfig c = ctx.base_config(base);
+    c.rope_type = RopeType::kLinear;
+    c.factor = factor;
+    list.push_back(candidate(RopeType::kLinear, {{"base", base}, {"factor", factor}}, c));
+  }
+  return first_fit(ctx, list);
+}
+
+std::string describe_linear(const FamilyFit& f) {
+  return head(f) + ", factor " + number(*f.param("factor")) + " (every θ divided by it)";
+}
+
 }  // namespace
 
 extern const RopeVariant kLinearVariant{
     .required_keys = kRequired,
     .validate = [](const RopeConfig& c, int64_t) { require_factor(c.factor, c.rope_type); },
     .frequencies = frequencies,
+    .fit = fit_linear,
+    .describe_fit = describe_linear,
+    .fit_rank = 30,
 };
 
 }  // namespace rotary::detail

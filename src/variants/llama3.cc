@@ -6,6 +6,7 @@
 
 #include "variants/common.h"
 #include "variants/variant.h"
+#include "verify/fit_toolkit.h"
 
 namespace rotary::detail {
 namespace {
@@ -74,6 +75,90 @@ std::optional<SchemeSummary> summary(const RopeConfig& c) {
   return SchemeSummary{"Llama 3 bands", text, "", {}};
 }
 
+// ---- how verify recognises it ----
+
+using verify::Bands;
+using verify::candidate;
+using verify::FamilyFit;
+using verify::first_fit;
+using verify::FitContext;
+using verify::head;
+using verify::head_base;
+using verify::kTwoPi;
+using verify::nice;
+using verify::number;
+using verify::rounded_bases;
+using verify::scaled_bands;
+using verify::weighted_line;
+
+// Llama 3.1's band edges, in wavelengths: s = (original / wavelength - low) / (high - low) is
+// linear in 1 / wavelength, and the blend is kept * s + divided * (1 - s). Only the edges
+// (original / high_freq_factor, original / low_freq_factor) can be identified.
+std::optional<std::pair<double, double>> llama3_edges(const Bands& b) {
+  std::vector<double> wavelength;
+  for (double t : b.theta_default) wavelength.push_back(kTwoPi / t);
+  const auto& blended = b.blended;
+  double high_edge = 0, low_edge = 0;
+  if (blended.size() >= 2) {
+    std::vector<double> x, s, w;
+    for (std::size_t i : blended) {
+      x.push_back(1 / wavelength[i]);
+      s.push_back((b.ratio[i] - 1 / b.factor) / (1 - 1 / b.factor));
+      w.push_back(1 / b.ratio[i]);
+    }
+    const auto [slope, intercept] = weighted_line(x, s, w);
+    if (slope <= 0) return std::nullopt;
+    low_edge = intercept < 0 ? -slope / intercept : HUGE_VAL;
+    high_edge = slope / (1 - intercept);
+  } else {
+    // Without two blended pairs the edges are only bracketed: take the bracket's ends.
+    high_edge = 0, low_edge = HUGE_VAL;
+    for (std::size_t i : b.kept) high_edge = std::max(high_edge, wavelength[i] * 1.0000001);
+    for (std::size_t i : b.divided) low_edge = std::min(low_edge, wavelength[i] * 0.9999999);
+    for (std::size_t i : blended) high_edge = std::min(high_edge, wavelength[i]);
+  }
+  if (!std::isfinite(low_edge) || !(0 < high_edge && high_edge <= low_edge)) return std::nullopt;
+  return std::pair{low_edge, high_edge};
+}
+
+std::optional<FamilyFit> fit_llama3(const FitContext& ctx) {
+  const auto base = head_base(ctx.theta, ctx.tolerance, ctx.rotary_dim);
+  const auto bands = base ? scaled_bands(ctx, *base) : std::nullopt;
+  if (!bands || bands->kept.empty() || bands->divided.empty()) {
+    return std::nullopt;
+  }
+  const auto edges = llama3_edges(*bands);
+  if (!edges) return std::nullopt;
+  std::vector<FamilyFit> list;
+  for (const double b : rounded_bases(*base)) {
+    for (int digits = 1; digits <= 6; ++digits) {
+      const double factor = nice(bands->factor, std::min(digits, 5));
+      // original_max_position_embeddings is an integer (rounded half to even, as Python does).
+      const double low = std::nearbyint(nice(edges->first, digits));
+      const double high = nice(edges->second, digits);
+      if (!(low > 0 && 0 < high && high <= low)) continue;
+      RopeConfig c = ctx.base_config(b);
+      c.rope_type = RopeType::kLlama3;
+      c.factor = factor;
+      c.original_max_position_embeddings = static_cast<int64_t>(low);
+      c.low_freq_factor = 1.0;
+      c.high_freq_factor = low / high;
+      list.push_back(candidate(
+          RopeType::kLlama3,
+          {{"base", b}, {"factor", factor}, {"low_wavelength", low}, {"high_wavelength", high}},
+          c));
+    }
+  }
+  return first_fit(ctx, list);
+}
+
+std::string describe_llama3(const FamilyFit& f) {
+  return head(f) + ", factor " + number(*f.param("factor")) + ", kept below wavelength " +
+         number(*f.param("high_wavelength")) + ", divided above " +
+         number(*f.param("low_wavelength")) +
+         " (original context / high_freq_factor, / low_freq_factor)";
+}
+
 }  // namespace
 
 extern const RopeVariant kLlama3Variant{
@@ -84,6 +169,9 @@ extern const RopeVariant kLlama3Variant{
     .frequencies = frequencies,
     .pair_rule = pair_rule,
     .summary = summary,
+    .fit = fit_llama3,
+    .describe_fit = describe_llama3,
+    .fit_rank = 50,
 };
 
 }  // namespace rotary::detail

@@ -5,6 +5,7 @@
 // short_mscale / long_mscale replace that scale and keep short_factor at every length.
 #include "variants/common.h"
 #include "variants/variant.h"
+#include "verify/fit_toolkit.h"
 
 namespace rotary::detail {
 namespace {
@@ -64,6 +65,70 @@ std::string pair_rule(const RopeConfig& c, int64_t pair, int64_t context) {
          six_digits(long_set ? c.long_factor[pair] : c.short_factor[pair]);
 }
 
+// ---- how verify recognises it ----
+
+using verify::candidate;
+using verify::FamilyFit;
+using verify::FitContext;
+using verify::head;
+using verify::head_base;
+using verify::nice;
+namespace text = verify::text;
+
+// Without a hint, the largest 1-2-5 x 10^k base that keeps every LongRoPE factor >= 1 (its
+// factors stretch wavelengths, they do not shrink them).
+double longrope_base(const FitContext& ctx) {
+  double limit = HUGE_VAL;
+  bool live = false;
+  for (std::size_t i = 1; i < ctx.pairs(); ++i) {
+    if (ctx.theta[i] <= 0) continue;
+    live = true;
+    // Pair i has factor >= 1 while base <= (theta_0 / theta_i)^(d / 2i).
+    const double exponent = static_cast<double>(ctx.rotary_dim) / (2.0 * static_cast<double>(i));
+    limit = std::min(limit, std::pow(ctx.theta[0] / ctx.theta[i], exponent));
+  }
+  if (!live || ctx.theta[0] <= 0) return 10000.0;
+  const double exponent = std::floor(std::log10(limit));
+  for (const double mantissa : {5.0, 2.0, 1.0}) {
+    if (mantissa * std::pow(10.0, exponent) <= limit) return mantissa * std::pow(10.0, exponent);
+  }
+  return std::pow(10.0, exponent - 1) * 5;
+}
+
+// LongRoPE: one factor per pair, which any positive theta satisfies; a call of `length`
+// positions reads the same list as short or long factors. Tried only where the high-frequency
+// head follows a base, and only a fitting config counts.
+std::optional<FamilyFit> fit_longrope(const FitContext& ctx) {
+  if (!head_base(ctx.theta, ctx.tolerance, ctx.rotary_dim)) return std::nullopt;
+  const double base = ctx.hint_base.value_or(longrope_base(ctx));
+  const auto theta_default = ctx.frequencies(ctx.base_config(base));
+  if (!theta_default) return std::nullopt;
+  std::vector<double> factors;
+  for (std::size_t i = 0; i < ctx.pairs(); ++i) {
+    if (ctx.theta[i] <= 0) return std::nullopt;
+    factors.push_back((*theta_default)[i] / ctx.theta[i]);
+  }
+  const int64_t original = std::max<int64_t>(ctx.length, 1);
+  RopeConfig c = ctx.base_config(nice(base, 7));
+  c.rope_type = RopeType::kLongRope;
+  c.short_factor = factors;
+  c.long_factor = factors;
+  c.original_max_position_embeddings = original;
+  c.factor = 1.0;
+  c.max_position_embeddings = original;
+  FamilyFit fit = ctx.score(candidate(RopeType::kLongRope, {{"base", nice(base, 7)}}, c));
+  fit.factors = std::move(factors);
+  return fit.worst <= 1 ? std::optional(fit) : std::nullopt;
+}
+
+std::string describe_longrope(const FamilyFit& f) {
+  const auto [low, high] = std::minmax_element(f.factors.begin(), f.factors.end());
+  return head(f) +
+         " with one factor per pair (LongRoPE-style; the base is a choice, the factors are "
+         "relative to it): " +
+         text::format("%.7g", *low) + " .. " + text::format("%.7g", *high);
+}
+
 }  // namespace
 
 extern const RopeVariant kLongRopeVariant{
@@ -76,6 +141,9 @@ extern const RopeVariant kLongRopeVariant{
         [](const RopeConfig& c) { return c.resolved_original_max_position_embeddings(); },
     .one_set_past_change = true,
     .pair_rule = pair_rule,
+    .fit = fit_longrope,
+    .describe_fit = describe_longrope,
+    .fit_rank = 70,
 };
 
 }  // namespace rotary::detail

@@ -7,6 +7,7 @@
 // config that sets it is refused as a key rotary does not read.
 #include "variants/common.h"
 #include "variants/variant.h"
+#include "verify/fit_toolkit.h"
 
 namespace rotary::detail {
 namespace {
@@ -38,6 +39,41 @@ std::optional<SchemeSummary> summary(const RopeConfig& c) {
   return SchemeSummary{"NTK scaling", text, "", {}};
 }
 
+// ---- how verify recognises it ----
+
+using verify::candidate;
+using verify::FamilyFit;
+using verify::first_fit;
+using verify::FitContext;
+using verify::head;
+using verify::log_fit;
+using verify::number;
+using verify::rotating_pairs;
+using verify::rounded_pairs;
+
+// ln theta_i = -(2i/d) ln(base * factor) - (2/d) ln factor: linear scaling's two-parameter line
+// in log space, read as NTK, whose factor is the line's factor^(d/2) and base the line's base
+// divided by that. Tried after linear, whose rounded factor rarely reaches factor^(2/d).
+std::optional<FamilyFit> fit_ntk(const FitContext& ctx) {
+  const auto d = static_cast<double>(ctx.rotary_dim);
+  const auto line = log_fit(ctx.theta, ctx.tolerance, rotating_pairs(ctx), d);
+  if (!line || line->second <= 1 + 1e-6) return std::nullopt;
+  const double factor = std::pow(line->second, d / 2);
+  std::vector<FamilyFit> list;
+  for (const auto& [b, f] : rounded_pairs(line->first / factor, factor)) {
+    RopeConfig c = ctx.base_config(b);
+    c.rope_type = RopeType::kNtk;
+    c.factor = f;
+    list.push_back(candidate(RopeType::kNtk, {{"base", b}, {"factor", f}}, c));
+  }
+  return first_fit(ctx, list);
+}
+
+std::string describe_ntk(const FamilyFit& f) {
+  return head(f) + ", factor " + number(*f.param("factor")) +
+         " (vLLM's fixed NTK: the base times it, then every θ divided by factor^(2/d))";
+}
+
 }  // namespace
 
 extern const RopeVariant kNtkVariant{
@@ -45,6 +81,9 @@ extern const RopeVariant kNtkVariant{
     .validate = [](const RopeConfig& c, int64_t) { require_factor(c.factor, c.rope_type); },
     .frequencies = frequencies,
     .summary = summary,
+    .fit = fit_ntk,
+    .describe_fit = describe_ntk,
+    .fit_rank = 40,
 };
 
 }  // namespace rotary::detail

@@ -48,6 +48,15 @@ std::string rope_type_names() {
   return names;
 }
 
+std::vector<RopeType> fit_order() {
+  std::vector<RopeType> types;
+  for (std::size_t i = 0; i < kVariants.size(); ++i) {
+    if (kVariants[i]->fit) types.push_back(static_cast<RopeType>(i));
+  }
+  std::ranges::stable_sort(types, {}, [](RopeType t) { return variant_of(t).fit_rank; });
+  return types;
+}
+
 }  // namespace detail
 
 std::string_view to_string(RopeType type) {

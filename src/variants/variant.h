@@ -14,9 +14,15 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "rotary/config.h"
 #include "rotary/frequencies.h"
+#include "rotary/verify.h"
+
+namespace rotary::verify {
+struct FitContext;  // src/verify/fit_toolkit.h
+}  // namespace rotary::verify
 
 namespace rotary::detail {
 
@@ -51,6 +57,17 @@ struct RopeVariant {
   std::string (*pair_rule)(const RopeConfig& config, int64_t pair, int64_t context) = nullptr;
   // A summary line of the scheme's own parameters for inspect; nullptr when it has none.
   std::optional<SchemeSummary> (*summary)(const RopeConfig& config) = nullptr;
+
+  // How `verify` recognises the scheme in measured frequencies: its parameters estimated from
+  // theta and rounded to the fewest digits, kept only where compute_frequencies reproduces theta
+  // (src/verify/fit_toolkit.h); nullopt when nothing of the scheme is seen. nullptr where verify
+  // does not name the scheme (dynamic NTK is default RoPE within its context; axial is 2D).
+  std::optional<verify::FamilyFit> (*fit)(const verify::FitContext& measured) = nullptr;
+  // The identified parameters in words: "yarn: base 10000, factor 4, ramp over pairs 3 .. 17".
+  std::string (*describe_fit)(const verify::FamilyFit& fit) = nullptr;
+  // Schemes are tried from the lowest rank up and the first that fits wins, so the simpler scheme
+  // (fewer parameters) takes the lower rank.
+  int fit_rank = 0;
 };
 
 // The unit of `type`.
@@ -59,6 +76,8 @@ const RopeVariant& variant_of(RopeType type);
 std::optional<RopeType> find_rope_type(std::string_view name);
 // "default, linear, ..., longrope (su), ...": every name, aliases in parentheses.
 std::string rope_type_names();
+// The types verify can name, in the order it tries them (fit_rank).
+std::vector<RopeType> fit_order();
 
 // The length past which `config`'s frequencies change; the largest int64_t when they never do.
 inline int64_t frequencies_change_after(const RopeConfig& config) {

@@ -7,6 +7,7 @@
 
 #include "variants/common.h"
 #include "variants/variant.h"
+#include "verify/fit_toolkit.h"
 
 namespace rotary {
 namespace detail {
@@ -109,6 +110,69 @@ std::optional<SchemeSummary> summary(const RopeConfig& c) {
   return SchemeSummary{"YaRN ramp", text, "yarn_correction_range", {r.low, r.high}};
 }
 
+// ---- how verify recognises it ----
+
+using verify::candidate;
+using verify::FamilyFit;
+using verify::first_fit;
+using verify::FitContext;
+using verify::head;
+using verify::head_base;
+using verify::kTwoPi;
+using verify::nice;
+using verify::number;
+using verify::rounded_bases;
+using verify::scaled_bands;
+using verify::weighted_line;
+
+// YaRN: ratio = 1 - ramp (1 - 1/factor), the ramp (i - low) / (high - low) linear in the pair
+// index. Any original context works: the betas put the ramp where it was measured.
+std::optional<FamilyFit> fit_yarn(const FitContext& ctx) {
+  const auto base = head_base(ctx.theta, ctx.tolerance, ctx.rotary_dim);
+  const auto bands = base ? scaled_bands(ctx, *base) : std::nullopt;
+  if (!bands) return std::nullopt;
+  std::vector<double> index, ramp, weight;
+  for (std::size_t i : bands->blended) {
+    index.push_back(static_cast<double>(i));
+    ramp.push_back((1 - bands->ratio[i]) / (1 - 1 / bands->factor));
+    // A measured ratio's error is proportional to it: pairs far into the ramp pin it best.
+    weight.push_back(1 / bands->ratio[i]);
+  }
+  if (index.size() < 2) return std::nullopt;
+  const auto [slope, intercept] = weighted_line(index, ramp, weight);
+  if (slope <= 0) return std::nullopt;
+  const double low = -intercept / slope, high = (1 - intercept) / slope;
+  constexpr int64_t kOriginal = 4096;
+  const auto d = static_cast<double>(ctx.rotary_dim);
+  std::vector<FamilyFit> list;
+  for (const double b : rounded_bases(*base)) {
+    for (int digits = 1; digits <= 9; ++digits) {
+      const double factor = nice(bands->factor, std::min(digits, 5));
+      const double lo = nice(low, digits), hi = nice(high, digits);
+      if (!(0 <= lo && lo < hi)) continue;
+      // YaRN's correction range: pair = d ln(original / (2 pi beta)) / (2 ln base), so the betas
+      // that put the ramp's ends at lo and hi are original / (2 pi) * base^(-2 pair / d).
+      RopeConfig c = ctx.base_config(b);
+      c.rope_type = RopeType::kYarn;
+      c.factor = factor;
+      c.original_max_position_embeddings = kOriginal;
+      c.beta_fast = static_cast<double>(kOriginal) / kTwoPi * std::pow(b, -2 * lo / d);
+      c.beta_slow = static_cast<double>(kOriginal) / kTwoPi * std::pow(b, -2 * hi / d);
+      c.truncate = false;
+      c.max_position_embeddings = static_cast<int64_t>(static_cast<double>(kOriginal) * factor);
+      list.push_back(
+          candidate(RopeType::kYarn,
+                    {{"base", b}, {"factor", factor}, {"ramp_low", lo}, {"ramp_high", hi}}, c));
+    }
+  }
+  return first_fit(ctx, list);
+}
+
+std::string describe_yarn(const FamilyFit& f) {
+  return head(f) + ", factor " + number(*f.param("factor")) + ", ramp over pairs " +
+         number(*f.param("ramp_low")) + " .. " + number(*f.param("ramp_high"));
+}
+
 }  // namespace
 
 extern const RopeVariant kYarnVariant{
@@ -119,6 +183,9 @@ extern const RopeVariant kYarnVariant{
     .frequencies = frequencies,
     .pair_rule = pair_rule,
     .summary = summary,
+    .fit = fit_yarn,
+    .describe_fit = describe_yarn,
+    .fit_rank = 60,
 };
 
 }  // namespace detail

@@ -95,3 +95,16 @@ def test_refusals_name_the_field(scaling, field, words):
     with pytest.raises(rotary.Error) as refused:
         rotary.Rope(config)
     assert field in str(refused.value) and words in str(refused.value)
+
+
+def test_verify_names_the_scheme_of_an_ntk_rotation():
+    rope = rotary.Rope(ntk_config(10000.0, 4.0))
+
+    def fn(q, k, positions):  # (seq, heads, head_dim) NumPy arrays
+        return rope.rotate(q, positions, k)
+
+    report = rotary.verify(fn, 128, framework="numpy", layout="shd", max_position=4095)
+    assert report.is_rotation and report.fit.rope_type == "ntk", str(report)
+    assert report.fit.params["base"] == 10000 and report.fit.params["factor"] == 4
+    assert rotary.Rope(report.fit.config).config.rope_type == "ntk"
+    assert rotary.verify(fn, framework="numpy", layout="shd", expected=rope).matches
