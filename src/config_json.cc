@@ -735,6 +735,67 @@ RopeConfig vision_config_from_json(std::string_view json_text) try {
   throw Error(ErrorCode::kParseError, "", std::string("invalid JSON value: ") + e.what());
 }
 
+namespace {
+
+// What only a model class can say is refused rather than written as something else.
+void require_plain(const RopeConfig& c) {
+  const auto refuse = [](const char* field, const char* what) {
+    detail::invalid_config(field, std::string(what) +
+                                      " cannot be written as a plain config.json: the model "
+                                      "class decides it");
+  };
+  if (c.rope_type == RopeType::kAxial) refuse("rope_type", "an axial (vision tower) config");
+  if (c.mrope_order == MropeOrder::kSpatialAlternating && !c.mrope_section.empty()) {
+    refuse("mrope_section", "the alternating M-RoPE order (ERNIE-4.5-VL)");
+  }
+  if (c.alpha) refuse("alpha", "HunYuan's NTK alpha");
+  if (c.short_mscale || c.long_mscale) refuse("short_mscale", "PhiMoE's cos/sin scales");
+}
+
+// Every rope parameter that is set, under transformers' names.
+Json rope_parameters(const RopeConfig& c) {
+  Json p = Json::object();
+  p["rope_type"] = std::string(to_string(c.rope_type));
+  p["rope_theta"] = c.rope_theta;
+  if (c.partial_rotary_factor != 1.0) p["partial_rotary_factor"] = c.partial_rotary_factor;
+  const auto put = [&p](const char* key, const auto& value) {
+    if (value) p[key] = *value;
+  };
+  put("factor", c.factor);
+  put("original_max_position_embeddings", c.original_max_position_embeddings);
+  put("attention_factor", c.attention_factor);
+  put("beta_fast", c.beta_fast);
+  put("beta_slow", c.beta_slow);
+  put("mscale", c.mscale);
+  put("mscale_all_dim", c.mscale_all_dim);
+  put("truncate", c.truncate);
+  put("low_freq_factor", c.low_freq_factor);
+  put("high_freq_factor", c.high_freq_factor);
+  if (!c.short_factor.empty()) p["short_factor"] = c.short_factor;
+  if (!c.long_factor.empty()) p["long_factor"] = c.long_factor;
+  if (!c.mrope_section.empty()) {
+    p["mrope_section"] = c.mrope_section;
+    if (c.mrope_order == MropeOrder::kInterleaved) p["mrope_interleaved"] = true;
+  }
+  return p;
+}
+
+}  // namespace
+
+std::string config_to_json(const RopeConfig& config) {
+  config.validate();
+  require_plain(config);
+  Json out = Json::object();
+  out["head_dim"] = config.head_dim;
+  if (config.rotary_dim) out["rotary_dim"] = *config.rotary_dim;
+  if (config.max_position_embeddings > 0) {
+    out["max_position_embeddings"] = config.max_position_embeddings;
+  }
+  if (config.layout == Layout::kInterleaved) out["rope_interleave"] = true;
+  out["rope_parameters"] = rope_parameters(config);
+  return out.dump();
+}
+
 std::vector<std::string> detail::rope_layer_types_of_parsed(const Json& whole) {
   const Json& root = text_root(whole);
   std::vector<std::string> types;

@@ -668,5 +668,83 @@ TEST(config_json_test, layer_ropes_follow_the_family_rule) {
             ErrorCode::kParseError);
 }
 
+// ---- config_to_json: what it writes reads back as the same config
+
+void expect_same_config(const RopeConfig& a, const RopeConfig& b) {
+  EXPECT_EQ(a.rope_type, b.rope_type);
+  EXPECT_EQ(a.layout, b.layout);
+  EXPECT_EQ(a.rope_theta, b.rope_theta);
+  EXPECT_EQ(a.head_dim, b.head_dim);
+  EXPECT_EQ(a.resolved_rotary_dim(), b.resolved_rotary_dim());
+  EXPECT_EQ(a.partial_rotary_factor, b.partial_rotary_factor);
+  EXPECT_EQ(a.max_position_embeddings, b.max_position_embeddings);
+  EXPECT_EQ(a.resolved_original_max_position_embeddings(),
+            b.resolved_original_max_position_embeddings());
+  EXPECT_EQ(a.factor, b.factor);
+  EXPECT_EQ(a.attention_factor, b.attention_factor);
+  EXPECT_EQ(a.beta_fast, b.beta_fast);
+  EXPECT_EQ(a.beta_slow, b.beta_slow);
+  EXPECT_EQ(a.mscale, b.mscale);
+  EXPECT_EQ(a.mscale_all_dim, b.mscale_all_dim);
+  EXPECT_EQ(a.truncate, b.truncate);
+  EXPECT_EQ(a.short_factor, b.short_factor);
+  EXPECT_EQ(a.long_factor, b.long_factor);
+  EXPECT_EQ(a.low_freq_factor, b.low_freq_factor);
+  EXPECT_EQ(a.high_freq_factor, b.high_freq_factor);
+  EXPECT_EQ(a.pair_axes(), b.pair_axes());
+  EXPECT_EQ(compute_frequencies(a, 1 << 20).inv_freq, compute_frequencies(b, 1 << 20).inv_freq);
+}
+
+TEST(config_json_test, every_real_config_written_back_reads_the_same) {
+  const std::filesystem::path dir = std::filesystem::path(ROTARY_TEST_DATA_DIR) / "configs";
+  int written = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(dir)) {
+    if (entry.path().extension() != ".json") continue;
+    const std::string config = stored_config(entry.path().filename().string());
+    if (nlohmann::json::parse(config).value("use_dynamic_ntk", false)) continue;
+    std::vector<std::string> types = rope_layer_types(config);
+    if (types.empty()) types.push_back("");
+    for (const std::string& type : types) {
+      SCOPED_TRACE(entry.path().filename().string() + " " + type);
+      const RopeConfig c = config_from_json(config, type);
+      if (c.alpha || c.short_mscale || c.mrope_order == MropeOrder::kSpatialAlternating) {
+        EXPECT_THROW(config_to_json(c), Error);  // only the model class can say these
+        continue;
+      }
+      expect_same_config(c, config_from_json(config_to_json(c)));
+      ++written;
+    }
+  }
+  EXPECT_GE(written, 15);
+}
+
+TEST(config_json_test, every_rope_type_written_back_reads_the_same) {
+  const std::string scalings[] = {
+      R"({"rope_type": "linear", "factor": 4})",
+      R"({"rope_type": "dynamic", "factor": 2})",
+      R"({"rope_type": "yarn", "factor": 40, "original_max_position_embeddings": 4096,
+          "beta_fast": 32, "beta_slow": 1, "mscale": 1, "mscale_all_dim": 0.707,
+          "truncate": false, "attention_factor": 1.2})",
+      R"({"rope_type": "longrope", "short_factor": [1, 1.5], "long_factor": [2, 3.5],
+          "original_max_position_embeddings": 4096, "factor": 8})",
+      R"({"rope_type": "llama3", "factor": 8, "low_freq_factor": 1, "high_freq_factor": 4,
+          "original_max_position_embeddings": 8192})",
+      R"({"rope_type": "proportional", "partial_rotary_factor": 0.25, "factor": 2})",
+      R"({"rope_type": "ntk", "factor": 4})",
+      R"({"rope_type": "default", "mrope_section": [1], "mrope_interleaved": true})",
+  };
+  for (const std::string& scaling : scalings) {
+    SCOPED_TRACE(scaling);
+    const RopeConfig c = config_from_json(
+        R"({"head_dim": 8, "rotary_dim": 4, "rope_interleave": true, "rope_theta": 50000,
+            "max_position_embeddings": 32768, "rope_scaling": )" +
+        scaling + "}");
+    expect_same_config(c, config_from_json(config_to_json(c)));
+  }
+  RopeConfig axial = default_config(64);
+  axial.rope_type = RopeType::kAxial;
+  EXPECT_THROW(config_to_json(axial), Error);
+}
+
 }  // namespace
 }  // namespace rotary

@@ -31,6 +31,12 @@ RopeConfig config_from_json_file(const std::string& path, std::string_view layer
 // head_dim and rope_theta (default 10000).
 RopeConfig vision_config_from_json(std::string_view json_text);
 
+// A config.json text (transformers v5 form, `rope_parameters`) that config_from_json reads back to
+// `config`: the same fields, so the same frequencies. Throws Error naming the field for what such
+// a text cannot say without the model class that decides it: an axial (vision) config, the
+// alternating M-RoPE order, HunYuan's `alpha`, PhiMoE's `short_mscale` / `long_mscale`.
+std::string config_to_json(const RopeConfig& config);
+
 // The layer types whose RoPE differs in this config (empty when one RoPE serves all layers).
 std::vector<std::string> rope_layer_types(std::string_view json_text);
 

@@ -8,6 +8,7 @@ Schemes are tried from the simplest: default, linear, proportional, Llama 3.1, Y
 report shows it.
 """
 
+import json
 import math
 from dataclasses import dataclass, field
 
@@ -105,37 +106,13 @@ def fit_family(theta, tol, head_dim, rotary_dim, length, hint_base=None):
     return FamilyFit(
         core.rope_type,
         core.params,
-        None if core.config is None else _config_dict(core.config, core.params),
+        None if core.config is None else _config_dict(core.config),
         float(core.worst),
         int(core.worst_pair),
         core,
     )
 
 
-# The rope-dict keys of each scheme's config, in the order a config.json writes them.
-_SCALING_KEYS = {
-    "linear": ("factor",),
-    "ntk": ("factor",),
-    "llama3": ("factor", "original_max_position_embeddings", "low_freq_factor", "high_freq_factor"),
-    "yarn": ("factor", "original_max_position_embeddings", "beta_fast", "beta_slow", "truncate"),
-    "longrope": ("short_factor", "long_factor", "original_max_position_embeddings", "factor"),
-}
-
-
-def _config_dict(config, params):
-    """The identified RopeConfig as a config dict, with the identified parameters as rounded."""
-    base = params["base"]
-    if config.rope_type == "proportional":
-        scaling = {"rope_type": "proportional", "rope_theta": base}
-        scaling.update(partial_rotary_factor=config.partial_rotary_factor, factor=params["factor"])
-        return {"head_dim": config.head_dim, "rope_parameters": scaling}
-    out = {"head_dim": config.head_dim, "rotary_dim": config.rotary_dim, "rope_theta": base}
-    if config.rope_type in _SCALING_KEYS:
-        scaling = {"rope_type": config.rope_type}
-        for key in _SCALING_KEYS[config.rope_type]:
-            value = params[key] if key in params else getattr(config, key)
-            scaling[key] = list(value) if isinstance(value, list) else value
-        out["rope_scaling"] = scaling
-    if config.max_position_embeddings:
-        out["max_position_embeddings"] = config.max_position_embeddings
-    return out
+def _config_dict(config):
+    """The identified RopeConfig as the config dict rotary reads back to it (config_to_json)."""
+    return json.loads(_rotary.config_to_json(config))

@@ -137,6 +137,9 @@ void bind_readers(nb::module_& m) {
       "rope_layer_types", [](const std::string& text) { return rotary::rope_layer_types(text); },
       nb::arg("json_text"));
   m.def("layer_ropes", &layer_rope_list, nb::arg("json_text"));
+  m.def(
+      "config_to_json", [](const RopeConfig& c) { return rotary::config_to_json(c); },
+      nb::arg("config"));
 }
 
 }  // namespace
