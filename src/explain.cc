@@ -44,4 +44,9 @@ std::optional<SchemeSummary> explain_scheme(const RopeConfig& c) {
   return v.summary ? v.summary(c) : std::nullopt;
 }
 
+std::string explain_length_change(const RopeConfig& c) {
+  const detail::RopeVariant& v = detail::variant_of(c.rope_type);
+  return v.length_change ? v.length_change(c) : std::string();
+}
+
 }  // namespace rotary

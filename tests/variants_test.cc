@@ -159,6 +159,25 @@ TEST(VariantsTest, PlainSchemesHaveNoRuleAndProportionalZeroPairsDoNotRotate) {
   EXPECT_EQ(compute_frequencies(c.unscaled()).inv_freq.size(), 32u);
 }
 
+TEST(VariantsTest, TheLengthChangeIsExplainedWhereThereIsOne) {
+  RopeConfig c = default_config(64);
+  EXPECT_EQ(explain_length_change(c), "");
+  c.rope_type = RopeType::kDynamic;
+  c.factor = 2, c.max_position_embeddings = 4096;
+  EXPECT_EQ(explain_length_change(c), "dynamic NTK grows the base past max_position_embeddings");
+  c.alpha = 1000;  // HunYuan: one base at every length
+  EXPECT_EQ(explain_length_change(c), "");
+  RopeConfig phi = default_config(8);
+  phi.rope_type = RopeType::kLongRope;
+  phi.original_max_position_embeddings = 4096;
+  phi.short_factor = phi.long_factor = {1, 1, 1, 1};
+  EXPECT_EQ(explain_length_change(phi),
+            "LongRoPE switches to long_factor past the original context");
+  phi.short_mscale = 1.1, phi.long_mscale = 1.2;
+  EXPECT_EQ(explain_length_change(phi),
+            "PhiMoE's LongRoPE scales cos/sin by long_mscale past the original context");
+}
+
 TEST(VariantsTest, NtkFollowsVllmsFixedNtkFormula) {
   // vLLM's NTKScalingRotaryEmbedding (ntk_scaling_rope.py): the default frequencies of base * s,
   // each divided by s^(2/d), so theta_i = base^(-2i/d) * s^(-(2i + 2)/d).

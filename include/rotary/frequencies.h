@@ -58,6 +58,10 @@ struct SchemeSummary {
 // nullopt for the schemes without parameters of their own worth a line.
 std::optional<SchemeSummary> explain_scheme(const RopeConfig& config);
 
+// Why a longer call uses other frequencies (or another cos/sin scale) than a short one, in words:
+// "dynamic NTK grows the base past max_position_embeddings"; empty when they never change.
+std::string explain_length_change(const RopeConfig& config);
+
 // YaRN's correction range in pair-index units (after truncation and clamping), for inspection
 // tools.
 struct YarnCorrectionRange {

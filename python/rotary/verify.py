@@ -676,10 +676,7 @@ class _Analysis:
         if not any(f.topic == "length" for f in r.findings):
             i = int(np.argmax(diff))
             kind = r.expected["rope_type"]
-            why = {
-                "dynamic": "dynamic NTK grows the base past max_position_embeddings",
-                "longrope": "LongRoPE switches to long_factor past the original context",
-            }.get(kind, "")
+            why = _rotary.explain_length_change(self.reference.config)
             self.add(
                 "mismatch",
                 "length",

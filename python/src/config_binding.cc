@@ -138,6 +138,9 @@ void bind_readers(nb::module_& m) {
       nb::arg("json_text"));
   m.def("layer_ropes", &layer_rope_list, nb::arg("json_text"));
   m.def(
+      "explain_length_change", [](const RopeConfig& c) { return rotary::explain_length_change(c); },
+      nb::arg("config"));
+  m.def(
       "config_to_json", [](const RopeConfig& c) { return rotary::config_to_json(c); },
       nb::arg("config"));
 }

@@ -84,6 +84,11 @@ extern const RopeVariant kDynamicVariant{
     .validate = validate,
     .frequencies = frequencies,
     .frequencies_change_after = change_after,
+    .length_change =
+        [](const RopeConfig& c) {
+          return c.alpha ? std::string()
+                         : std::string("dynamic NTK grows the base past max_position_embeddings");
+        },
     .pair_rule = pair_rule,
 };
 

@@ -140,6 +140,13 @@ extern const RopeVariant kLongRopeVariant{
     .frequencies_change_after =
         [](const RopeConfig& c) { return c.resolved_original_max_position_embeddings(); },
     .one_set_past_change = true,
+    .length_change =
+        [](const RopeConfig& c) {
+          return std::string(c.short_mscale
+                                 ? "PhiMoE's LongRoPE scales cos/sin by long_mscale past the "
+                                   "original context"
+                                 : "LongRoPE switches to long_factor past the original context");
+        },
     .pair_rule = pair_rule,
     .fit = fit_longrope,
     .describe_fit = describe_longrope,

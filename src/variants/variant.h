@@ -53,6 +53,9 @@ struct RopeVariant {
   // Whether every call past that length uses one and the same set (LongRoPE's long factors),
   // which the rotation driver then computes once.
   bool one_set_past_change = false;
+  // Why a call past frequencies_change_after uses other frequencies, in words ("dynamic NTK grows
+  // the base past max_position_embeddings"); nullptr where they never change.
+  std::string (*length_change)(const RopeConfig& config) = nullptr;
   // The per-pair rule inspect prints ("ramp 0.25"); nullptr when every pair follows one formula.
   std::string (*pair_rule)(const RopeConfig& config, int64_t pair, int64_t context) = nullptr;
   // A summary line of the scheme's own parameters for inspect; nullptr when it has none.
