@@ -27,9 +27,9 @@ constexpr int64_t kChunk = 1 << 16;  // positions computed and written per step
 }
 
 StorageType storage_of(DType dtype) {
-  return dtype == DType::kF32   ? StorageType::kF32
-         : dtype == DType::kF16 ? StorageType::kF16
-                                : StorageType::kBF16;
+  return dtype == DType::kF32   ? StorageType::kFloat32
+         : dtype == DType::kF16 ? StorageType::kFloat16
+                                : StorageType::kBFloat16;
 }
 
 // Converts float32 values to the storage dtype's little-endian bytes.
@@ -97,10 +97,11 @@ TableFile safetensors_file(const LoadedConfig& loaded, const Rope& rope, const F
                            const ExportRequest& r) {
   const int64_t half = rope.rotary_dim() / 2, n = r.positions;
   const StorageType storage = storage_of(r.dtype);
-  const safetensors::Layout layout = safetensors::layout({{"inv_freq", StorageType::kF32, {half}},
-                                                          {"cos", storage, {n, half}},
-                                                          {"sin", storage, {n, half}}},
-                                                         metadata(loaded, rope, freqs, r));
+  const safetensors::Layout layout =
+      safetensors::layout({{"inv_freq", StorageType::kFloat32, {half}},
+                           {"cos", storage, {n, half}},
+                           {"sin", storage, {n, half}}},
+                          metadata(loaded, rope, freqs, r));
   TableFile f;
   f.head = layout.header;
   f.head.append(reinterpret_cast<const char*>(freqs.inv_freq.data()),

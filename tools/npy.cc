@@ -23,11 +23,11 @@ struct Kind {
   StorageType storage;
   bool complex;
 };
-constexpr Kind kKinds[] = {{"f8", StorageType::kF64, false},
-                           {"f4", StorageType::kF32, false},
-                           {"f2", StorageType::kF16, false},
-                           {"c8", StorageType::kF32, true},
-                           {"c16", StorageType::kF64, true}};
+constexpr Kind kKinds[] = {{"f8", StorageType::kFloat64, false},
+                           {"f4", StorageType::kFloat32, false},
+                           {"f2", StorageType::kFloat16, false},
+                           {"c8", StorageType::kFloat32, true},
+                           {"c16", StorageType::kFloat64, true}};
 
 // Where the header dict lies in the file.
 struct Preamble {
@@ -113,7 +113,7 @@ std::string descr(const ElementType& type) {
     if (k.storage == type.storage && k.complex == type.complex) return std::string("<") + k.name;
   }
   throw Error(ErrorCode::kInvalidArgument, "dtype",
-              "NumPy's .npy has no " + to_string(type.storage));
+              "NumPy's .npy has no " + std::string(verify::to_string(type.storage)));
 }
 
 void append_little_endian(std::string& out, std::size_t value, int bytes) {

@@ -21,10 +21,10 @@ struct Dtype {
   const char* name;
   StorageType storage;
 };
-constexpr Dtype kDtypes[] = {{"F64", StorageType::kF64},
-                             {"F32", StorageType::kF32},
-                             {"F16", StorageType::kF16},
-                             {"BF16", StorageType::kBF16}};
+constexpr Dtype kDtypes[] = {{"F64", StorageType::kFloat64},
+                             {"F32", StorageType::kFloat32},
+                             {"F16", StorageType::kFloat16},
+                             {"BF16", StorageType::kBFloat16}};
 
 std::string dtype_name(StorageType storage) {
   for (const Dtype& d : kDtypes) {
@@ -38,7 +38,7 @@ ElementType element_type(const std::string& dtype) {
   for (const Dtype& d : kDtypes) {
     if (dtype == d.name) return real_type(d.storage);
   }
-  return {StorageType::kF32, 0, false};
+  return {StorageType::kFloat32, 0, false};
 }
 
 uint64_t header_length(const std::string& path, std::span<const unsigned char> bytes) {

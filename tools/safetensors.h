@@ -20,7 +20,7 @@ inline constexpr std::size_t kMaxHeaderBytes = 100'000'000;
 // A tensor of a file to be written.
 struct TensorSpec {
   std::string name;
-  StorageType storage = StorageType::kF32;
+  StorageType storage = StorageType::kFloat32;
   std::vector<int64_t> shape;
 };
 

@@ -10,22 +10,22 @@ namespace {
 
 double load(const unsigned char* p, StorageType storage) {
   switch (storage) {
-    case StorageType::kF64: {
+    case StorageType::kFloat64: {
       double v;
       std::memcpy(&v, p, 8);
       return v;
     }
-    case StorageType::kF32: {
+    case StorageType::kFloat32: {
       float v;
       std::memcpy(&v, p, 4);
       return v;
     }
-    case StorageType::kF16:
-    case StorageType::kBF16: {
+    case StorageType::kFloat16:
+    case StorageType::kBFloat16: {
       uint16_t bits;
       std::memcpy(&bits, p, 2);
       float v;
-      from_16bit(std::span(&bits, 1), storage == StorageType::kF16 ? DType::kF16 : DType::kBF16,
+      from_16bit(std::span(&bits, 1), storage == StorageType::kFloat16 ? DType::kF16 : DType::kBF16,
                  std::span(&v, 1));
       return v;
     }
@@ -35,22 +35,8 @@ double load(const unsigned char* p, StorageType storage) {
 
 }  // namespace
 
-std::string to_string(StorageType storage) {
-  switch (storage) {
-    case StorageType::kF64:
-      return "float64";
-    case StorageType::kF32:
-      return "float32";
-    case StorageType::kF16:
-      return "float16";
-    case StorageType::kBF16:
-      return "bfloat16";
-  }
-  return "?";
-}
-
 ElementType real_type(StorageType storage) {
-  const int bytes = storage == StorageType::kF64 ? 8 : storage == StorageType::kF32 ? 4 : 2;
+  const int bytes = storage == StorageType::kFloat64 ? 8 : storage == StorageType::kFloat32 ? 4 : 2;
   return {storage, bytes, false};
 }
 

@@ -12,19 +12,19 @@
 #include <string>
 #include <vector>
 
+#include "rotary/verify.h"
+
 namespace rotary::tools {
 
 static_assert(std::endian::native == std::endian::little,
               "the table formats are read and written on little-endian hosts only");
 
-enum class StorageType { kF64, kF32, kF16, kBF16 };
-
-// "float64", "float32", "float16", "bfloat16".
-std::string to_string(StorageType storage);
+// The library's storage types (float64, float32, float16, bfloat16), named by verify::to_string.
+using StorageType = verify::Storage;
 
 // One element: a real value, or a complex one stored as (real, imaginary) components.
 struct ElementType {
-  StorageType storage = StorageType::kF32;
+  StorageType storage = StorageType::kFloat32;
   int bytes = 4;  // of one real component; 0 for a type the tool does not read
   bool complex = false;
 

@@ -29,7 +29,7 @@ struct CosSinTable {
   std::string format;              // "npy" or "safetensors"
   std::string arrangement;         // how cos and sin were found, in words
   std::vector<std::string> names;  // the tensors read (safetensors)
-  StorageType storage = StorageType::kF32;
+  StorageType storage = StorageType::kFloat32;
   int64_t positions = 0;         // rows
   int64_t width = 0;             // columns per row
   std::vector<double> cos, sin;  // positions x width, row-major, exactly the stored values

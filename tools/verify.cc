@@ -11,26 +11,12 @@
 namespace rotary::tools {
 namespace {
 
-verify::Storage storage_of(StorageType s) {
-  switch (s) {
-    case StorageType::kF64:
-      return verify::Storage::kFloat64;
-    case StorageType::kF32:
-      return verify::Storage::kFloat32;
-    case StorageType::kF16:
-      return verify::Storage::kFloat16;
-    case StorageType::kBF16:
-      return verify::Storage::kBFloat16;
-  }
-  return verify::Storage::kFloat32;
-}
-
 // --precision f32 | f16 | bf16, by default the table's storage type (float64 counts as float32).
 verify::Storage accepted_precision(const std::string& flag, StorageType storage) {
   if (flag == "f16") return verify::Storage::kFloat16;
   if (flag == "bf16") return verify::Storage::kBFloat16;
-  if (flag == "f32" || storage == StorageType::kF64) return verify::Storage::kFloat32;
-  return storage_of(storage);
+  if (flag == "f32" || storage == StorageType::kFloat64) return verify::Storage::kFloat32;
+  return storage;
 }
 
 // Largest |a[p][i] - a[p][j]| over rows for the column pairs (i, j) a duplication layout implies.
@@ -92,20 +78,20 @@ class Verifier {
   // Every value past row 0 (angle 0 is cos 1, sin 0 in any type); a 16-bit table is that type.
   void measure_quantization() {
     quantized_ = std::nullopt;
-    if (t_.storage != StorageType::kF16 && t_.storage != StorageType::kBF16) {
+    if (t_.storage != StorageType::kFloat16 && t_.storage != StorageType::kBFloat16) {
       const auto past_row_0 = [&](const std::vector<double>& v) {
         return std::span<const double>(v).subspan(static_cast<std::size_t>(t_.width));
       };
       quantized_ = verify::quantized_to(past_row_0(t_.cos), past_row_0(t_.sin));
     }
     v_.quantized = quantized_ ? std::string(verify::to_string(*quantized_)) : "";
-    noise_ = verify::measurement_noise(storage_of(t_.storage), quantized_);
+    noise_ = verify::measurement_noise(t_.storage, quantized_);
   }
 
   // Works out which column holds pair i; false when the table cannot be compared pair by pair.
   bool columns() {
     const int64_t half = v_.rotary_dim / 2, w = t_.width;
-    const double tol = 2 * verify::unit_roundoff(storage_of(t_.storage));
+    const double tol = 2 * verify::unit_roundoff(t_.storage);
     const auto duplicated = [&](int64_t pairs, bool interleaved) {
       return duplication_gap(t_, pairs, interleaved) <= tol;
     };
@@ -224,7 +210,7 @@ class Verifier {
     }
     for (verify::Finding& f :
          verify::precision_findings(v_.decades, {.source = verify::Source::kTable,
-                                                .storage = storage_of(t_.storage),
+                                                .storage = t_.storage,
                                                 .precision = precision_,
                                                 .quantized = quantized_})) {
       v_.findings.push_back(std::move(f));
@@ -266,7 +252,7 @@ nlohmann::json to_json(const TableVerification& v) {
   j["matches"] = v.matches();
   j["table"] = {{"path", v.path},
                 {"format", v.format},
-                {"dtype", to_string(v.storage)},
+                {"dtype", std::string(verify::to_string(v.storage))},
                 {"arrangement", v.arrangement},
                 {"positions", v.positions},
                 {"columns", v.width},
@@ -311,7 +297,7 @@ nlohmann::json to_json(const TableVerification& v) {
 void print_verification(const TableVerification& v) {
   const RopeConfig& c = v.loaded.config;
   std::printf("rotary verify: %s (%s, %s, %s)\n", v.path.c_str(), v.format.c_str(),
-              to_string(v.storage).c_str(), v.arrangement.c_str());
+              std::string(verify::to_string(v.storage)).c_str(), v.arrangement.c_str());
   std::printf("  rows               %lld positions (0 .. %lld), %lld columns\n",
               static_cast<long long>(v.positions), static_cast<long long>(v.positions - 1),
               static_cast<long long>(v.width));

@@ -36,7 +36,7 @@ struct TableVerification {
   LoadedConfig loaded;
   // The table, without its values.
   std::string path, format, arrangement;
-  StorageType storage = StorageType::kF32;
+  StorageType storage = StorageType::kFloat32;
   int64_t positions = 0, width = 0;
   std::string column_layout;  // per_pair | cat | repeat_interleave | unrecognised
   int64_t table_rotary_dim = 0;
