@@ -24,11 +24,9 @@ std::string regime(const RopeConfig& c, const detail::RopeVariant& v, double the
 std::vector<PairExplanation> explain_pairs(const RopeConfig& c, int64_t context) {
   const Frequencies f =
       compute_frequencies(c, context > 0 ? std::optional<int64_t>(context) : std::nullopt);
-  // The same pairs unscaled; a proportional config's zero pairs are measured against the whole
-  // head's default frequencies.
-  RopeConfig plain = c.unscaled();
-  if (c.rope_type == RopeType::kProportional) plain.rotary_dim = c.head_dim;
-  const Frequencies unscaled = compute_frequencies(plain);
+  // The same pairs unscaled (unscaled() keeps them: a proportional config's zero pairs are
+  // measured against the whole head's default frequencies).
+  const Frequencies unscaled = compute_frequencies(c.unscaled());
   const detail::RopeVariant& v = detail::variant_of(c.rope_type);
   std::vector<PairExplanation> pairs(f.inv_freq.size());
   for (std::size_t i = 0; i < pairs.size(); ++i) {
