@@ -9,6 +9,7 @@
 #include "rotary/error.h"
 #include "rotary/rope.h"
 #include "rotary/tensor.h"
+#include "test_errors.h"
 
 namespace rotary {
 namespace {
@@ -20,16 +21,7 @@ BatchedTensorView batched(float* data, int64_t batch, int64_t stride) {
   return {ConstTensorView::contiguous(data, DType::kF32, kTokens, kHeads, kDim), batch, stride};
 }
 
-// The Error that `call` throws; fails the test when it throws none.
-Error error_of(const std::function<void()>& call) {
-  try {
-    call();
-  } catch (const Error& e) {
-    return e;
-  }
-  ADD_FAILURE() << "no error";
-  return Error(ErrorCode::kInvalidArgument, "", "");
-}
+using testing::thrown_by;
 
 void check(const BatchedTensorView& q, const BatchedTensorView& q_out, const BatchedTensorView& k,
            const BatchedTensorView& k_out) {
@@ -51,7 +43,7 @@ TEST(aliasing_test, an_input_shared_across_batch_entries_is_refused) {
   std::vector<float> buffer(4 * kEntry);
   const BatchedTensorView q = batched(buffer.data(), 2, 2 * kEntry);
   const BatchedTensorView k = batched(buffer.data() + 2 * kEntry, 2, kEntry);
-  const Error e = error_of([&] { check(q, q, k, k); });
+  const Error e = thrown_by([&] { check(q, q, k, k); });
   EXPECT_EQ(e.code(), ErrorCode::kInvalidArgument);
   EXPECT_EQ(e.argument(), "q_out");
   EXPECT_NE(e.message().find("shares memory with k"), std::string::npos) << e.what();
@@ -73,7 +65,7 @@ TEST(aliasing_test, an_output_overlapping_its_own_input_partially_is_refused) {
   const BatchedTensorView shifted = batched(buffer.data() + 1, 2, kEntry);
   const AliasingOperand inputs[] = {{"q", q}};
   const AliasingOperand outputs[] = {{"q_out", shifted, 0}};
-  const Error e = error_of([&] { check_aliasing(inputs, outputs); });
+  const Error e = thrown_by([&] { check_aliasing(inputs, outputs); });
   EXPECT_EQ(e.argument(), "q_out");
   EXPECT_NE(e.message().find("overlaps q partially"), std::string::npos) << e.what();
 }
@@ -86,10 +78,10 @@ TEST(aliasing_test, one_view_is_judged_as_the_rotation_judges_it) {
   const auto view = [](float* data) {
     return TensorView::contiguous(data, DType::kF32, kTokens, kHeads, kDim);
   };
-  const Error rotate_error = error_of([&] {
+  const Error rotate_error = thrown_by([&] {
     rope.rotate(view(q.data()), view(out.data()), view(k.data()), view(out.data()), positions);
   });
-  const Error check_error = error_of([&] {
+  const Error check_error = thrown_by([&] {
     check(batched(q.data(), 1, 0), batched(out.data(), 1, 0), batched(k.data(), 1, 0),
           batched(out.data(), 1, 0));
   });
@@ -112,14 +104,14 @@ TEST(aliasing_test, negative_or_overflowing_strides_are_refused_by_name) {
     const AliasingOperand outputs[] = {{"q_out", t, 0}};
     check_aliasing(inputs, outputs);
   };
-  EXPECT_EQ(error_of([&] { alone(q); }).argument(), "q.batch_stride");
+  EXPECT_EQ(thrown_by([&] { alone(q); }).argument(), "q.batch_stride");
   q = batched(buffer.data(), -1, kEntry);
-  EXPECT_EQ(error_of([&] { alone(q); }).argument(), "q.batch");
+  EXPECT_EQ(thrown_by([&] { alone(q); }).argument(), "q.batch");
   q = batched(buffer.data(), 2, kEntry);
   q.view.token_stride = -1;
-  EXPECT_EQ(error_of([&] { alone(q); }).argument(), "q.token_stride");
+  EXPECT_EQ(thrown_by([&] { alone(q); }).argument(), "q.token_stride");
   q = batched(buffer.data(), 3, int64_t{1} << 62);
-  const Error e = error_of([&] { alone(q); });
+  const Error e = thrown_by([&] { alone(q); });
   EXPECT_EQ(e.argument(), "q");
   EXPECT_NE(e.message().find("overflow"), std::string::npos) << e.what();
 }
@@ -128,7 +120,7 @@ TEST(aliasing_test, more_than_four_operands_are_refused) {
   std::vector<float> buffer(kEntry);
   const AliasingOperand one{"x", batched(buffer.data(), 1, 0)};
   const std::vector<AliasingOperand> five(5, one);
-  EXPECT_EQ(error_of([&] { check_aliasing(five, {}); }).argument(), "operands");
+  EXPECT_EQ(thrown_by([&] { check_aliasing(five, {}); }).argument(), "operands");
 }
 
 }  // namespace

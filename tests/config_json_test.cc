@@ -15,6 +15,7 @@
 #include "rotary/error.h"
 #include "rotary/frequencies.h"
 #include "rotary/layers.h"
+#include "test_errors.h"
 
 namespace rotary {
 namespace {
@@ -288,7 +289,7 @@ TEST(config_json_test, text_over_the_size_limit_is_refused) {
 // A sparse 8 GiB file: refused from its size alone, in no time and without memory.
 TEST(config_json_test, a_file_over_the_size_limit_is_refused_before_it_is_read) {
   const std::string path =
-      (std::filesystem::path(testing::TempDir()) /
+      (std::filesystem::path(::testing::TempDir()) /
        ("rotary_huge_config_" + std::to_string(std::random_device()()) + ".json"))
           .string();
   std::ofstream(path).put('{');
@@ -305,24 +306,14 @@ TEST(config_json_test, endless_and_unreadable_files_end_in_an_error) {
     const std::string endless = error_of([] { config_from_json_file("/dev/zero"); });
     EXPECT_NE(endless.find("/dev/zero: file exceeds the size limit of 16 MiB"), std::string::npos);
   }
-  const std::string dir = testing::TempDir();
+  const std::string dir = ::testing::TempDir();
   EXPECT_NE(error_of([&] { config_from_json_file(dir); }, ErrorCode::kIoError).find("directory"),
             std::string::npos);
 }
 
 // ---- validation as strict as transformers 5.24's (rules in src/config.cc), errors by JSON path
 
-// The rotary::Error `read` throws (a test failure when it throws none).
-template <typename F>
-Error thrown_by(F read) {
-  try {
-    read();
-  } catch (const Error& e) {
-    return e;
-  }
-  ADD_FAILURE() << "no rotary::Error";
-  return Error(ErrorCode::kInvalidArgument, "", "none thrown");
-}
+using testing::thrown_by;
 
 // The argument (JSON path) of the error a config text gets.
 std::string path_of_error(const std::string& json, std::string_view layer_type = {}) {
@@ -460,7 +451,7 @@ TEST(config_json_test, paths_include_text_config_and_layer_types) {
   EXPECT_EQ(path_of_error(nope, "no_rope"), "rope_parameters.no_rope");
   // Through a file, the path comes after the file name.
   const std::string file =
-      (std::filesystem::path(testing::TempDir()) / "rotary_bad_factor.json").string();
+      (std::filesystem::path(::testing::TempDir()) / "rotary_bad_factor.json").string();
   std::ofstream(file) << R"({"head_dim": 64, "rope_scaling": {"type": "linear", "factor": 0}})";
   const Error in_file = thrown_by([&] { config_from_json_file(file); });
   std::filesystem::remove(file);

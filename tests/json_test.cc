@@ -11,20 +11,12 @@
 #include <string>
 
 #include "rotary/error.h"
+#include "test_errors.h"
 
 namespace rotary {
 namespace {
 
-// The Error that `call` throws; fails the test when it throws none.
-Error error_of(const std::function<void()>& call) {
-  try {
-    call();
-  } catch (const Error& e) {
-    return e;
-  }
-  ADD_FAILURE() << "no error";
-  return Error(ErrorCode::kInvalidArgument, "", "");
-}
+using testing::thrown_by;
 
 std::string nested_arrays(int depth) {
   return std::string(static_cast<std::size_t>(depth), '[') +
@@ -32,7 +24,7 @@ std::string nested_arrays(int depth) {
 }
 
 std::string temporary_path(const std::string& name) {
-  return (std::filesystem::path(testing::TempDir()) /
+  return (std::filesystem::path(::testing::TempDir()) /
           ("rotary_json_test_" + std::to_string(std::random_device()()) + "_" + name))
       .string();
 }
@@ -44,7 +36,7 @@ TEST(json_test, well_formed_text_within_the_limits_passes) {
 }
 
 TEST(json_test, malformed_text_is_a_parse_error_naming_the_source) {
-  const Error e = error_of([] { check_json(R"({"head_dim": 64, )", "config.json"); });
+  const Error e = thrown_by([] { check_json(R"({"head_dim": 64, )", "config.json"); });
   EXPECT_EQ(e.code(), ErrorCode::kParseError);
   EXPECT_EQ(e.argument(), "config.json");
   EXPECT_NE(e.message().find("malformed JSON"), std::string::npos) << e.what();
@@ -53,7 +45,7 @@ TEST(json_test, malformed_text_is_a_parse_error_naming_the_source) {
 // A million levels once overflowed the stack; the check stops at the limit without building them.
 TEST(json_test, nesting_past_the_depth_limit_is_refused) {
   for (const std::string& text : {nested_arrays(kMaxJsonDepth + 1), nested_arrays(1'000'000)}) {
-    const Error e = error_of([&] { check_json(text, "deep.json"); });
+    const Error e = thrown_by([&] { check_json(text, "deep.json"); });
     EXPECT_EQ(e.code(), ErrorCode::kParseError);
     EXPECT_NE(
         e.message().find("nesting depth exceeds the limit of " + std::to_string(kMaxJsonDepth)),
@@ -63,7 +55,7 @@ TEST(json_test, nesting_past_the_depth_limit_is_refused) {
 }
 
 TEST(json_test, text_past_the_size_limit_is_refused_by_its_length) {
-  const Error e = error_of([] { check_json("[1, 2, 3]", "header", 8); });
+  const Error e = thrown_by([] { check_json("[1, 2, 3]", "header", 8); });
   EXPECT_EQ(e.code(), ErrorCode::kParseError);
   EXPECT_EQ(e.message(), "JSON text of 9 bytes exceeds the size limit of 8 bytes");
   EXPECT_NO_THROW(check_json("[1, 2, 3]", "header", 9));
@@ -71,7 +63,7 @@ TEST(json_test, text_past_the_size_limit_is_refused_by_its_length) {
 
 // RFC 8259 admits 1e400; double cannot hold it, so no reader rotary uses can.
 TEST(json_test, a_number_past_the_range_of_double_is_a_parse_error) {
-  const Error e = error_of([] { check_json(R"({"rope_theta": 1e400})", "config.json"); });
+  const Error e = thrown_by([] { check_json(R"({"rope_theta": 1e400})", "config.json"); });
   EXPECT_EQ(e.code(), ErrorCode::kParseError);
   EXPECT_EQ(e.argument(), "config.json");
 }
@@ -80,7 +72,7 @@ TEST(json_test, a_file_is_read_whole_within_its_limit) {
   const std::string path = temporary_path("config.json");
   std::ofstream(path) << R"({"head_dim": 64})";
   EXPECT_EQ(read_json_file(path), R"({"head_dim": 64})");
-  const Error e = error_of([&] { read_json_file(path, 4); });
+  const Error e = thrown_by([&] { read_json_file(path, 4); });
   std::filesystem::remove(path);
   EXPECT_EQ(e.code(), ErrorCode::kParseError);
   EXPECT_EQ(e.argument(), path);
@@ -89,8 +81,8 @@ TEST(json_test, a_file_is_read_whole_within_its_limit) {
 
 TEST(json_test, a_missing_file_or_a_directory_is_an_io_error) {
   const std::string missing = temporary_path("absent.json");
-  EXPECT_EQ(error_of([&] { read_json_file(missing); }).code(), ErrorCode::kIoError);
-  const Error e = error_of([] { read_json_file(testing::TempDir()); });
+  EXPECT_EQ(thrown_by([&] { read_json_file(missing); }).code(), ErrorCode::kIoError);
+  const Error e = thrown_by([] { read_json_file(::testing::TempDir()); });
   EXPECT_EQ(e.code(), ErrorCode::kIoError);
   EXPECT_NE(e.message().find("is a directory"), std::string::npos) << e.what();
 }
