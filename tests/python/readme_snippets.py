@@ -19,9 +19,7 @@ _FENCE = re.compile(r"^```(\w*)\n(.*?)^```\n", re.M | re.S)
 def snippets(readme, language):
     """(line number, code) of each fenced block of ``language`` in the Markdown file ``readme``."""
     text = Path(readme).read_text(encoding="utf-8")
-    return [
-        (text.count("\n", 0, m.start()) + 1, m.group(2)) for m in _FENCE.finditer(text) if m.group(1) == language
-    ]
+    return [(text.count("\n", 0, m.start()) + 1, m.group(2)) for m in _FENCE.finditer(text) if m.group(1) == language]
 
 
 def context_for(code, contexts):
@@ -37,7 +35,8 @@ PYTHON_CONTEXTS = {
     "rotary.KvCache.paged(": """
 import torch, rotary
 rope = rotary.Rope("Llama-3.1-8B/config.json")
-q, k, v = torch.randn(5, 32, 128), torch.randn(5, 8, 128), torch.randn(5, 8, 128)
+q = torch.randn(5, 32, 128, dtype=torch.bfloat16)
+k, v = torch.randn(5, 8, 128, dtype=torch.bfloat16), torch.randn(5, 8, 128, dtype=torch.bfloat16)
 positions = torch.arange(5)
 """,
     "rotary.mrope_positions(": """
@@ -53,21 +52,27 @@ q, k = torch.randn(577, 16, 88), torch.randn(577, 16, 88)
 }
 
 # C++: each snippet becomes the body of a function whose parameters are the names it uses.
-_CPP_HEADERS = "#include <rotary/rotary.h>\n\n#include <cstdint>\n#include <numeric>\n#include <span>\n#include <vector>\n"
+_CPP_HEADERS = (
+    "#include <rotary/rotary.h>\n\n#include <cstdint>\n#include <numeric>\n#include <span>\n#include <vector>\n"
+)
 CPP_CONTEXTS = {
     "rotary::config_from_json_file(": ("", "void* q_ptr, void* k_ptr, int64_t tokens"),
     "rotary::KvCache::paged(": (
         "",
-        "const rotary::Rope& rope, rotary::TensorView q, rotary::ConstTensorView k, rotary::ConstTensorView v,"
-        " std::span<const int64_t> positions, std::span<float> out",
+        (
+            "const rotary::Rope& rope, rotary::TensorView q, rotary::ConstTensorView k, rotary::ConstTensorView v,"
+            " std::span<const int64_t> positions, std::span<float> out"
+        ),
     ),
     "rotary::CudaRope rope(config)": (
         "",
-        "const rotary::RopeConfig& config, const int64_t* d_positions, int64_t n, rotary::TensorView q,"
-        " rotary::TensorView k, rotary::ConstTensorView q_in, rotary::TensorView q_out,"
-        " rotary::ConstTensorView k_in, rotary::TensorView k_out, rotary::ConstTensorView v,"
-        " const int32_t* d_block_table, int64_t num_blocks, int64_t block_size, int64_t kv_heads,"
-        " int64_t head_dim, rotary::CudaStream stream",
+        (
+            "const rotary::RopeConfig& config, const int64_t* d_positions, int64_t n, rotary::TensorView q,"
+            " rotary::TensorView k, rotary::ConstTensorView q_in, rotary::TensorView q_out,"
+            " rotary::ConstTensorView k_in, rotary::TensorView k_out, rotary::ConstTensorView v,"
+            " const int32_t* d_block_table, int64_t num_blocks, int64_t block_size, int64_t kv_heads,"
+            " int64_t head_dim, rotary::CudaStream stream"
+        ),
     ),
 }
 
