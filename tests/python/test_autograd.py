@@ -50,11 +50,11 @@ def test_jacobian_is_the_rotation(name):
     rope = rotary.Rope(CONFIGS[name])
     positions = torch.tensor([0, 3, 1000])
     x = torch.randn(3, 2, rope.head_dim)
-    ours = torch.autograd.functional.jacobian(lambda t: rtorch.apply_rotary(t, None, positions, rope), x)
+    ours = torch.autograd.functional.jacobian(lambda t: rtorch.apply_rotary(t, None, positions, rope, layout="shd"), x)
     expected = torch.autograd.functional.jacobian(lambda t: reference_rotation(t, positions, rope), x.double())
     torch.testing.assert_close(ours.double(), expected, atol=1e-7, rtol=0)
     # ... and that Jacobian is the map the forward pass computes.
-    y = rtorch.apply_rotary(x, None, positions, rope)
+    y = rtorch.apply_rotary(x, None, positions, rope, layout="shd")
     flat = ours.reshape(x.numel(), x.numel()).double()
     torch.testing.assert_close(y.double().reshape(-1), flat @ x.double().reshape(-1), atol=1e-6, rtol=1e-6)
     # R^T R = a^2 I: the backward pass (R^T) undoes the forward up to the attention factor squared.
@@ -71,7 +71,11 @@ def test_gradcheck_float32(name):
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*double precision.*")
         assert torch.autograd.gradcheck(
-            lambda a, b: rtorch.apply_rotary(a, b, positions, rope), (q, k), eps=1e-3, atol=1e-3, rtol=1e-3
+            lambda a, b: rtorch.apply_rotary(a, b, positions, rope, layout="bshd"),
+            (q, k),
+            eps=1e-3,
+            atol=1e-3,
+            rtol=1e-3,
         )
 
 
@@ -98,7 +102,7 @@ def test_gradients_flow_through_layouts_and_views():
 def test_expanded_gradients_and_q_only():
     rope = rotary.Rope(CONFIGS["default"])
     q = torch.randn(4, 2, 8, requires_grad=True)
-    rtorch.apply_rotary(q, None, torch.arange(4), rope).sum().backward()  # grad of sum(): stride-0 ones
+    rtorch.apply_rotary(q, None, torch.arange(4), rope, layout="shd").sum().backward()  # grad of sum(): stride-0 ones
     expected = reference_rotation(torch.ones(4, 2, 8, dtype=torch.float64), np.arange(4), rope)
     # The gradient of sum(R q) is R^T 1: the inverse rotation of ones.
     inverse = rope.rotate(torch.ones(4, 2, 8), torch.arange(4), inverse=True, q_out=torch.empty(4, 2, 8))
@@ -110,7 +114,7 @@ def test_forward_is_out_of_place_and_matches_rotate():
     rope = rotary.Rope(CONFIGS["yarn"])
     q, k = torch.randn(2, 5, 4, 8), torch.randn(2, 5, 2, 8)
     q0, k0 = q.clone(), k.clone()
-    got_q, got_k = rtorch.apply_rotary(q, k, torch.arange(10).reshape(2, 5), rope)
+    got_q, got_k = rtorch.apply_rotary(q, k, torch.arange(10).reshape(2, 5), rope, layout="bshd")
     assert torch.equal(q, q0) and torch.equal(k, k0)
     want_q, want_k = rope.rotate(q0, torch.arange(10).reshape(2, 5), k=k0)
     assert torch.equal(got_q, want_q) and torch.equal(got_k, want_k)
@@ -139,7 +143,7 @@ def test_sixteen_bit_gradients(dtype):
     generator = torch.Generator().manual_seed(0)
     q = torch.randn(6, 3, d, generator=generator).to(dtype).requires_grad_()
     upstream = torch.randn(6, 3, d, generator=generator).to(dtype)
-    rtorch.apply_rotary(q, None, positions, rope).backward(upstream)
+    rtorch.apply_rotary(q, None, positions, rope, layout="shd").backward(upstream)
     assert q.grad.dtype == dtype
     x = q.detach().double().requires_grad_()
     published_rope(x, positions, base, d).backward(upstream.double())
