@@ -60,13 +60,12 @@ def _check_layout(q, layout):
 
 def _positions_tensor(positions):
     """positions as an int32/int64 tensor (array_like of integers accepted)."""
-    if not isinstance(positions, torch.Tensor):
-        array = np.array(positions)
-        if array.size == 0:
-            array = array.astype(np.int64)  # an empty list has no element to make it integral
-        if array.dtype.kind not in "iu":
-            raise invalid("positions", f"expected integers (int32 or int64), got {array.dtype}")
-        positions = torch.from_numpy(array)
+    if isinstance(positions, np.ndarray):
+        positions = _numpy_positions(positions)
+    elif not isinstance(positions, torch.Tensor):
+        positions = torch.as_tensor(positions)  # a list: traced by torch.compile, unlike NumPy
+        if positions.numel() == 0:
+            positions = positions.long()  # an empty list has no element to make it integral
     if positions.dtype in (torch.int32, torch.int64):
         return positions
     if positions.dtype.is_floating_point or positions.dtype.is_complex or positions.dtype == torch.bool:
@@ -74,6 +73,15 @@ def _positions_tensor(positions):
             "positions", f"expected integers (int32 or int64), got {str(positions.dtype).replace('torch.', '')}"
         )
     return positions.to(torch.int64)
+
+
+def _numpy_positions(array):
+    if array.dtype.kind not in "iu":
+        raise invalid("positions", f"expected integers (int32 or int64), got {array.dtype}")
+    if array.size and array.dtype.kind == "u" and array.max() > np.iinfo(np.int64).max:
+        raise invalid("positions", "values past the int64 range")
+    dtype = array.dtype if array.dtype in (np.int32, np.int64) else np.int64
+    return torch.from_numpy(np.array(array, dtype=dtype))  # a copy: the array may be read-only
 
 
 def _operands(q, k, positions, rope, layout):

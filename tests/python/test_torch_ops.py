@@ -29,6 +29,8 @@ YARN = {
 }
 CONFIGS = Path(__file__).resolve().parents[1] / "data" / "configs"
 DTYPES = [torch.float32, torch.float16, torch.bfloat16]
+# torch's own internals (opcheck, export) call the deprecated torch.jit.script_method; not rotary's.
+pytestmark = pytest.mark.filterwarnings("ignore:`torch.jit.script_method` is deprecated:DeprecationWarning")
 
 
 def rope_formula(x, positions, layout):
@@ -60,6 +62,8 @@ def test_opcheck_rotations(dtype, layout):
     key = rtorch.rope_key(rotary.Rope(YARN))
     g = torch.Generator().manual_seed(1)
     q, k = shaped(layout, 2, 5, 4, dtype, g), shaped(layout, 2, 5, 2, dtype, g)
+    if layout == "bhsd":  # as attention modules make them: (batch, seq, heads, d) memory, transposed
+        q, k = (x.transpose(1, 2).contiguous().transpose(1, 2) for x in (q, k))
     positions = positions_for(layout, 2, 5)
     for keys in (k, None):
         q_grad = q.clone().requires_grad_()
@@ -226,6 +230,30 @@ def test_compiled_gradients_equal_eager_and_the_float64_formula():
     formula = gradients(lambda t: block(t, positions, rotate=rope_formula), x, torch.float64)
     for got, want in zip(eager, formula, strict=True):
         torch.testing.assert_close(got.double(), want, rtol=1e-4, atol=1e-5)
+
+
+def test_compiled_decode_step_mutates_like_eager():
+    """The in-place rotation and the cache write under torch.compile (functionalized, then written
+    back), with dynamic shapes: two token counts, one graph."""
+    rope = rotary.Rope(LLAMA)
+
+    def step(q, k, v, positions, slots, key_cache, value_cache):
+        rtorch.apply_rotary_(q, None, positions, rope, layout="shd")
+        rtorch.rotate_and_cache(k, v, positions, slots, key_cache, value_cache, rope)
+        return q * 2
+
+    def run(fn, tokens):
+        g = torch.Generator().manual_seed(tokens)
+        q, k, v = (torch.randn(tokens, 2, HEAD_DIM, generator=g) for _ in range(3))
+        caches = torch.zeros(2, 4, 2, HEAD_DIM), torch.zeros(2, 4, 2, HEAD_DIM)
+        positions, slots = torch.arange(tokens) + 3, torch.randperm(8, generator=g)[:tokens]
+        return (fn(q, k, v, positions, slots, *caches), q) + caches
+
+    torch._dynamo.reset()
+    compiled = torch.compile(step, fullgraph=True, backend="aot_eager", dynamic=True)
+    for tokens in (3, 5):
+        for got, want in zip(run(compiled, tokens), run(step, tokens), strict=True):
+            assert torch.equal(got, want)
 
 
 def test_export_attention_block_equals_eager_and_reloads():
