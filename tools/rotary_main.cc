@@ -240,6 +240,8 @@ int main(int argc, char** argv) {
   CLI::App app{
       "rotary: rotary position embeddings (RoPE), faithful to Hugging Face transformers.\n"
       "CONFIG is a model's config.json or a built-in name (rotary list)."};
+  // ROTARY_VERSION is project(rotary VERSION ...) in CMakeLists.txt, like the Python package's.
+  app.set_version_flag("--version", "rotary " ROTARY_VERSION);
   app.require_subcommand(1);
   const std::vector<Command> commands = {
       add_demo(app),   add_list(app),   add_inspect(app), add_plot(app),     add_decay(app),

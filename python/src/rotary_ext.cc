@@ -14,6 +14,8 @@
 
 NB_MODULE(_rotary, m) {
   m.doc() = "rotary's compiled core; use the `rotary` package, not this module directly.";
+  // project(rotary VERSION ...) in CMakeLists.txt; rotary.__version__ is this.
+  m.attr("__version__") = ROTARY_VERSION;
   // Ropes held by PyTorch's autograd graph (rotary.torch) can outlive this module at interpreter
   // exit; nanobind would report them as leaks although nothing leaks while the program runs.
   nanobind::set_leak_warnings(false);
