@@ -11,6 +11,7 @@
 //   cuda_binding.cc      the CUDA backend: the Rope's device copy and the CUDA rotation.
 //   kv_cache_binding.cc  BlockTable, KvCache and attention over a cache.
 //   verify_binding.cc    the verifier's core (rotary/verify.h) for rotary.verify.
+//   decay_binding.cc     RoFormer's long-term decay bound (rotary/decay.h) for rotary.plot.
 #pragma once
 
 #include <nanobind/nanobind.h>
@@ -177,5 +178,10 @@ void bind_kv_cache(nb::module_& m);
 // The submodule `verifier`: the line fit, the scheme fit, the diagnoses and the precision table
 // that rotary.verify and `rotary verify` share (needs RopeConfig).
 void bind_verify(nb::module_& m);
+
+// --- decay_binding.cc ----------------------------------------------------------------------------
+
+// long_term_decay_bound(inv_freq, distances): B(r) at each distance, as a float64 array.
+void bind_decay(nb::module_& m);
 
 }  // namespace rotary::python

@@ -1,5 +1,6 @@
 // RopeConfig (read-only: configurations come from the readers), the JSON readers, the layer
-// rules (which layers rotate, and how) and the multimodal position builders.
+// rules (which layers rotate, and how), the per-pair words of `rotary inspect` and the multimodal
+// position builders.
 #include <nanobind/stl/optional.h>
 #include <nanobind/stl/pair.h>
 #include <nanobind/stl/string.h>
@@ -7,6 +8,7 @@
 #include <nanobind/stl/vector.h>
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <tuple>
 #include <utility>
@@ -77,6 +79,7 @@ void bind_config_class(nb::module_& m) {
                                 ? nb::object(nb::str(to_string(c.axial_frequencies).data()))
                                 : nb::none();
                    })
+      .def("unscaled", &RopeConfig::unscaled)
       .def("__repr__", &config_repr);
 }
 
@@ -120,6 +123,23 @@ nb::list layer_rope_list(const std::string& text) {
   return out;
 }
 
+// (rule, regime) per pair, as `rotary inspect` words them.
+std::vector<std::pair<std::string, std::string>> pair_explanations(const RopeConfig& c,
+                                                                   int64_t context) {
+  std::vector<std::pair<std::string, std::string>> out;
+  for (const PairExplanation& e : rotary::explain_pairs(c, context)) {
+    out.emplace_back(e.rule, e.regime);
+  }
+  return out;
+}
+
+// (label, text) of the scheme's own parameters, or None.
+std::optional<std::pair<std::string, std::string>> scheme_summary(const RopeConfig& c) {
+  const std::optional<SchemeSummary> s = rotary::explain_scheme(c);
+  if (!s) return std::nullopt;
+  return std::make_pair(s->label, s->text);
+}
+
 void bind_readers(nb::module_& m) {
   m.def(
       "config_from_json",
@@ -140,6 +160,8 @@ void bind_readers(nb::module_& m) {
   m.def(
       "explain_length_change", [](const RopeConfig& c) { return rotary::explain_length_change(c); },
       nb::arg("config"));
+  m.def("explain_pairs", &pair_explanations, nb::arg("config"), nb::arg("context") = 0);
+  m.def("explain_scheme", &scheme_summary, nb::arg("config"));
   m.def(
       "config_to_json", [](const RopeConfig& c) { return rotary::config_to_json(c); },
       nb::arg("config"));
