@@ -32,6 +32,12 @@ from . import _rotary
 from ._errors import invalid
 from ._rope import _LAYOUTS, Rope
 
+if not hasattr(torch.library, "register_autograd"):
+    raise ImportError(
+        f"rotary.torch needs torch 2.4 or later (torch.library.register_fake and register_autograd); "
+        f"this is torch {torch.__version__}"
+    )
+
 # Why the rotation travels as a string: an operator's arguments can only be tensors, numbers,
 # strings and lists of them, and an exported program must carry everything that decides its
 # values. The string is a JSON object with the config's canonical JSON (rotary._rotary.config_to_json,
