@@ -131,10 +131,10 @@ def _build(fields):
     return Rope(
         _rotary.config_from_json(json.dumps(fields["config"])),
         angle_mode=fields["angle_mode"],
-        cache_positions=fields["cache_positions"],
+        cache_positions=fields.get("cache_positions", 0),
         inv_freq=None if inv_freq is None else np.array(inv_freq, dtype=np.float32),
         attention_factor=fields.get("attention_factor"),
-        max_threads=fields["max_threads"],
+        max_threads=fields.get("max_threads", 0),
     )
 
 
