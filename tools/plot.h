@@ -1,17 +1,11 @@
-// `rotary plot CONFIG --out FILE.svg`: wavelength per pair before and after scaling, and the
-// long-term decay of RoFormer's relative-position bound, as one SVG document.
+// `rotary plot`: figures are drawn by the Python package (rotary.plot, on matplotlib), not by this
+// tool. The subcommand stays so that a user who reaches for it learns where plotting went.
 #pragma once
-
-#include <string>
-
-#include "config_source.h"
 
 namespace rotary::tools {
 
-// Writes the SVG atomically (temporary name, then rename). Series are <polyline> elements with
-// ids "wavelength-unscaled", "wavelength-scaled" and "decay-bound", each with a data-points
-// attribute holding the plotted numbers as "x,y x,y ...". The decay bound is the library's
-// long_term_decay_bound (rotary/decay.h), sampled at fractional distances on a log scale.
-void write_plot(const LoadedConfig& loaded, const std::string& out);
+// Prints on stderr that plotting is part of the Python package and how to install and run it;
+// writes nothing and returns 2 (the exit status of bad usage).
+int refuse_plot();
 
 }  // namespace rotary::tools

@@ -92,15 +92,10 @@ Command add_inspect(CLI::App& app) {
 }
 
 Command add_plot(CLI::App& app) {
-  CLI::App* cmd =
-      app.add_subcommand("plot", "SVG: wavelength per pair before/after scaling, long-term decay");
-  auto config = add_config_options(cmd);
-  auto out = std::make_shared<std::string>();
-  cmd->add_option("--out", *out, "output .svg file")->required();
-  return {cmd, [=] {
-            write_plot(config->load(), *out);
-            return 0;
-          }};
+  CLI::App* cmd = app.add_subcommand(
+      "plot", "Figures are drawn by the Python package: pip install 'rotary[plot]'");
+  cmd->allow_extras();  // whatever was given, the answer is where plotting went
+  return {cmd, [] { return refuse_plot(); }};
 }
 
 Command add_decay(CLI::App& app) {

@@ -9,7 +9,6 @@ import json
 import math
 import os
 import re
-import xml.etree.ElementTree as ET
 
 import numpy as np
 import pytest
@@ -142,28 +141,15 @@ def test_export_safetensors_header_follows_the_spec(tmp_path):
     assert 8 + length + end == len(raw)
 
 
-def test_plot_svg_parses_and_contains_the_series(tmp_path):
+def test_plot_says_figures_come_from_the_python_package_and_writes_nothing(tmp_path):
+    # The figures are drawn by rotary.plot (tests/python/test_plot.py); the tool only says where.
     out = tmp_path / "yarn.svg"
-    run("plot", "qwen2.5-7b-instruct-yarn", "--out", str(out))
-    root = ET.parse(out).getroot()
-    series = {e.get("id"): e for e in root.iter() if e.get("id")}
-    assert {"wavelength-unscaled", "wavelength-scaled", "decay-bound"} <= set(series)
-    rope = library_rope("qwen2.5-7b-instruct-yarn")
-
-    def points(name):
-        return np.array([[float(v) for v in p.split(",")] for p in series[name].get("data-points").split()])
-
-    scaled = points("wavelength-scaled")
-    assert len(scaled) == rope.rotary_dim // 2
-    np.testing.assert_allclose(scaled[:, 1], 2 * np.pi / rope.inv_freq.astype(np.float64), rtol=1e-5)
-    bound = points("decay-bound")
-    assert len(bound) > 100
-    # The bound at distance r, recomputed here from its definition (RoFormer section 3.4.3).
-    r, value = bound[len(bound) // 2]
-    partial = np.cumsum(np.exp(1j * r * rope.inv_freq.astype(np.float64)))
-    assert value == pytest.approx(np.abs(partial).mean(), rel=1e-4)
-    # Long-term decay: far distances have a smaller bound than near ones.
-    assert bound[-1, 1] < bound[0, 1]
+    result = run("plot", "qwen2.5-7b-instruct-yarn", "--out", str(out), check=False)
+    assert result.returncode == 2
+    assert "Python package" in result.stderr
+    assert "pip install 'rotary[plot]'" in result.stderr
+    assert "python -m rotary plot CONFIG" in result.stderr
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_errors_are_one_line_exit_2_and_leave_no_file(tmp_path):
