@@ -18,7 +18,8 @@ double long_term_decay_bound(std::span<const float> inv_freq, double distance) {
     throw Error(ErrorCode::kInvalidArgument, "distance", "expected a finite number");
   }
   // S_j is the running sum; the bound is the mean of |S_1| .. |S_{d/2}|. Summed in pair order so
-  // that the result is reproducible bit for bit (the SVG plot and the CSV share it).
+  // that the result is reproducible bit for bit (rotary.plot's figure and `rotary decay`'s CSV
+  // share it).
   std::complex<double> partial = 0;
   double total = 0;
   for (float theta : inv_freq) {
