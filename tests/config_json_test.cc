@@ -150,11 +150,16 @@ TEST(config_json_test, olmo3_scales_full_attention_layers_only) {
                   .empty());
 }
 
-std::string stored_config(const std::string& name) {
-  std::ifstream in(std::filesystem::path(ROTARY_TEST_DATA_DIR) / "configs" / name);
+std::string file_text(const std::filesystem::path& path) {
+  std::ifstream in(path);
   std::stringstream text;
   text << in.rdbuf();
-  return nlohmann::json::parse(text.str()).at("config").dump();
+  return text.str();
+}
+
+// A stored config is the model's config.json itself (its RoPE fields), as a user's file would be.
+std::string stored_config(const std::string& name) {
+  return file_text(std::filesystem::path(ROTARY_TEST_DATA_DIR) / "configs" / name);
 }
 
 // Multi-axis RoPE from real configs: Qwen2.5-VL (v4 "mrope" type, chunked), Qwen3.5 (v5 nested,
@@ -198,28 +203,24 @@ TEST(config_json_test, multimodal_sections_and_vision_towers) {
                Error);
 }
 
-// Every stored real configuration loads, for every layer type it declares.
+// Every stored real configuration loads by its path, for every layer type it declares.
 TEST(config_json_test, every_real_model_config_loads) {
   const std::filesystem::path dir = std::filesystem::path(ROTARY_TEST_DATA_DIR) / "configs";
   int loaded = 0;
   for (const auto& entry : std::filesystem::directory_iterator(dir)) {
     if (entry.path().extension() != ".json") continue;
-    std::ifstream in(entry.path());
-    std::stringstream text;
-    text << in.rdbuf();
-    const nlohmann::json record = nlohmann::json::parse(text.str());
-    const std::string config = record.at("config").dump();
-    if (record.at("config").value("use_dynamic_ntk", false)) {
+    const std::string path = entry.path().string();
+    if (nlohmann::json::parse(file_text(path)).value("use_dynamic_ntk", false)) {
       // Qwen-1's remote-code scheme: refused by name rather than misread as plain RoPE.
-      EXPECT_THROW(config_from_json(config), Error) << entry.path();
+      EXPECT_THROW(config_from_json_file(path), Error) << path;
       continue;
     }
-    std::vector<std::string> types = rope_layer_types(config);
+    std::vector<std::string> types = rope_layer_types(file_text(path));
     if (types.empty()) types.push_back("");
     for (const std::string& type : types) {
       SCOPED_TRACE(entry.path().filename().string() + " " + type);
       EXPECT_NO_THROW({
-        const RopeConfig c = config_from_json(config, type);
+        const RopeConfig c = config_from_json_file(path, type);
         const Frequencies f = compute_frequencies(c);
         EXPECT_EQ(static_cast<int64_t>(f.inv_freq.size()) * 2, f.rotary_dim);
       });
@@ -707,6 +708,35 @@ TEST(config_json_test, every_real_config_written_back_reads_the_same) {
     }
   }
   EXPECT_GE(written, 15);
+}
+
+// The stored configs are plain config.json files, each with its provenance beside it in
+// sources/NAME.json ({"model", "source": {"repository", "path", "commit", ...}}). A file that went
+// back to a wrapper record ({"model", "source", "config"}) would not load as a config.json.
+TEST(config_json_test, stored_configs_are_plain_config_files_with_a_provenance_record) {
+  const std::filesystem::path dir = std::filesystem::path(ROTARY_TEST_DATA_DIR) / "configs";
+  int checked = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(dir)) {
+    if (entry.path().extension() != ".json") continue;
+    SCOPED_TRACE(entry.path().filename().string());
+    const nlohmann::json config = nlohmann::json::parse(file_text(entry.path()));
+    EXPECT_TRUE(config.contains("model_type"));
+    EXPECT_FALSE(config.contains("config"));
+    EXPECT_FALSE(config.contains("source"));
+    const std::filesystem::path source_path = dir / "sources" / entry.path().filename();
+    ASSERT_TRUE(std::filesystem::exists(source_path));
+    const nlohmann::json record = nlohmann::json::parse(file_text(source_path));
+    EXPECT_FALSE(record.contains("config"));
+    EXPECT_FALSE(record.at("model").get<std::string>().empty());
+    EXPECT_FALSE(record.at("source").at("repository").get<std::string>().empty());
+    EXPECT_FALSE(record.at("source").at("path").get<std::string>().empty());
+    EXPECT_EQ(record.at("source").at("commit").get<std::string>().size(), 40u);
+    ++checked;
+  }
+  for (const auto& entry : std::filesystem::directory_iterator(dir / "sources")) {
+    EXPECT_TRUE(std::filesystem::exists(dir / entry.path().filename())) << entry.path();
+  }
+  EXPECT_GE(checked, 20);
 }
 
 TEST(config_json_test, every_rope_type_written_back_reads_the_same) {

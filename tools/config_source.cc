@@ -1,9 +1,7 @@
 #include "config_source.h"
 
 #include <filesystem>
-#include <nlohmann/json.hpp>
 
-#include "bounded_json.h"
 #include "builtin_configs.h"
 #include "rotary/config_json.h"
 #include "rotary/error.h"
@@ -12,18 +10,17 @@
 namespace rotary::tools {
 
 ConfigText config_text(const std::string& argument) {
+  // An existing path wins over a built-in of the same name: a user's file is never shadowed.
   if (std::filesystem::exists(argument)) return {read_json_file(argument), argument, argument};
   const BuiltinConfig* builtin = find_builtin_config(argument);
   if (builtin == nullptr) {
-    throw Error(
-        ErrorCode::kIoError, argument,
-        "no such file, and not a built-in config (built-ins: " + builtin_config_names() + ")");
+    throw Error(ErrorCode::kIoError, argument,
+                "no such file, and not a built-in config (built-ins: " + builtin_config_names() +
+                    "; see rotary list)");
   }
-  // Compiled-in data, but read like any other JSON: one reader, one set of limits.
-  const nlohmann::json record = parse_bounded_json(builtin->record, std::string(builtin->name));
-  const nlohmann::json& source = record.at("source");
-  return {record.at("config").dump(), record.at("model").get<std::string>(),
-          source.at("repository").get<std::string>() + " " + source.at("path").get<std::string>()};
+  const BuiltinProvenance from = provenance(*builtin);
+  return {std::string(builtin->config), from.model,
+          from.repository + " " + from.path + " @ " + from.commit};
 }
 
 LoadedConfig load_config(const std::string& argument, const std::string& layer_type, bool vision) {

@@ -1,4 +1,6 @@
-// The CONFIG argument of every command: a path to a model's config.json, or a built-in name.
+// The CONFIG argument of every command: a path to a model's config.json, or a built-in name
+// (`rotary list`). A path that exists is read as a file even where a built-in has the same name;
+// any other argument must be a built-in's name.
 #pragma once
 
 #include <string>
@@ -11,11 +13,13 @@ namespace rotary::tools {
 struct LoadedConfig {
   RopeConfig config;
   std::string label;   // what to call it: the model name of a built-in, else the path
-  std::string source;  // where the values come from (repository/path of a built-in, or the path)
+  std::string source;  // where the values come from (repository, path and commit of a built-in,
+                       // or the path)
 };
 
-// The config.json text of CONFIG, with what to call it. Throws rotary::Error naming CONFIG when it
-// is neither a file nor a built-in.
+// The config.json text of CONFIG, with what to call it. Throws rotary::Error naming CONFIG, and
+// listing the built-ins, when it is neither a file nor a built-in. A stored config rotary refuses
+// still resolves here, so that reading it reports why.
 struct ConfigText {
   std::string text;
   std::string label;

@@ -13,7 +13,7 @@
 #include <vector>
 
 #include "bench.h"
-#include "builtin_configs.h"
+#include "builtin_configs_cmd.h"
 #include "decay_cmd.h"
 #include "demo.h"
 #include "export.h"
@@ -69,12 +69,11 @@ Command add_demo(CLI::App& app) {
 }
 
 Command add_list(CLI::App& app) {
-  return {app.add_subcommand("list", "List the built-in model configurations"), [] {
-            for (const BuiltinConfig& c : builtin_configs()) {
-              std::printf("%s\n", std::string(c.name).c_str());
-            }
-            return 0;
-          }};
+  CLI::App* cmd = app.add_subcommand(
+      "list", "List the built-in model configurations, and the stored ones rotary refuses");
+  auto as_json = std::make_shared<bool>(false);
+  cmd->add_flag("--json", *as_json, "machine-readable output");
+  return {cmd, [=] { return run_list(*as_json); }};
 }
 
 Command add_inspect(CLI::App& app) {

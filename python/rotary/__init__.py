@@ -18,17 +18,18 @@ replacements for Meta's and transformers' RoPE functions. ``rotary.families()`` 
 families of transformers rotary reads as transformers does.
 """
 
-from ._builtins import builtin_config, builtin_names
+from ._builtins import builtin_config, builtin_names, builtin_path, builtin_source, refused_builtins
 from ._config import config_from_dict, config_from_file, layer_ropes, rope_layer_types
 from ._families import families
 from ._rope import Rope
 from ._rotary import Error, RopeConfig
-from ._rotary import __version__ as __version__  # project(rotary VERSION ...) in CMakeLists.txt
 from ._verify_report import VerifyReport
 from .adapters import adapt_hf, adapt_meta
 from .kv_cache import BlockTable, KvCache, attention
 from .multimodal import mrope_positions, vision_patch_positions
 from .verify import verify
+
+__version__ = "0.1.0"
 
 __all__ = [
     "BlockTable",
@@ -42,10 +43,13 @@ __all__ = [
     "adapt_meta",
     "builtin_config",
     "builtin_names",
+    "builtin_path",
+    "builtin_source",
     "config_from_dict",
     "config_from_file",
     "families",
     "mrope_positions",
+    "refused_builtins",
     "rope_layer_types",
     "layer_ropes",
     "vision_patch_positions",

@@ -94,20 +94,39 @@ def _parse_dict(parse, config, *args):
         raise _prefixed("config", e) from None
 
 
-def _parse_file(parse, path, *args):
-    """`parse(json_text, *args)` of the file `path`, its errors prefixed with the path as the core's
-    own file reader does."""
+def _parse_file(parse, path, *args, label=None):
+    """`parse(json_text, *args)` of the file `path`, its errors prefixed with `label` (default: the
+    path) as the core's own file reader does."""
     text = _read_config_text(path)
     try:
         return parse(text, *args)
     except _rotary.Error as e:
-        raise _prefixed(path, e) from None
+        raise _prefixed(label or path, e) from None
+
+
+def _locate(config):
+    """(file, label) for a config given as a path or a built-in name: an existing path is that file
+    (a user's file is never shadowed by a built-in of the same name), any other str must name a
+    built-in, whose stored file is read. `label` is what errors call it: the argument as given."""
+    path = os.fspath(config)
+    if os.path.exists(path):
+        if os.path.isdir(path):
+            raise IsADirectoryError(f"{path}: a directory; expected a config.json file or a built-in name")
+        return path, path
+    from ._builtins import builtin_path, names_hint
+
+    stored = builtin_path(path) if isinstance(config, str) else None
+    if stored is None:
+        raise FileNotFoundError(f"{path}: no such file, and not a built-in config ({names_hint()})")
+    return stored, path
 
 
 def _parse_any(parse, config):
-    """`parse(json_text)` of a config dict or object, or of the ``config.json`` at a path."""
+    """`parse(json_text)` of a config dict or object, or of the ``config.json`` a path or built-in
+    name gives."""
     if isinstance(config, (str, os.PathLike)):
-        return _parse_file(parse, os.fspath(config))
+        path, label = _locate(config)
+        return _parse_file(parse, path, label=label)
     return _parse_dict(parse, config)
 
 
@@ -148,12 +167,15 @@ def config_from_dict(config, layer_type=None, *, vision=False):
 
 
 def config_from_file(path, layer_type=None, *, vision=False):
-    """Reads the RoPE part of a model's ``config.json``.
+    """Reads the RoPE part of a model's ``config.json``, given by its path or a built-in's name.
 
     Parameters
     ----------
     path : str or os.PathLike
-        The file. Errors are prefixed with the path.
+        The file, or (a str only) the name of a bundled configuration such as ``"llama-3.1-8b"``
+        (:func:`builtin_names`; ``rotary list`` on the command line). An existing path is always
+        read as a file, even where a built-in has the same name; any other str must be a
+        built-in's name. Errors are prefixed with `path` as given.
     layer_type : str, optional
         As in :func:`config_from_dict`.
     vision : bool
@@ -162,13 +184,22 @@ def config_from_file(path, layer_type=None, *, vision=False):
     Returns
     -------
     RopeConfig
+
+    Raises
+    ------
+    FileNotFoundError
+        When `path` is neither an existing file nor a built-in's name; the message lists the
+        built-ins.
+    rotary.Error
+        (a ValueError) naming `path` and the field, e.g. for a stored config rotary refuses
+        (:func:`refused_builtins`).
     """
-    path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"{path}: no such file")
+    file, label = _locate(path)
     if vision:
-        return _parse_file(_rotary.vision_config_from_json, path)
-    return _rotary.config_from_json_file(path, layer_type or "")
+        return _parse_file(_rotary.vision_config_from_json, file, label=label)
+    if file == label:
+        return _rotary.config_from_json_file(file, layer_type or "")
+    return _parse_file(_rotary.config_from_json, file, layer_type or "", label=label)
 
 
 def rope_layer_types(config):
@@ -177,7 +208,8 @@ def rope_layer_types(config):
     Parameters
     ----------
     config : Mapping, transformers.PretrainedConfig, str or os.PathLike
-        A config dict or object, or the path of a ``config.json``.
+        A config dict or object, the path of a ``config.json``, or a built-in's name (as in
+        :func:`config_from_file`).
 
     Returns
     -------
@@ -195,7 +227,8 @@ def layer_ropes(config):
     Parameters
     ----------
     config : Mapping, transformers.PretrainedConfig, str or os.PathLike
-        A config dict or object, or the path of a ``config.json``.
+        A config dict or object, the path of a ``config.json``, or a built-in's name (as in
+        :func:`config_from_file`).
 
     Returns
     -------

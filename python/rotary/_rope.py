@@ -118,8 +118,11 @@ class Rope:
     Parameters
     ----------
     config : RopeConfig, Mapping, str or os.PathLike
-        A :class:`RopeConfig`, or a model config (dict, transformers config object, or path of a
-        ``config.json``) read with :func:`config_from_dict` / :func:`config_from_file`.
+        A :class:`RopeConfig`, or a model config read with :func:`config_from_dict` /
+        :func:`config_from_file`: a dict, a transformers config object, the path of a
+        ``config.json``, or a bundled configuration's name such as ``"llama-3.1-8b"``
+        (:func:`builtin_names`). An existing path is read as a file even where a built-in has the
+        same name.
     angle_mode : {"hf", "exact"}
         ``"hf"``: angle = float32(position) * theta in float32, float32 cos/sin, times the attention
         factor in float32, as transformers computes them. ``"exact"``: the angle from the exact

@@ -32,6 +32,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from . import _rotary
+from ._builtins import builtin_source
 from ._config import config_from_dict, config_from_file
 from ._errors import invalid
 from ._limits import integer
@@ -79,7 +80,8 @@ def verify(
         The size of one head; defaults to the expected config's.
     expected : str, os.PathLike, Mapping, RopeConfig or Rope, optional
         What the implementation should compute: a config.json path, a built-in name
-        (:func:`rotary.builtin_names`), a config dict or transformers config object, or a
+        (:func:`rotary.builtin_names`; an existing path wins, as in
+        :func:`rotary.config_from_file`), a config dict or transformers config object, or a
         :class:`rotary.Rope` / :class:`rotary.RopeConfig`. Every difference becomes a mismatch.
     layer_type : str, optional
         For expected configs with one RoPE per layer type.
@@ -162,17 +164,11 @@ def _expected_rope(expected, layer_type):
         rope = Rope(expected)
     elif isinstance(expected, (str, os.PathLike)):
         path = os.fspath(expected)
-        if os.path.isfile(path):
-            rope, label = Rope(config_from_file(path, layer_type)), path
-        else:
-            from ._builtins import builtin_record
-
-            record = builtin_record(path)
-            if record is None:
-                raise invalid(
-                    "expected", f"{path!r} is neither a file nor a built-in config name (rotary.builtin_names())"
-                )
-            rope, label = Rope(config_from_dict(record["config"], layer_type)), f"{path} ({record['model']})"
+        try:
+            rope = Rope(config_from_file(expected, layer_type))
+        except OSError as e:  # neither a file nor a built-in (the message lists them), or unreadable
+            raise invalid("expected", str(e)) from None
+        label = path if os.path.exists(path) else f"{path} ({builtin_source(path)['model']})"
     elif isinstance(expected, Mapping) or hasattr(expected, "to_dict"):
         rope = Rope(config_from_dict(expected, layer_type))
     else:

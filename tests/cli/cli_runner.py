@@ -1,5 +1,7 @@
 """What the command-line tests share: where the built binary and the bundled configs are, and how a
-command is run. The binary is $ROTARY_CLI, or build/tools/rotary under the repository root."""
+command is run. The binary is $ROTARY_CLI, or build/tools/rotary under the repository root.
+Each bundled config is a plain config.json (tests/data/configs/NAME.json), its provenance in
+tests/data/configs/sources/NAME.json."""
 
 import json
 import os
@@ -9,7 +11,8 @@ import subprocess
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 CLI = os.environ.get("ROTARY_CLI", str(ROOT / "build" / "tools" / "rotary"))
 CONFIGS = ROOT / "tests" / "data" / "configs"
-BUILTINS = sorted(p.stem for p in CONFIGS.glob("*.json"))
+# Every stored config, the ones rotary refuses included (`rotary list` shows those apart).
+STORED = sorted(p.stem for p in CONFIGS.glob("*.json"))
 
 
 def run(*args, check=True):
@@ -20,6 +23,6 @@ def run(*args, check=True):
     return result
 
 
-def record(name):
-    """The stored record of a bundled config: {"model", "source", "config"}."""
-    return json.loads((CONFIGS / f"{name}.json").read_text())
+def stored_config(name):
+    """The config dict of a bundled config: its file is the model's config.json fields as published."""
+    return json.loads((CONFIGS / f"{name}.json").read_text(encoding="utf-8"))

@@ -13,17 +13,17 @@ import re
 import numpy as np
 import pytest
 
-from cli_runner import BUILTINS, CLI, record, run
+from cli_runner import CLI, STORED, run, stored_config
 
 rotary = pytest.importorskip("rotary")
 
 
 def layer_types(name):
-    return rotary.rope_layer_types(record(name)["config"]) or [None]
+    return rotary.rope_layer_types(stored_config(name)) or [None]
 
 
 def library_rope(name, layer_type=None, **kwargs):
-    return rotary.Rope(rotary.config_from_dict(record(name)["config"], layer_type=layer_type), **kwargs)
+    return rotary.Rope(rotary.config_from_dict(stored_config(name), layer_type=layer_type), **kwargs)
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -38,15 +38,11 @@ def test_help_for_every_command():
         assert "Usage" in result.stdout or "usage" in result.stdout.lower()
 
 
-def test_list_names_every_builtin():
-    assert run("list").stdout.split() == BUILTINS
-
-
 def refused(name):
-    return record(name)["config"].get("use_dynamic_ntk", False)
+    return stored_config(name).get("use_dynamic_ntk", False)
 
 
-@pytest.mark.parametrize("name", BUILTINS)
+@pytest.mark.parametrize("name", STORED)
 def test_inspect_json_matches_the_library(name):
     if refused(name):
         # Qwen-1's remote-code dynamic NTK: refused by name, never misread as plain RoPE.
@@ -75,7 +71,7 @@ def test_inspect_llama31_against_transformers_and_published_bands():
     from transformers.models.llama.modeling_llama import LlamaRotaryEmbedding
 
     report = json.loads(run("inspect", "llama-3.1-8b", "--json").stdout)
-    hf = LlamaRotaryEmbedding(transformers.LlamaConfig(**record("llama-3.1-8b")["config"]))
+    hf = LlamaRotaryEmbedding(transformers.LlamaConfig(**stored_config("llama-3.1-8b")))
     theta = np.array([p["theta"] for p in report["pairs"]], dtype=np.float32)
     hf_theta = hf.inv_freq.numpy()
     # Within one float32 ulp of transformers' own tensor (PyTorch's vectorised pow is not
@@ -291,7 +287,7 @@ def test_inspect_shows_the_position_axes_of_multimodal_configs():
     for name, layer_type in (("qwen2.5-vl-7b-instruct", None), ("qwen3.5-9b", "full_attention")):
         args = ["inspect", name, "--json"] + (["--layer-type", layer_type] if layer_type else [])
         report = json.loads(run(*args).stdout)
-        config = rotary.config_from_dict(record(name)["config"], layer_type)
+        config = rotary.config_from_dict(stored_config(name), layer_type)
         assert report["num_axes"] == 3
         assert report["mrope_section"] == list(config.mrope_section)
         assert report["mrope_order"] == config.mrope_order
@@ -304,7 +300,7 @@ def test_inspect_shows_the_position_axes_of_multimodal_configs():
     assert (vision["rope_type"], vision["head_dim"], vision["num_axes"]) == ("axial", 80, 2)
     assert vision["mrope_section"] == [20, 20]
     assert vision["axial_frequencies"] == "shared" and vision["axial_columns_first"] is False
-    rope = rotary.Rope(record("qwen2.5-vl-7b-instruct")["config"], vision=True)
+    rope = rotary.Rope(stored_config("qwen2.5-vl-7b-instruct"), vision=True)
     assert [p["theta"] for p in vision["pairs"]] == [float(t) for t in rope.inv_freq]
     failed = run("inspect", "llama-3-8b", "--vision", check=False)
     assert failed.returncode == 2 and "vision_config" in failed.stderr

@@ -14,7 +14,7 @@ import os
 import numpy as np
 import pytest
 
-from cli_runner import CLI, record, run
+from cli_runner import CLI, run, stored_config
 
 rotary = pytest.importorskip("rotary")
 
@@ -27,7 +27,7 @@ CASES = {
 
 
 def config(name):
-    return record(name)["config"]
+    return stored_config(name)
 
 
 def parse_csv(text):

@@ -18,7 +18,7 @@ import sys
 import numpy as np
 import pytest
 
-from cli_runner import BUILTINS, CLI, ROOT, record
+from cli_runner import CLI, ROOT, STORED, stored_config
 from cli_runner import run as run_checked
 
 rotary = pytest.importorskip("rotary")
@@ -34,11 +34,11 @@ def run(*args):
 
 
 def fields(name):
-    return record(name)["config"]
+    return stored_config(name)
 
 
 def cases():
-    for name in BUILTINS:
+    for name in STORED:
         config = fields(name)
         if config.get("use_dynamic_ntk"):
             continue  # Qwen-1: refused by name everywhere (test_cli covers it)

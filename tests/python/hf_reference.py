@@ -1,6 +1,6 @@
 """transformers as the reference: each stored model config run through the model family's own code.
 
-For every record under tests/data/configs this module builds, offline, the transformers config
+For every config stored under tests/data/configs this module builds, offline, the transformers config
 object of the model's family (the stored fields passed to the family's config class), the family's
 own RotaryEmbedding module, and the family's own apply function. Nothing here re-implements a RoPE
 formula: inverse frequencies, attention scaling and cos/sin come from the module, rotated q/k from
@@ -48,13 +48,20 @@ ADJUSTMENTS = """\
 """
 
 
+def load_record(file_name):
+    """The stored config `file_name` ("llama-3.1-8b.json", a plain config.json) with its provenance
+    (sources/llama-3.1-8b.json): {"model", "source", "config"}."""
+    with open(os.path.join(CONFIG_DIR, file_name), encoding="utf-8") as f:
+        config = json.load(f)
+    with open(os.path.join(CONFIG_DIR, "sources", file_name), encoding="utf-8") as f:
+        provenance = json.load(f)
+    return {"model": provenance["model"], "source": provenance["source"], "config": config}
+
+
 def load_records():
-    """(file name, record) for every stored config, sorted by file name."""
-    records = []
-    for path in sorted(glob.glob(os.path.join(CONFIG_DIR, "*.json"))):
-        with open(path, encoding="utf-8") as f:
-            records.append((os.path.basename(path), json.load(f)))
-    return records
+    """(file name, record) for every stored config, sorted by file name; see `load_record`."""
+    paths = sorted(glob.glob(os.path.join(CONFIG_DIR, "*.json")))
+    return [(os.path.basename(path), load_record(os.path.basename(path))) for path in paths]
 
 
 def text_fields(record):

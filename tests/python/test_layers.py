@@ -133,7 +133,7 @@ def test_a_model_without_rope_rotates_no_layer():
 
 def _stored(name):
     with open(os.path.join(CONFIG_DIR, name), encoding="utf-8") as f:
-        return json.load(f)["config"]
+        return json.load(f)
 
 
 def test_stored_configs():

@@ -12,8 +12,6 @@ Tolerances, as in test_conformance.py:
   for float32 inputs).
 """
 
-import json
-import os
 import types
 
 import numpy as np
@@ -22,7 +20,7 @@ import torch
 
 import rotary
 from compare import check_abs, check_relative_to_max, record
-from hf_reference import CONFIG_DIR
+from hf_reference import load_record as _record
 
 transformers = pytest.importorskip("transformers")
 from transformers import vision_utils  # noqa: E402
@@ -41,11 +39,6 @@ from transformers.models.qwen3_vl.configuration_qwen3_vl import (  # noqa: E402
     Qwen3VLTextConfig,
     Qwen3VLVisionConfig,
 )
-
-
-def _record(name):
-    with open(os.path.join(CONFIG_DIR, name), encoding="utf-8") as f:
-        return json.load(f)
 
 
 def _text_fields(config):

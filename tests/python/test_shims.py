@@ -20,7 +20,7 @@ CONFIGS = pathlib.Path(__file__).resolve().parents[1] / "data" / "configs"
 
 
 def config(name):
-    return json.loads((CONFIGS / f"{name}.json").read_text())["config"]
+    return json.loads((CONFIGS / f"{name}.json").read_text())
 
 
 def generator(seed=0):
