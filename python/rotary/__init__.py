@@ -23,13 +23,12 @@ from ._config import config_from_dict, config_from_file, layer_ropes, rope_layer
 from ._families import families
 from ._rope import Rope
 from ._rotary import Error, RopeConfig
+from ._rotary import __version__ as __version__  # project(rotary VERSION ...) in CMakeLists.txt
 from ._verify_report import VerifyReport
 from .adapters import adapt_hf, adapt_meta
 from .kv_cache import BlockTable, KvCache, attention
 from .multimodal import mrope_positions, vision_patch_positions
 from .verify import verify
-
-__version__ = "0.1.0"
 
 __all__ = [
     "BlockTable",
