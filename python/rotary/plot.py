@@ -17,10 +17,11 @@ From the command line: ``rotary plot llama-3.1-8b qwen2.5-7b-instruct-yarn --out
 """
 
 import argparse
+import io
 import math
 import os
+import secrets
 import sys
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -477,17 +478,29 @@ def save(fig, path):
     """
     fmt = output_format(path)
     matplotlib = _matplotlib()
-    path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    descriptor, temporary = tempfile.mkstemp(prefix=".rotary-plot-", suffix=os.path.splitext(path)[1], dir=folder)
+    rendered = io.BytesIO()
+    with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": "rotary"}):
+        # No date in SVG/PDF: the same figure gives the same file.
+        metadata = {"Date": None} if fmt in ("svg", "pdf") else None
+        fig.savefig(rendered, format=fmt, dpi=_DPI, metadata=metadata)
+    _write_atomically(os.fspath(path), rendered.getvalue())
+
+
+def _write_atomically(path, data):
+    """`data` into `path` under a temporary name in the same folder, then renamed over it. The
+    temporary file is created with mode 0o666 so that the umask decides the permissions, as for any
+    file the user writes (tempfile.mkstemp would leave 0o600)."""
+    folder, name = os.path.split(os.path.abspath(path))
+    while True:
+        temporary = os.path.join(folder, f".{name}.{secrets.token_hex(4)}.tmp")
+        try:
+            descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+            break
+        except FileExistsError:
+            continue
     try:
-        with (
-            os.fdopen(descriptor, "wb") as f,
-            matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": "rotary"}),
-        ):
-            # No date in SVG/PDF: the same figure gives the same file.
-            metadata = {"Date": None} if fmt in ("svg", "pdf") else None
-            fig.savefig(f, format=fmt, dpi=_DPI, metadata=metadata)
+        with os.fdopen(descriptor, "wb") as f:
+            f.write(data)
         os.replace(temporary, path)
     except BaseException:
         os.unlink(temporary)
@@ -514,20 +527,32 @@ def _parser():
         ),
     )
     parser.add_argument("configs", nargs="+", metavar="CONFIG", help="built-in name (rotary list) or config.json path")
-    parser.add_argument("--out", required=True, help="output file: .png, .svg or .pdf")
-    parser.add_argument("--label", action="append", help="legend label, once per CONFIG in order")
-    parser.add_argument("--layer-type", help="for configs with a RoPE per layer type, e.g. sliding_attention")
+    parser.add_argument("--out", required=True, metavar="FILE", help="output file: .png, .svg or .pdf")
+    parser.add_argument("--label", action="append", metavar="TEXT", help="legend label, once per CONFIG in order")
+    parser.add_argument(
+        "--layer-type", metavar="TYPE", help="for configs with a RoPE per layer type, e.g. sliding_attention"
+    )
     parser.add_argument("--vision", action="store_true", help="the vision tower's 2D RoPE (vision_config)")
     parser.add_argument(
-        "--size", type=_size, default=DEFAULT_SIZE, help="WIDTHxHEIGHT in pixels at 100 dpi (default 1600x900)"
+        "--size",
+        type=_size,
+        default=DEFAULT_SIZE,
+        metavar="WxH",
+        help="WIDTHxHEIGHT in pixels at 100 dpi (default 1600x900)",
     )
     parser.add_argument(
         "--context",
         type=int,
+        metavar="TOKENS",
         help="sequence length whose frequencies are drawn, for dynamic and longrope (default: as at initialisation)",
     )
-    parser.add_argument("--max-distance", type=int, help="the decay panel's largest distance (default: 2x context)")
-    parser.add_argument("--title", help="a title above the panels")
+    parser.add_argument(
+        "--max-distance",
+        type=int,
+        metavar="TOKENS",
+        help="the decay panel's largest distance (default: twice the largest max_position_embeddings)",
+    )
+    parser.add_argument("--title", metavar="TEXT", help="a title above the panels")
     return parser
 
 

@@ -5,6 +5,7 @@ written out here (2π/θ of a plain config, RoFormer's decay bound)."""
 
 import json
 import math
+import os
 import struct
 import xml.etree.ElementTree as ET
 
@@ -56,6 +57,9 @@ def test_png_has_the_signature_and_the_requested_size(tmp_path):
     assert raw[12:16] == b"IHDR"
     assert struct.unpack(">II", raw[16:24]) == (1234, 777)
     assert [p.name for p in tmp_path.iterdir()] == ["rope.png"]  # no temporary file left behind
+    umask = os.umask(0)
+    os.umask(umask)
+    assert out.stat().st_mode & 0o777 == 0o666 & ~umask  # as any file the user writes
 
 
 def test_svg_has_tick_labels_on_both_axes_of_every_panel(llama_svg):
