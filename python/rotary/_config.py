@@ -6,6 +6,7 @@ import os
 from collections.abc import Mapping
 
 from . import _rotary
+from ._builtins import builtin_path, names_hint
 from ._errors import invalid
 
 
@@ -113,9 +114,9 @@ def _locate(config):
         if os.path.isdir(path):
             raise IsADirectoryError(f"{path}: a directory; expected a config.json file or a built-in name")
         return path, path
-    from ._builtins import builtin_path, names_hint
-
-    stored = builtin_path(path) if isinstance(config, str) else None
+    if not isinstance(config, str):
+        raise FileNotFoundError(f"{path}: no such file")  # a path object never names a built-in
+    stored = builtin_path(path)
     if stored is None:
         raise FileNotFoundError(f"{path}: no such file, and not a built-in config ({names_hint()})")
     return stored, path

@@ -123,7 +123,7 @@ def test_an_existing_path_wins_over_a_builtin_of_the_same_name(tmp_path, monkeyp
     # A path object is always a path: a missing one never falls back to a built-in.
     os.remove("llama-3.1-8b")
     assert rotary.Rope("llama-3.1-8b").config.rope_theta == 500000.0  # the stored file's rope_theta
-    with pytest.raises(FileNotFoundError):
+    with pytest.raises(FileNotFoundError, match="^llama-3.1-8b: no such file$"):
         rotary.config_from_file(pathlib.Path("llama-3.1-8b"))
     os.mkdir("llama-3.1-8b")
     with pytest.raises(IsADirectoryError, match="llama-3.1-8b: a directory"):
