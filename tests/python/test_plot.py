@@ -7,6 +7,7 @@ import json
 import math
 import os
 import struct
+import sys
 import xml.etree.ElementTree as ET
 
 import numpy as np
@@ -117,13 +118,12 @@ def test_bad_input_exits_2_naming_it(tmp_path, capsys):
 
 
 def test_missing_matplotlib_names_the_extra(tmp_path, capsys, monkeypatch):
-    def no_matplotlib():
-        raise ImportError("rotary.plot needs matplotlib: pip install 'rotary[plot]'")
-
-    monkeypatch.setattr(rotary.plot, "_matplotlib", no_matplotlib)
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # `import matplotlib` now raises ImportError
     assert rotary.plot.main(["llama-3.1-8b", "--out", str(tmp_path / "x.png")]) == 2
     assert "pip install 'rotary[plot]'" in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == []
+    with pytest.raises(ImportError, match=r"pip install 'rotary\[plot\]'"):
+        rotary.plot.figure("llama-3.1-8b")
 
 
 def test_plotted_wavelengths_are_two_pi_over_theta_of_the_formula(tmp_path):
