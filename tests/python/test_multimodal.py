@@ -340,7 +340,7 @@ def test_multi_axis_autograd():
     rope = rotary.Rope(_record("qwen2.5-vl-7b-instruct.json")["config"])
     ids, _ = rotary.mrope_positions(PROMPT)
     q = torch.randn(ids.shape[1], 2, 128, dtype=torch.float64).float().requires_grad_()
-    out = rtorch.apply_rotary(q, None, ids, rope)
+    out = rtorch.apply_rotary(q, None, ids, rope, layout="shd")
     expected = q.detach().clone()
     rope.rotate(expected, ids)
     assert torch.equal(out, expected)
