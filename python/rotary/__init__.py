@@ -21,6 +21,7 @@ families of transformers rotary reads as transformers does.
 from ._builtins import builtin_config, builtin_names, builtin_path, builtin_source, refused_builtins
 from ._config import config_from_dict, config_from_file, layer_ropes, rope_layer_types
 from ._families import families
+from ._patch import patch, patched, unpatch
 from ._rope import Rope
 from ._rotary import Error, RopeConfig
 from ._rotary import __version__ as __version__  # project(rotary VERSION ...) in CMakeLists.txt
@@ -48,8 +49,11 @@ __all__ = [
     "config_from_file",
     "families",
     "mrope_positions",
+    "patch",
+    "patched",
     "refused_builtins",
     "rope_layer_types",
+    "unpatch",
     "layer_ropes",
     "vision_patch_positions",
     "verify",
