@@ -39,7 +39,7 @@ if [[ -f pyproject.toml ]]; then
   # `python -m build` makes the sdist, then the wheel from the unpacked sdist: what the wheel needs
   # must be in the sdist. One compile (library, extension with its stub, command-line tool).
   dist="$(mktemp -d)"
-  python3 -m build --outdir "$dist" . >/dev/null
+  python3 -m build --outdir "$dist" . >"$dist/build.log" 2>&1 || { tail -n 60 "$dist/build.log"; exit 1; }
   wheel="$(echo "$dist"/rotary-*.whl)"
   # --force-reinstall: pip skips a wheel whose version is already installed.
   python3 -m pip install -q --disable-pip-version-check --force-reinstall --no-deps "$wheel"
