@@ -25,13 +25,13 @@ import contextlib
 import copy
 import inspect
 import re
+import sys
 import types
 import weakref
 
 from ._errors import invalid
 from ._families import families
 from ._rope import Rope
-from .torch import apply_rotary
 
 __all__ = ["patch", "patched", "unpatch"]
 
@@ -83,13 +83,20 @@ def _torch():
     return torch
 
 
+def apply_rotary(q, k, positions, rope, *, layout):
+    """rotary.torch.apply_rotary (the ``torch.ops.rotary.rotate`` operator), imported on first use
+    so that ``import rotary`` does not import torch."""
+    from .torch import apply_rotary as rotate
+
+    return rotate(q, k, positions, rope, layout=layout)
+
+
 class _Record:
-    """What a patched RoPE module returned last: the tables (by identity), positions and Rope."""
+    """What a patched RoPE module returned last: the tables (by identity), positions and Rope, with
+    the Rope's head_dim read once (a plain int, which torch.compile traces without a break)."""
 
-    __slots__ = ("cos", "sin", "positions", "rope")
-
-    def __init__(self, cos, sin, positions, rope):
-        self.cos, self.sin, self.positions, self.rope = cos, sin, positions, rope
+    def __init__(self, cos, sin, positions, rope, head_dim):
+        self.cos, self.sin, self.positions, self.rope, self.head_dim = cos, sin, positions, rope, head_dim
 
 
 class _RopeSource:
@@ -99,6 +106,7 @@ class _RopeSource:
         self.module_ref = weakref.ref(module)
         self.signature = signature
         self.ropes = ropes  # layer_type (None where the module takes none) -> rotary.Rope
+        self.head_dims = {id(rope): rope.head_dim for rope in ropes.values()}
         self.layout = layout  # "cat", "repeat" or "half"
         self.last = None
 
@@ -122,7 +130,7 @@ class _RopeSource:
         shape = _table_layouts()[self.layout]
         cos = shape(torch.from_numpy(cos)).to(dtype=x.dtype, device=x.device)
         sin = shape(torch.from_numpy(sin)).to(dtype=x.dtype, device=x.device)
-        self.last = _Record(cos, sin, position_ids, rope)
+        self.last = _Record(cos, sin, position_ids, rope, self.head_dims.get(id(rope)) or rope.head_dim)
         return cos, sin
 
     def forward(self, *args, **kwargs):
@@ -217,17 +225,17 @@ def _fast_rotation(record, q, k, cos, sin, unsqueeze_dim):
     torch = _torch()
     if record is None or cos is not record.cos or sin is not record.sin:
         return None
-    rope = record.rope
+    head_dim = record.head_dim
     layout = {1: "bhsd", 2: "bshd"}.get(unsqueeze_dim)
     if layout is None or not isinstance(q, torch.Tensor) or not isinstance(k, torch.Tensor):
         return None
-    if q.ndim != 4 or k.ndim != 4 or q.shape[-1] != rope.head_dim or k.shape[-1] != rope.head_dim:
+    if q.ndim != 4 or k.ndim != 4 or q.shape[-1] != head_dim or k.shape[-1] != head_dim:
         return None
     if str(q.dtype).replace("torch.", "") not in _FAST_DTYPES or q.dtype != k.dtype or q.dtype != cos.dtype:
         return None
     if q.stride(-1) != 1 or k.stride(-1) != 1:  # rotary never copies; the tables path handles these
         return None
-    return apply_rotary(q, k, record.positions, rope, layout=layout)
+    return apply_rotary(q, k, record.positions, record.rope, layout=layout)
 
 
 def _dispatcher(original, signature, sources):
@@ -303,8 +311,7 @@ def _rebind(function, replacements):
     ``__wrapped__`` held in a closure cell, as functools.wraps decorators do), the decorator's
     wrapper re-created around the rebound inner function. None when the wiring is not that."""
     if any(name in function.__code__.co_names for name in replacements):
-        scope = dict(function.__globals__)
-        scope.update(replacements)
+        scope = _rebound_module(function.__globals__, replacements).__dict__
         return _copy_function(function, scope, function.__closure__)
     inner = getattr(function, "__wrapped__", None)
     if inner is None or not function.__closure__:
@@ -320,6 +327,32 @@ def _rebind(function, replacements):
     return wrapper
 
 
+_REBOUND_MODULES = weakref.WeakValueDictionary()  # name -> module, for the ones in sys.modules
+
+
+def _rebound_module(scope, replacements):
+    """A module holding a copy of `scope` (a modeling module's globals) with `replacements`, under a
+    name of its own in sys.modules: torch.compile reads a frame's globals through the module its
+    ``__name__`` names, which must be this copy, not the modeling module with the originals."""
+    name = f"rotary._patched_{len(_REBOUND_MODULES)}_{scope.get('__name__', 'module').replace('.', '_')}"
+    while name in sys.modules:
+        name += "_"
+    module = types.ModuleType(name)
+    module.__dict__.update(scope)
+    module.__dict__.update(replacements)
+    module.__name__ = name
+    sys.modules[name] = module
+    _REBOUND_MODULES[name] = module
+    return module
+
+
+def _forget_rebound_modules(functions):
+    for function in functions:
+        name = function.__globals__.get("__name__", "")
+        if name in _REBOUND_MODULES:
+            sys.modules.pop(name, None)
+
+
 def _cell_holds(cell, value):
     try:
         return cell.cell_contents is value
@@ -328,7 +361,10 @@ def _cell_holds(cell, value):
 
 
 def _copy_function(function, scope, closure):
-    copied = types.FunctionType(function.__code__, scope, function.__name__, function.__defaults__, closure)
+    # A code object of its own: torch.compile keeps its compiled frames per code object, and the
+    # ones compiled for the class's function refer to names in the modeling module's globals.
+    code = function.__code__.replace()
+    copied = types.FunctionType(code, scope, function.__name__, function.__defaults__, closure)
     copied.__kwdefaults__ = function.__kwdefaults__
     copied.__dict__.update(function.__dict__)
     copied.__qualname__ = function.__qualname__
@@ -524,13 +560,20 @@ def patch(model, *, angle_mode="hf", keep_vision=False):
     planned = _plan_sources(model, angle_mode, keep_vision)
     sources = [source for _, source in planned.values()]
     reroutes = _plan_reroutes(model, sources)
-    _check_no_instance_methods(
-        model, [(module, "forward") for module, _ in planned.values()] + [(m, name) for _, m, name, _, _ in reroutes]
-    )
+    try:
+        _check_no_instance_methods(
+            model,
+            [(module, "forward") for module, _ in planned.values()] + [(m, name) for _, m, name, _, _ in reroutes],
+        )
+    except ValueError:
+        _forget_rebound_modules(_unwrapped(function for *_, function, _ in reroutes))
+        raise
     state = _Patch(angle_mode)
     state.sources = sources
     for module, source in planned.values():
-        _set_instance_attribute(state, module, "forward", source.forward)
+        # rotary computes the tables on the host (NumPy): under torch.compile, one deliberate graph
+        # break per RoPE module call; the rotation itself is a torch.library operator.
+        _set_instance_attribute(state, module, "forward", torch.compiler.disable(source.forward))
     for path, module, method_name, function, apply_names in reroutes:
         _set_instance_attribute(state, module, method_name, types.MethodType(function, module))
         state.rerouted.append((path, method_name, apply_names))
@@ -555,12 +598,27 @@ def unpatch(model):
     state = _PATCHES.pop(model, None)
     if state is None:
         raise _refuse(model, "not patched by rotary.patch")
+    _forget_rebound_modules(_rebound_functions(state))
     for module, name, previous in reversed(state.saved):
         if previous is _ABSENT:
             object.__delattr__(module, name)
         else:
             object.__setattr__(module, name, previous)
     return model
+
+
+def _rebound_functions(state):
+    """The re-created functions (and the inner ones of re-created wrappers) patch set on `state`."""
+    return _unwrapped(getattr(module.__dict__.get(name), "__func__", None) for module, name, _ in state.saved)
+
+
+def _unwrapped(functions):
+    found = []
+    for function in functions:
+        while isinstance(function, types.FunctionType):
+            found.append(function)
+            function = getattr(function, "__wrapped__", None)
+    return found
 
 
 @contextlib.contextmanager

@@ -420,6 +420,19 @@ def test_patch_refuses_tables_that_differ_from_the_module(monkeypatch):
     assert_same_objects(before, instance_state(model))
 
 
+def test_patched_model_compiles(llama, monkeypatch):
+    ids, mask = left_padded_batch()
+    want, _ = outputs(llama, ids, mask)
+    with rotary.patched(llama):
+        spy = KernelSpy(monkeypatch)
+        compiled = torch.compile(llama, backend="aot_eager")
+        with torch.no_grad():
+            got = compiled(input_ids=ids, attention_mask=mask).logits
+        torch._dynamo.reset()
+    assert spy.calls > 0  # traced through rotary.torch.apply_rotary's operator
+    assert (got - want).abs().max().item() <= 1e-5
+
+
 def test_patch_twice_is_refused_and_unpatch_needs_a_patch(llama):
     with pytest.raises(rotary.Error, match="not patched"):
         rotary.unpatch(llama)
@@ -432,12 +445,16 @@ def test_patch_twice_is_refused_and_unpatch_needs_a_patch(llama):
 
 
 def test_context_manager_unpatches_on_exception(llama):
+    import sys
+
+    modules = set(sys.modules)
     before = instance_state(llama)
     with pytest.raises(RuntimeError, match="inside"), rotary.patched(llama, angle_mode="exact") as model:
         assert model is llama and _patch._describe(llama)["angle_mode"] == "exact"
         raise RuntimeError("inside")
     assert _patch._describe(llama) is None
     assert_same_objects(before, instance_state(llama))
+    assert set(sys.modules) == modules  # the globals patch re-created are gone too
 
 
 def test_bad_arguments_are_named():
