@@ -4,13 +4,15 @@ Hugging Face transformers, rotating NumPy arrays and PyTorch tensors in place wi
 Example::
 
     import torch, rotary
-    rope = rotary.Rope(rotary.config_from_file("Llama-3.1-8B/config.json"))
+    rope = rotary.Rope("Llama-3.1-8B/config.json")  # or a built-in name: rotary.Rope("llama-3.1-8b")
     q, k = torch.randn(2, 32, 16, 128), torch.randn(2, 8, 16, 128)  # (batch, heads, seq, head_dim)
     positions = torch.arange(16).expand(2, 16)                       # (batch, seq)
     rope.rotate(q, positions, k=k, layout="bhsd")                    # q and k rotated in place
 
-For autograd, ``rotary.torch.apply_rotary(q, k, positions, rope)`` rotates out of place and its
-backward pass applies the transposed rotation.
+``rotary.torch.apply_rotary(q, k, positions, rope, layout="bhsd")`` rotates out of place through
+the ``torch.ops.rotary.rotate`` operator (``torch.compile`` and ``torch.export`` trace it), and its
+backward pass applies the transposed rotation. ``rotary.patch(model)`` gives one transformers model
+rotary's RoPE; ``rotary.unpatch(model)`` takes it back.
 
 ``rotary.verify(fn, expected=...)`` probes another RoPE implementation from outside and reports what
 it computes and what is wrong with it; ``rotary.compat.meta`` and ``rotary.compat.hf`` are drop-in

@@ -49,6 +49,23 @@ import numpy as np, torch, rotary
 q, k = torch.randn(577, 16, 88), torch.randn(577, 16, 88)
 """,
     "def broken_rope(": "",
+    'rotary.config_from_file("tests/data/configs/llama-3.1-8b.json")': "",
+    "rt.apply_rotary(q, k, positions, rope": """
+import torch
+q, k = torch.randn(2, 32, 16, 128), torch.randn(2, 8, 16, 128)
+positions = torch.arange(16).expand(2, 16)
+k_new, v_new, new_positions = torch.randn(3, 8, 128), torch.randn(3, 8, 128), torch.arange(16, 19)
+key_cache, value_cache = torch.zeros(4, 16, 8, 128), torch.zeros(4, 16, 8, 128)
+slots = torch.tensor([2 * 16 + 0, 2 * 16 + 1, 2 * 16 + 2])
+""",
+    "rotary.patch(model)": """
+import torch
+from transformers import LlamaConfig, LlamaForCausalLM
+torch.manual_seed(0)
+model = LlamaForCausalLM(LlamaConfig(vocab_size=64, hidden_size=64, intermediate_size=128, num_hidden_layers=1,
+                                     num_attention_heads=4, num_key_value_heads=2)).eval()
+inputs = {"input_ids": torch.tensor([[1, 5, 9, 3]]), "attention_mask": torch.ones(1, 4, dtype=torch.long)}
+""",
 }
 
 # C++: each snippet becomes the body of a function whose parameters are the names it uses.

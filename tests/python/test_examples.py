@@ -16,7 +16,7 @@ def run(name, *args):
 
 
 def test_every_example_is_tested():
-    tested = {"decode_paged_cache.py", "verify_third_party.py"}
+    tested = {"decode_paged_cache.py", "patch_and_generate.py", "verify_third_party.py"}
     assert {p.name for p in EXAMPLES.glob("*.py")} == tested
 
 
@@ -32,3 +32,9 @@ def test_verify_catches_the_lost_scaling_block():
     assert result.returncode == 0, result.stdout + result.stderr
     assert "MATCH" in result.stdout and "MISMATCH (1)" in result.stdout
     assert "the config's llama3 scaling is not applied" in result.stdout
+
+
+def test_a_patched_model_generates_the_same_tokens():
+    result = run("patch_and_generate.py")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "exact angles give the same tokens: True" in result.stdout

@@ -32,6 +32,7 @@ def model_dirs(tmp_path, monkeypatch):
     for path, name in CONFIG_PATHS.items():
         (tmp_path / path).parent.mkdir(parents=True)
         (tmp_path / path).write_text(json.dumps(rotary.builtin_config(name)), encoding="utf-8")
+    (tmp_path / "tests").symlink_to(README.parent / "tests")  # the README's paths into the repository
     monkeypatch.chdir(tmp_path)
     return tmp_path
 
