@@ -1,13 +1,15 @@
 """rotary.patch on the M-RoPE families (3-axis position ids) and on models with a vision tower.
 
 Each family's composite vision-language model is built offline from its default config at toy
-sizes: a 2-layer text model (hidden 64, head 16) whose ``mrope_section`` fits the toy head (the
-default sections are sized for heads of 128 and more), a 1-block vision tower. Patched with
-``keep_vision=True``, it must give the unpatched model's logits (1e-5, float32) on text-only input
-and on 3-axis position ids whose axes differ, and the same greedy ``generate()`` tokens; the vision
-towers keep transformers' RoPE, the very objects. One Qwen2-VL runs a tiny image end to end, its
-position ids made by the model's own ``get_rope_index``. Expected values come from transformers'
-unpatched model, never from rotary. Runtime: about 40 s on 2 shared cores.
+sizes: a 2-layer text model (hidden 64, head 16, base 100) whose ``mrope_section`` fits the toy
+head (the default sections are sized for heads of 128 and more), a 1-block vision tower. Patched
+with ``keep_vision=True``, it must give the unpatched model's logits (1e-5, float32) on text-only
+input and on 3-axis position ids whose axes differ, and the same greedy ``generate()`` tokens; the
+vision towers keep transformers' RoPE, the very objects, and without ``keep_vision`` the model is
+refused by name. Two families run at the real head size without an ``mrope_section`` (the RoPE
+module's default), and one Qwen2-VL runs a tiny image end to end, its position ids made by the
+model's own ``get_rope_index``. Expected values come from transformers' unpatched model, never
+from rotary. Runtime: about 20 s on 2 shared cores (17 tests).
 """
 
 import importlib
@@ -35,6 +37,11 @@ TEXT = dict(
     num_experts_per_tok=2,
     moe_intermediate_size=32,
     shared_expert_intermediate_size=32,
+    # Hybrid families' linear-attention layers (Gated DeltaNet), at toy sizes too.
+    linear_key_head_dim=16,
+    linear_value_head_dim=16,
+    linear_num_key_heads=2,
+    linear_num_value_heads=2,
 )
 # Names differ between the vision configs; each takes the ones it knows. The merger's output is
 # the text hidden size: out_hidden_size where a config has one, hidden_size in Qwen2-VL's.
@@ -56,8 +63,11 @@ VISION_EXTRA = {"qwen2_vl": dict(hidden_size=64)}
 # interleaved layout (Qwen3-VL and later) every axis but the first takes every third pair, so
 # 3 * section stays within the half-width.
 SECTIONS = {8: [4, 2, 2], 4: [2, 1, 1]}
+# ERNIE-4.5-VL interleaves the height and width pairs one by one, so their sections are equal.
+FAMILY_SECTIONS = {"ernie4_5_vl_moe": [3, 3, 2]}
 # Per-family sizes the defaults tie to their full-size model.
 EXTRA = {
+    "ernie4_5_vl_moe": dict(moe_intermediate_size=[32, 32]),  # text experts, vision experts
     "glm_image": dict(vision_vocab_size=128),  # its head predicts image tokens; generate feeds them back
     "qwen4_exp": dict(
         indexer_n_heads=2,
@@ -74,9 +84,11 @@ EXTRA = {
 NO_VISION_ROPE = {"cosmos3_edge", "glm_image"}
 MROPE_FAMILIES = [
     "cosmos3_edge",
+    "ernie4_5_vl_moe",
     "glm4v",
     "glm_image",
     "glm_ocr",
+    "paddleocr_vl",
     "qwen2_5_vl",
     "qwen2_vl",
     "qwen3_5",
@@ -87,12 +99,16 @@ MROPE_FAMILIES = [
 ]
 
 
-def toy_text_config(default, model_type, sections=None):
-    """The family's text config at toy sizes, with an mrope_section that fits the toy head."""
+def toy_text_config(default, model_type, sections=None, **overrides):
+    """The family's text config at toy sizes, with an mrope_section that fits the toy head
+    (`sections`, or none at all with sections="absent": the RoPE module's default then)."""
     rope = dict(default.rope_parameters)
     partial = rope.get("partial_rotary_factor", 1.0)
     head_dim = 16 if partial == 1.0 else 32  # a quarter of 32 still leaves 4 pairs for 3 axes
-    rope["mrope_section"] = sections or SECTIONS[int(head_dim * partial) // 2]
+    if sections == "absent":
+        rope.pop("mrope_section", None)
+    else:
+        rope["mrope_section"] = sections or FAMILY_SECTIONS.get(model_type) or SECTIONS[int(head_dim * partial) // 2]
     # A small base, so that the low-frequency pairs the height and width axes get still turn by a
     # visible angle over a toy sequence (at the default 10^4..10^8 they barely move the logits).
     rope["rope_theta"] = 100.0
@@ -102,14 +118,16 @@ def toy_text_config(default, model_type, sections=None):
         linear = [kind for kind in kinds if "linear" in kind]
         rotating = [kind for kind in kinds if "linear" not in kind]
         sizes["layer_types"] = linear[:1] + rotating[:1] if linear else rotating[:1] * 2
-    return dict(default.to_dict(), **sizes)
+    return dict(default.to_dict(), **dict(sizes, **overrides))
 
 
-def build(model_type, sections=None, **outer_overrides):
-    """The family's vision-language model (text, vision tower and any other sub-model), seeded."""
+def build(model_type, sections=None, text=None, vision=None, **outer_overrides):
+    """The family's vision-language model (text, vision tower and any other sub-model), seeded;
+    `text` and `vision` override sizes of the sub-configs."""
     default = transformers.AutoConfig.for_model(model_type)
-    text = toy_text_config(default.get_text_config(decoder=True), model_type, sections)
-    vision = type(default.vision_config)(**dict(VISION, **VISION_EXTRA.get(model_type, {}))).to_dict()
+    text = toy_text_config(default.get_text_config(decoder=True), model_type, sections, **(text or {}))
+    vision = dict(VISION, **dict(VISION_EXTRA.get(model_type, {}), **(vision or {})))
+    vision = type(default.vision_config)(**vision).to_dict()
     if hasattr(default, "vq_config"):  # GLM-Image's image tokenizer
         outer_overrides["vq_config"] = dict(embed_dim=32, num_embeddings=64, latent_channels=32)
     config = type(default)(text_config=text, vision_config=vision, **outer_overrides)
@@ -214,6 +232,24 @@ def test_mrope_family_patched_equals_transformers(model_type):
     assert vision_untouched
     assert_same_objects(before, instance_state(model))
     assert vision_ropes(model) == towers
+
+
+@pytest.mark.parametrize("model_type", ["qwen2_vl", "qwen3_vl"])
+def test_a_config_without_mrope_section_gets_the_modules_default(model_type):
+    # Real checkpoints name their sections; without them transformers' module falls back on its
+    # family's default ([16, 24, 24] for Qwen2-VL, [24, 20, 20] interleaved for Qwen3-VL), sized
+    # for the real 128-wide head, and rotary must split the pairs the same way.
+    width = dict(hidden_size=512, head_dim=128)
+    model = build(model_type, sections="absent", text=width, vision=dict(hidden_size=512, out_hidden_size=512))
+    ids, mask = left_padded_batch()
+    want = run(model, ids, mask)
+    with rotary.patched(model, keep_vision=True):
+        got = run(model, ids, mask)
+    assert "mrope_section" not in model.config.text_config.rope_parameters
+    assert max_diff(want[1], want[2]) > 10 * TOLERANCE
+    for name, ours, theirs in zip(("text-only", "3-axis", "equal-axis"), got[:3], want[:3], strict=True):
+        assert max_diff(ours, theirs) <= TOLERANCE, name
+    assert torch.equal(got[3], want[3])
 
 
 def test_the_comparison_fails_on_a_wrong_mrope_section():
