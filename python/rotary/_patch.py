@@ -118,13 +118,15 @@ class _RopeSource:
                 "layer_type", f"{layer_type!r}: the config gives these layers no RoPE, yet the model asks for one"
             )
         expected = 2 if rope.num_axes == 1 else 3
-        if getattr(position_ids, "ndim", expected) != expected:
+        ndim = getattr(position_ids, "ndim", expected)
+        if ndim != expected or (rope.num_axes > 1 and position_ids.shape[0] != rope.num_axes):
             # A model that hands its RoPE module other position ids than the ones probed at patch
-            # time: no table rotary could return would be the one its class computes.
+            # time (an M-RoPE module given 4 rows, text positions first, say): no table rotary
+            # could return would be the one its class computes.
             raise invalid(
                 "position_ids",
                 f"{type(self.module_ref()).__name__} was given shape {tuple(position_ids.shape)}; rotary.patch "
-                f"serves it for {'(batch, seq)' if expected == 2 else '(axes, batch, seq)'} only",
+                f"serves it for {'(batch, seq)' if expected == 2 else f'({rope.num_axes}, batch, seq)'} only",
             )
         cos, sin = rope.cos_sin(position_ids)
         shape = _table_layouts()[self.layout]

@@ -19,6 +19,7 @@ transformers = pytest.importorskip("transformers")
 
 import rotary  # noqa: E402
 from rotary import _patch  # noqa: E402
+from test_patch_multimodal import MROPE_FAMILIES  # noqa: E402
 
 SMALL = dict(
     hidden_size=64,
@@ -50,14 +51,12 @@ NOT_BUILT = {
     "bailing_hybrid": "the default config's layer pattern needs more than 2 layers",
     "bamba": "the toy model's layers are all Mamba layers: generate's cache has no attention layer",
     "dory": "its default config does not run at toy sizes (attention shapes)",
-    "glm_image": "the toy head size breaks its default mrope_section",
     "lfm3": "the toy model's layers are all linear-attention layers: generate's cache has no attention layer",
     "muse_glimmer_assistant": "its forward needs noise_embeds and context_hidden_states, not input_ids alone",
     "qwen3_next": "the toy model's layers are all linear-attention layers: generate's cache has no attention layer",
     "blt": "a byte-patcher model of four sub-models whose default sizes the test does not shrink",
     "chameleon": "its default config carries a VQ image tokenizer (vq_config) the test does not shrink",
     "cohere_compass": "an embedding model built around sub-configs the test does not shrink",
-    "cosmos3_edge": "M-RoPE: the toy head size breaks the default mrope_section",
     "csm": "a speech model with a depth decoder and a codec (sub-configs) the test does not shrink",
     "dbrx": "its attention sizes live in attn_config/ffn_config sub-configs",
     "deepseek_ocr2": "no AutoModel class for its text config",
@@ -65,14 +64,11 @@ NOT_BUILT = {
     "dots1": "its default MoE config does not build at toy sizes",
     "dots3_note.audio": "an audio encoder inside a multimodal config the test does not shrink",
     "emu3": "no AutoModel class for its text config",
-    "ernie4_5_vl_moe": "no AutoModel class for its text config",
     "esm": "the default config uses absolute position embeddings (no RoPE module is built)",
     "esmc": "it refuses grouped-query attention at toy sizes",
     "evolla": "a protein encoder sub-config the test does not shrink",
     "evolla.saprot": "a protein encoder sub-config the test does not shrink",
     "gemma3n": "its default per-layer cache sharing needs more layers than 2",
-    "glm4v": "M-RoPE: the toy head size breaks the default mrope_section",
-    "glm_ocr": "M-RoPE: the toy head size breaks the default mrope_section",
     "gradium_phonon_tts": "its flow head's sizes are tied to the default backbone",
     "granite4_vision": "no AutoModel class for its text config",
     "granitemoehybrid": "the toy model's 2 layers are all Mamba layers (no attention, no RoPE)",
@@ -88,19 +84,11 @@ NOT_BUILT = {
     "nemotron3_5_transcribe": "its language model (nemotron_h) has no attention layer at toy sizes",
     "nemotron3_diarization": "audio sub-configs the test does not shrink",
     "neucodec": "a semantic-model sub-config the test does not shrink",
-    "paddleocr_vl": "no AutoModel class for its text config",
     "phi4_multimodal": "vision and audio sub-configs the test does not shrink",
     "pocket_tts": "its flow head's sizes are tied to the default backbone",
     "pocket_tts_audio_tokenizer": "an audio codec whose convolutions need the default sizes",
     "qwen2_5_omni": "no AutoModel class for its text config",
     "qwen2_5_omni.dit": "no AutoModel class for its text config",
-    "qwen2_5_vl": "M-RoPE: the toy head size breaks the default mrope_section",
-    "qwen2_vl": "M-RoPE: the toy head size breaks the default mrope_section",
-    "qwen3_5": "M-RoPE: the toy head size breaks the default mrope_section",
-    "qwen3_5_moe": "M-RoPE: the toy head size breaks the default mrope_section",
-    "qwen3_vl": "M-RoPE: the toy head size breaks the default mrope_section",
-    "qwen3_vl_moe": "M-RoPE: the toy head size breaks the default mrope_section",
-    "qwen4_exp": "M-RoPE: the toy head size breaks the default mrope_section",
     "recurrent_gemma": "the toy model's 2 layers are both recurrent (no attention, no RoPE)",
     "step3p7": "no AutoModel class for its text config",
     "t5gemma": "no AutoModel class for its module config",
@@ -110,6 +98,9 @@ NOT_BUILT = {
     "wav2vec2_conformer": "the default config uses relative position embeddings (no RoPE module is built)",
     "xcodec2": "a semantic-model sub-config the test does not shrink",
     "zamba2": "its layer pattern is tied to the default 54 layers",
+    # M-RoPE (3-axis position ids): built with their vision towers and an mrope_section that fits
+    # the toy head, in test_patch_multimodal.py.
+    **dict.fromkeys(MROPE_FAMILIES, "M-RoPE: run as a vision-language model in test_patch_multimodal.py"),
 }
 # Families the sweep matches but patch refuses: their RoPE module's wiring is not one patch knows.
 REFUSED_WIRING = {

@@ -9,7 +9,7 @@ vision towers keep transformers' RoPE, the very objects, and without ``keep_visi
 refused by name. Two families run at the real head size without an ``mrope_section`` (the RoPE
 module's default), and one Qwen2-VL runs a tiny image end to end, its position ids made by the
 model's own ``get_rope_index``. Expected values come from transformers' unpatched model, never
-from rotary. Runtime: about 20 s on 2 shared cores (17 tests).
+from rotary. Runtime: about 20 s on 2 shared cores (19 tests).
 """
 
 import importlib
@@ -319,3 +319,18 @@ def test_keep_vision_patches_the_text_model_and_leaves_the_vision_tower():
         assert during_module is module and during_attributes.keys() == attributes.keys(), name
         assert all(during_attributes[k] is v for k, v in attributes.items()), name
     assert type(tower.rotary_pos_emb).__name__ == "Qwen2VLVisionRotaryEmbedding"
+
+
+@pytest.mark.parametrize("rows", [2, 4])
+def test_position_ids_with_another_number_of_axes_are_refused(rows):
+    # The patched module is only checked on the 3 axes its config names; a table for 2 or 4 rows
+    # (text positions stacked on the 3 axes, as some text models take them) would be rotary's guess.
+    model = build("qwen2_vl")
+    rope_module = model.model.language_model.rotary_emb
+    positions = torch.arange(5).expand(rows, 1, 5)
+    x = torch.zeros(1, 5, 64)
+    with (
+        rotary.patched(model, keep_vision=True),
+        pytest.raises(rotary.Error, match=r"position_ids: .*\(3, batch, seq\)"),
+    ):
+        rope_module(x, positions)
