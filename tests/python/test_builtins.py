@@ -26,9 +26,10 @@ def stored_file(name):
 
 
 def fields(config):
-    """Every resolved field of a RopeConfig, for comparing two (RopeConfig has no ==)."""
-    names = [n for n in dir(config) if not n.startswith("_")]
-    return {n: (list(v) if isinstance(v, (list, tuple)) else v) for n, v in ((n, getattr(config, n)) for n in names)}
+    """Every resolved field of a RopeConfig, for comparing two (RopeConfig has no ==); its methods
+    (unscaled, axis_name, ...) are not fields."""
+    values = ((n, getattr(config, n)) for n in dir(config) if not n.startswith("_"))
+    return {n: (list(v) if isinstance(v, (list, tuple)) else v) for n, v in values if not callable(v)}
 
 
 def layer_types_of(name):
