@@ -10,9 +10,11 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "rotary/kv_cache.h"
 #include "rotary/rotary.h"
 
 namespace {
@@ -30,6 +32,9 @@ struct Case {
   // 3: Qwen2-VL's M-RoPE (sections 16/24/24) over a 16 x 16 image: temporal fixed, height t / 16,
   // width t % 16, so every token takes the multi-axis gather. 1: one position per token.
   int axes = 1;
+  // Decode into a paged KV cache (kAppend: KvCache::append, which rotates q and k and writes k and
+  // v; kRotateThenCopy: Rope::rotate in place, then k and v copied into the cache by hand).
+  enum Kv { kNone, kAppend, kRotateThenCopy } kv = kNone;
 };
 
 const Case kCases[] = {
@@ -53,7 +58,22 @@ const Case kCases[] = {
      rotary::Layout::kHalfSplit, true, true, 0, 3},
     {"prefill256_bf16_mrope_image_in_place_otf", 256, rotary::DType::kBF16,
      rotary::Layout::kHalfSplit, true, false, 0, 3},
+    // One token at index 1000 of a 64-block table (block_size 16) over a pool of 128 blocks.
+    {"decode1_f32_append_paged", 1, rotary::DType::kF32, rotary::Layout::kHalfSplit, true, false,
+     1000, 1, Case::kAppend},
+    {"decode1_f32_rotate_then_copy", 1, rotary::DType::kF32, rotary::Layout::kHalfSplit, true,
+     false, 1000, 1, Case::kRotateThenCopy},
+    {"decode1_f16_append_paged", 1, rotary::DType::kF16, rotary::Layout::kHalfSplit, true, false,
+     1000, 1, Case::kAppend},
+    {"decode1_f16_rotate_then_copy", 1, rotary::DType::kF16, rotary::Layout::kHalfSplit, true,
+     false, 1000, 1, Case::kRotateThenCopy},
+    {"decode1_bf16_append_paged", 1, rotary::DType::kBF16, rotary::Layout::kHalfSplit, true, false,
+     1000, 1, Case::kAppend},
+    {"decode1_bf16_rotate_then_copy", 1, rotary::DType::kBF16, rotary::Layout::kHalfSplit, true,
+     false, 1000, 1, Case::kRotateThenCopy},
 };
+
+constexpr int64_t kBlockSize = 16, kPoolBlocks = 128, kTableBlocks = 64;
 
 struct Call {
   const rotary::Rope* rope;
@@ -61,11 +81,41 @@ struct Call {
   const std::vector<int64_t>* positions;
   int axes;
   bool in_place;
+  Case::Kv kv = Case::kNone;
+  rotary::KvCache* cache = nullptr;
+  rotary::BlockTable* table = nullptr;
+  rotary::ConstTensorView v;
 };
+
+// k and v of the call's one token copied, head by head, to its row of the cache.
+void copy_to_cache(const Call& c) {
+  const int64_t index = c.table->length;
+  const int64_t block = c.table->blocks[static_cast<std::size_t>(index / kBlockSize)];
+  const rotary::ConstTensorView kv_rows[] = {c.cache->keys(block, index % kBlockSize, 1),
+                                             c.cache->values(block, index % kBlockSize, 1)};
+  const rotary::ConstTensorView k(c.k);
+  const rotary::ConstTensorView* sources[] = {&k, &c.v};
+  const std::size_t esize = rotary::dtype_size(c.k.dtype);
+  for (int i = 0; i < 2; ++i) {
+    for (int64_t h = 0; h < sources[i]->num_heads; ++h) {
+      std::memcpy(static_cast<char*>(const_cast<void*>(kv_rows[i].data)) +
+                      h * kv_rows[i].head_stride * esize,
+                  static_cast<const char*>(sources[i]->data) + h * sources[i]->head_stride * esize,
+                  static_cast<std::size_t>(sources[i]->head_dim) * esize);
+    }
+  }
+}
 
 void call_once(const Call& c) {
   const rotary::Positions positions(*c.positions, c.axes);
-  if (c.in_place) {
+  if (c.kv == Case::kAppend) {
+    const int64_t length = c.table->length;
+    c.cache->append(*c.rope, c.q, c.k, c.v, positions, *c.table);
+    c.table->length = length;  // every call appends the same token
+  } else if (c.kv == Case::kRotateThenCopy) {
+    c.rope->rotate(c.q, c.k, positions);
+    copy_to_cache(c);
+  } else if (c.in_place) {
     c.rope->rotate(c.q, c.k, positions);
   } else {
     c.rope->rotate(c.q, c.q_out, c.k, c.k_out, positions);
@@ -125,6 +175,16 @@ int main(int argc, char** argv) {
   const rotary::Rope rope(config, {.angle_mode = rotary::AngleMode::kHf,
                                    .cache_positions = c.cache ? c.first_position + c.tokens : 0,
                                    .max_threads = 1});
+  // The decode cases' cache: the table names every other block of the pool, last to first.
+  std::optional<rotary::KvCache> cache;
+  rotary::BlockTable table;
+  std::vector<unsigned char> v(k);
+  if (c.kv != Case::kNone) {
+    cache.emplace(rotary::KvCache::paged(kPoolBlocks, kBlockSize, k_heads, head_dim, c.dtype));
+    for (int64_t b = 0; b < kTableBlocks; ++b)
+      table.blocks.push_back(static_cast<int32_t>(kPoolBlocks - 1 - 2 * b));
+    table.length = c.first_position;
+  }
   const Call call{
       &rope,
       rotary::TensorView::contiguous(q.data(), c.dtype, c.tokens, q_heads, head_dim),
@@ -133,7 +193,11 @@ int main(int argc, char** argv) {
       rotary::TensorView::contiguous(k_out.data(), c.dtype, c.tokens, k_heads, head_dim),
       &positions,
       c.axes,
-      c.in_place};
+      c.in_place,
+      c.kv,
+      cache ? &*cache : nullptr,
+      &table,
+      rotary::TensorView::contiguous(v.data(), c.dtype, c.tokens, k_heads, head_dim)};
   call_once(call);  // warm: first touch, lazily initialised state
   callgrind_measured_region(&call);
   std::printf("%s calls=%d simd_target=%s\n", c.name, kCalls, rotary::simd_target_name().c_str());
