@@ -1,9 +1,11 @@
 #include "rotary/kv_cache.h"
 
 #include <algorithm>
+#include <cstdint>
 #include <cstring>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "kv_storage.h"
 #include "rotary/error.h"
@@ -15,6 +17,41 @@ namespace {
 using detail::invalid;
 
 const char* byte_pointer(const void* p) { return static_cast<const char*>(p); }
+
+// Every entry of the table names a block of the pool, and no block twice. The whole table, not
+// only the blocks this call writes: a block named twice would let a later append overwrite the
+// keys of an earlier token, and a table that does so is refused as soon as it is seen.
+//
+// One pass with a bitmap of the pool's blocks instead of sorting a copy: decode calls this for
+// every token, and sorting (plus the copy's allocation) cost more than the rotation. The bitmap is
+// per thread (concurrent appends to different caches need no lock), all zero between calls, and
+// grows only when a thread meets a larger pool than before (one bit per block of the pool, which
+// itself holds at least 4 bytes per block). Only the words this call set are cleared again, so
+// the cost is O(table), whatever the pool's size.
+void check_block_table(const std::vector<int32_t>& blocks, int64_t num_blocks) {
+  thread_local std::vector<uint64_t> seen;
+  const auto words = static_cast<std::size_t>((num_blocks + 63) / 64);
+  if (seen.size() < words) seen.resize(words);
+  std::size_t i = 0;
+  bool repeated = false;
+  for (; i < blocks.size(); ++i) {
+    const int32_t block = blocks[i];
+    if (block < 0 || block >= num_blocks) break;
+    uint64_t& word = seen[static_cast<std::size_t>(block) / 64];
+    const uint64_t bit = uint64_t{1} << (block % 64);
+    repeated = (word & bit) != 0;
+    if (repeated) break;
+    word |= bit;
+  }
+  // Every bit set in these words was set by this call: zeroing the words restores the bitmap.
+  for (std::size_t j = 0; j < i; ++j) seen[static_cast<std::size_t>(blocks[j]) / 64] = 0;
+  if (i == blocks.size()) return;
+  const std::string block =
+      "block " + std::to_string(blocks[i]) + " (entry " + std::to_string(i) + ")";
+  if (repeated) invalid("sequence.blocks", block + " appears twice");
+  invalid("sequence.blocks",
+          block + " is outside the pool of " + std::to_string(num_blocks) + " blocks");
+}
 
 }  // namespace
 
@@ -70,17 +107,7 @@ void KvCache::append(const Rope& rope, TensorView q, ConstTensorView k, ConstTen
                             std::to_string(sequence.blocks.size()) + " blocks of " +
                             std::to_string(block_size_) + ")");
   }
-  std::vector<int32_t> sorted = sequence.blocks;
-  std::sort(sorted.begin(), sorted.end());
-  for (std::size_t i = 0; i < sorted.size(); ++i) {
-    if (sorted[i] < 0 || sorted[i] >= num_blocks_) {
-      invalid("sequence.blocks", "block " + std::to_string(sorted[i]) + " is outside the pool of " +
-                                     std::to_string(num_blocks_));
-    }
-    if (i > 0 && sorted[i] == sorted[i - 1]) {
-      invalid("sequence.blocks", "block " + std::to_string(sorted[i]) + " appears twice");
-    }
-  }
+  check_block_table(sequence.blocks, num_blocks_);
   if (n == 0) return;
 
   // Dynamic NTK and LongRoPE pick one frequency set from the whole call, not per block. Other
