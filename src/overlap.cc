@@ -80,16 +80,6 @@ std::vector<Term> merged(std::vector<Term> terms) {
 
 }  // namespace
 
-bool StridedBytes::empty() const {
-  return run_bytes <= 0 || std::any_of(dims.begin(), dims.end(), [](Dim d) { return d.size <= 0; });
-}
-
-std::uintptr_t StridedBytes::end() const {
-  std::uintptr_t last = base + static_cast<std::uintptr_t>(run_bytes);
-  for (const Dim& d : dims) last += static_cast<std::uintptr_t>((d.size - 1) * d.stride);
-  return last;
-}
-
 StridedBytes strided_bytes(const ConstTensorView& v) {
   StridedBytes r;
   if (v.empty()) return r;  // its strides were never checked, and nothing is touched

@@ -29,10 +29,22 @@ struct StridedBytes {
   int64_t run_bytes = 0;
   std::array<Dim, 3> dims{};
 
-  bool empty() const;
+  // Defined here, not in overlap.cc: every call that writes asks these of each of its tensors
+  // (check_no_aliasing's quick range test), decode steps included, where a call each showed.
+  bool empty() const {
+    if (run_bytes <= 0) return true;
+    for (const Dim& d : dims) {
+      if (d.size <= 0) return true;
+    }
+    return false;
+  }
   // First and one-past-last byte; only for non-empty regions.
   std::uintptr_t begin() const { return base; }
-  std::uintptr_t end() const;
+  std::uintptr_t end() const {
+    std::uintptr_t last = base + static_cast<std::uintptr_t>(run_bytes);
+    for (const Dim& d : dims) last += static_cast<std::uintptr_t>((d.size - 1) * d.stride);
+    return last;
+  }
 };
 
 // One dimension of `count` indices `stride` elements of `itemsize` bytes apart. A dimension of one
