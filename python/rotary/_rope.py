@@ -76,14 +76,15 @@ def _contiguous(array, dtype):
     return allocating("positions", need, lambda: np.ascontiguousarray(array, dtype=dtype))
 
 
-def _layout_and_tokens(q, layout):
-    """The layout name for q (defaulted by its dimension count) and the shape of its token dims."""
+def _layout_and_tokens(q, layout, name="q"):
+    """The layout name for q (defaulted by its dimension count) and the shape of its token dims;
+    errors name the tensor `name`."""
     ndim = getattr(q, "ndim", None)
     if ndim not in _LAYOUTS:
-        raise invalid("q", f"expected 3 or 4 dimensions (see layout), got {ndim}")
+        raise invalid(name, f"expected 3 or 4 dimensions (see layout), got {ndim}")
     layout = layout or _LAYOUTS[ndim][0]
     if layout not in _LAYOUTS[ndim]:
-        raise invalid("layout", f"expected one of {_LAYOUTS[ndim]} for a {ndim}-d q, got {layout!r}")
+        raise invalid("layout", f"expected one of {_LAYOUTS[ndim]} for a {ndim}-d {name}, got {layout!r}")
     return layout, tuple(q.shape[layout.index(axis)] for axis in "bs" if axis in layout)
 
 

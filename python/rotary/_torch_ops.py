@@ -30,7 +30,7 @@ import torch
 
 from . import _rotary
 from ._errors import invalid
-from ._rope import _LAYOUTS, Rope
+from ._rope import Rope, _layout_and_tokens
 
 if not hasattr(torch.library, "register_autograd"):
     raise ImportError(
@@ -152,19 +152,19 @@ def _same_rotation(a, b):
 # --- shape checks for the fake implementations (the real kernels check everything themselves) ---
 
 
-def _check_float(x, name):
+def check_float(x, name):
+    """x's dtype is one rotary stores (float32, float16, bfloat16)."""
     if x.dtype not in _FLOATS:
         raise invalid(
-            name + ".dtype", f"expected float32, float16 or bfloat16, got {str(x.dtype).replace('torch.', '')}"
+            name + ".dtype",
+            f"expected float32, float16 or bfloat16, got {str(x.dtype).replace('torch.', '')} "
+            "(rotary computes in float32 and stores f32/f16/bf16 only)",
         )
 
 
 def _token_shape(x, layout, name):
-    if x.dim() not in _LAYOUTS:
-        raise invalid(name, f"expected 3 or 4 dimensions (see layout), got {x.dim()}")
-    if layout not in _LAYOUTS[x.dim()]:
-        raise invalid("layout", f"expected one of {_LAYOUTS[x.dim()]} for a {x.dim()}-d {name}, got {layout!r}")
-    return tuple(x.shape[layout.index(axis)] for axis in "bs" if axis in layout)
+    # The operators always pass a layout, so rotary.Rope.rotate's default never applies here.
+    return _layout_and_tokens(x, layout, name)[1]
 
 
 def _check_head_dim(x, rope, name):
@@ -187,11 +187,11 @@ def _check_positions(positions, token_shape, num_axes):
 
 def _check_rotate(q, k, positions, key, layout):
     rope = rope_for(key)
-    _check_float(q, "q")
+    check_float(q, "q")
     tokens = _token_shape(q, layout, "q")
     _check_head_dim(q, rope, "q")
     if k is not None:
-        _check_float(k, "k")
+        check_float(k, "k")
         if k.dim() != q.dim() or _token_shape(k, layout, "k") != tokens:
             raise invalid("k", f"expected the batch and seq sizes of q, {tokens}, in layout {layout!r}")
         _check_head_dim(k, rope, "k")
@@ -279,7 +279,7 @@ torch.library.define(
 def _check_cache_operands(k, v, positions, slots, key_cache, value_cache, key):
     rope = rope_for(key)
     for x, name in ((k, "k"), (v, "v"), (key_cache, "key_cache"), (value_cache, "value_cache")):
-        _check_float(x, name)
+        check_float(x, name)
     if k.dim() != 3 or v.shape != k.shape:
         raise invalid(
             "k",

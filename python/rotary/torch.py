@@ -19,11 +19,10 @@ import torch
 
 from ._errors import invalid
 from ._rope import _LAYOUTS, Rope
-from ._torch_ops import rope_key
+from ._torch_ops import check_float, rope_key
 
 __all__ = ["apply_rotary", "apply_rotary_", "rotate_and_cache", "rope_key"]
 
-_SUPPORTED = (torch.float32, torch.float16, torch.bfloat16)
 _LAYOUT_WORDS = {
     "shd": "(seq, heads, head_dim)",
     "hsd": "(heads, seq, head_dim)",
@@ -35,12 +34,7 @@ _LAYOUT_WORDS = {
 def _check(x, name):
     if not isinstance(x, torch.Tensor):
         raise invalid(name, f"expected a torch.Tensor, got {type(x).__name__}")
-    if x.dtype not in _SUPPORTED:
-        raise invalid(
-            name + ".dtype",
-            f"expected float32, float16 or bfloat16, got {str(x.dtype).replace('torch.', '')} "
-            "(rotary computes in float32 and stores f32/f16/bf16 only)",
-        )
+    check_float(x, name)
 
 
 def _check_layout(q, layout):
