@@ -3,11 +3,11 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
-#include <optional>
 #include <string>
 #include <vector>
 
 #include "kv_storage.h"
+#include "rope_call.h"
 #include "rotary/error.h"
 #include "validate.h"
 
@@ -51,6 +51,32 @@ void check_block_table(const std::vector<int32_t>& blocks, int64_t num_blocks) {
   if (repeated) invalid("sequence.blocks", block + " appears twice");
   invalid("sequence.blocks",
           block + " is outside the pool of " + std::to_string(num_blocks) + " blocks");
+}
+
+// A decode step appends one token to a table that has not changed since the last step, and
+// re-checking every entry cost more than rotating the token's heads. So each thread remembers the
+// tables it verified (a copy of their entries and the pool size they were checked against),
+// found by the table's address; a table equal to a remembered copy (one memcmp) was verified
+// against a pool no larger than this one and needs no second look. The copy, not the address,
+// decides: any change to the entries fails the comparison and the whole table is checked again.
+// Memory stays bounded: kRemembered tables per thread, each of at most kMaxRememberedEntries
+// entries (longer tables are checked every time).
+void check_block_table_once(const std::vector<int32_t>& blocks, int64_t num_blocks) {
+  constexpr std::size_t kRemembered = 64, kMaxRememberedEntries = std::size_t{1} << 14;
+  struct Verified {
+    std::vector<int32_t> blocks;
+    int64_t pool_blocks = 0;
+  };
+  thread_local std::vector<Verified> remembered(kRemembered);
+  // Fibonacci hashing of the address: allocations share their low bits, the product's top bits
+  // spread them over the slots.
+  const std::uint64_t address = reinterpret_cast<std::uintptr_t>(blocks.data());
+  Verified& slot = remembered[(address * 0x9E3779B97F4A7C15u) >> 58];  // 64 = 2^6 slots
+  if (slot.pool_blocks > 0 && slot.pool_blocks <= num_blocks && slot.blocks == blocks) return;
+  check_block_table(blocks, num_blocks);
+  if (blocks.size() > kMaxRememberedEntries) return;
+  slot.blocks = blocks;
+  slot.pool_blocks = num_blocks;
 }
 
 }  // namespace
@@ -98,7 +124,7 @@ void KvCache::append(const Rope& rope, TensorView q, ConstTensorView k, ConstTen
   const bool has_q =
       detail::check_append_views(rope.head_dim(), num_kv_heads_, head_dim_, dtype_, q, k, v,
                                  {keys_.data(), values_.data(), keys_.size()});
-  detail::check_positions(positions, n, rope.config().num_axes());
+  const int64_t length = detail::check_positions(positions, n, rope.config().num_axes());
   if (sequence.length < 0) invalid("sequence.length", "expected >= 0");
   if (sequence.length > capacity(sequence) || n > capacity(sequence) - sequence.length) {
     invalid("sequence", "appending " + std::to_string(n) + " tokens to " +
@@ -107,22 +133,8 @@ void KvCache::append(const Rope& rope, TensorView q, ConstTensorView k, ConstTen
                             std::to_string(sequence.blocks.size()) + " blocks of " +
                             std::to_string(block_size_) + ")");
   }
-  check_block_table(sequence.blocks, num_blocks_);
+  check_block_table_once(sequence.blocks, num_blocks_);
   if (n == 0) return;
-
-  // Dynamic NTK and LongRoPE pick one frequency set from the whole call, not per block. Other
-  // types never switch, so their calls skip the extra pass over the positions.
-  std::optional<Rope> pinned;
-  if (frequencies_depend_on_length(rope.config())) {
-    Frequencies call_frequencies = rope.frequencies_for(positions);
-    if (call_frequencies.inv_freq != rope.frequencies().inv_freq ||
-        call_frequencies.attention_factor != rope.frequencies().attention_factor) {
-      RopeOptions options = rope.options();
-      options.cache_positions = 0;
-      pinned.emplace(rope.config(), call_frequencies, options);
-    }
-  }
-  const Rope& call_rope = pinned ? *pinned : rope;
 
   const std::size_t esize = dtype_size(dtype_);
   const std::size_t q_esize = has_q ? dtype_size(q.dtype) : 0;
@@ -142,9 +154,11 @@ void KvCache::append(const Rope& rope, TensorView q, ConstTensorView k, ConstTen
     ConstTensorView k_chunk = k;
     k_chunk.data = byte_pointer(k.data) + done * k.token_stride * esize;
     k_chunk.num_tokens = count;
-    call_rope.rotate(q_chunk, q_chunk, k_chunk,
-                     detail::kv_rows(keys_.data(), shape(), block, offset, count),
-                     positions.slice(done, count));
+    // Checked above as one call: its frequency set follows the whole call's length (dynamic NTK
+    // and LongRoPE pick one set per call, not per block).
+    detail::rotate_checked(rope, q_chunk, q_chunk, k_chunk,
+                           detail::kv_rows(keys_.data(), shape(), block, offset, count),
+                           positions.slice(done, count), length, Direction::kForward);
     const TensorView v_cache = detail::kv_rows(values_.data(), shape(), block, offset, count);
     const std::size_t row_bytes = static_cast<std::size_t>(head_dim_) * esize;
     for (int64_t t = 0; t < count; ++t) {

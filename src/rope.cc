@@ -10,6 +10,7 @@
 #include "cpu/kernels.h"
 #include "cpu/parallel.h"
 #include "frequencies_of_valid.h"
+#include "rope_call.h"
 #include "rotary/error.h"
 #include "rotary/limits.h"
 #include "sizes.h"
@@ -35,96 +36,6 @@ struct Rope::State {
 };
 
 namespace {
-
-// Where a call's cos/sin rows come from: the cache when the call uses the initial frequencies and
-// the position is inside it, else computed on the fly into per-thread scratch (no allocation after
-// a thread's first call). A multi-axis token gathers each pair from the row of its pair's axis.
-class CosSinSource {
- public:
-  CosSinSource(const Rope::State& s, const Frequencies& freqs, bool cacheable, AngleMode mode)
-      : state_(s), freqs_(freqs), cacheable_(cacheable), mode_(mode) {
-    // Multi-axis: each axis's own frequencies, so that a token computes each pair's angle once.
-    for (const std::vector<int>& pairs : s.axis_pairs) {
-      std::vector<float>& theta = axis_theta_.emplace_back();
-      for (int i : pairs) theta.push_back(freqs.inv_freq[static_cast<std::size_t>(i)]);
-    }
-  }
-
-  // Returns {cos, sin} for token t; for the inverse rotation sin is negated (rotate by -angle).
-  // The pointers stay valid until the calling thread's next row().
-  std::pair<const float*, const float*> row(const Positions& positions, int64_t t,
-                                            bool inverse) const {
-    const int64_t half = state_.half;
-    float* buf = scratch(half);
-    std::pair<const float*, const float*> cs;
-    const int axes = positions.num_axes();
-    bool one_position = true;
-    for (int a = 1; a < axes; ++a) one_position &= positions.at(t, a) == positions.at(t, 0);
-    if (one_position) {
-      // Text tokens of a multi-axis model carry equal components: plain 1D RoPE.
-      cs = single_row(positions.at(t, 0), buf + 3 * half);
-    } else {
-      // Each pair's angle from its own axis's component: the cache row of that component, or
-      // the axis's frequencies computed once and scattered to their pairs.
-      const auto cached =
-          static_cast<int64_t>(state_.cos_cache.size()) / std::max<int64_t>(half, 1);
-      float* cos_tmp = buf + 3 * half;
-      float* sin_tmp = buf + 4 * half;
-      for (int a = 0; a < axes; ++a) {
-        const int64_t position = positions.at(t, a);
-        const std::vector<int>& pairs = state_.axis_pairs[static_cast<std::size_t>(a)];
-        if (cacheable_ && position >= 0 && position < cached) {
-          const float* cos_row = state_.cos_cache.data() + position * half;
-          const float* sin_row = state_.sin_cache.data() + position * half;
-          for (int i : pairs) {
-            buf[i] = cos_row[i];
-            buf[half + i] = sin_row[i];
-          }
-          continue;
-        }
-        const std::vector<float>& theta = axis_theta_[static_cast<std::size_t>(a)];
-        compute_cos_sin(theta, freqs_.attention_factor, position, mode_, {cos_tmp, theta.size()},
-                        {sin_tmp, theta.size()});
-        for (std::size_t j = 0; j < pairs.size(); ++j) {
-          buf[pairs[j]] = cos_tmp[j];
-          buf[half + pairs[j]] = sin_tmp[j];
-        }
-      }
-      cs = {buf, buf + half};
-    }
-    if (!inverse) return cs;
-    float* negated = buf + 2 * half;
-    for (int64_t i = 0; i < half; ++i) negated[i] = -cs.second[i];
-    return {cs.first, negated};
-  }
-
- private:
-  // One position's row, from the cache or computed into `out` (2 * half floats).
-  std::pair<const float*, const float*> single_row(int64_t position, float* out) const {
-    const int64_t half = state_.half;
-    const auto cached = static_cast<int64_t>(state_.cos_cache.size()) / std::max<int64_t>(half, 1);
-    if (cacheable_ && position >= 0 && position < cached) {
-      return {state_.cos_cache.data() + position * half, state_.sin_cache.data() + position * half};
-    }
-    compute_cos_sin(freqs_.inv_freq, freqs_.attention_factor, position, mode_,
-                    {out, static_cast<std::size_t>(half)},
-                    {out + half, static_cast<std::size_t>(half)});
-    return {out, out + half};
-  }
-  // Per thread (row() runs in worker threads): the gathered row, the negated sin and a computed
-  // row.
-  static float* scratch(int64_t half) {
-    thread_local std::vector<float> buffer;
-    const auto needed = static_cast<std::size_t>(5 * half);
-    if (buffer.size() < needed) buffer.resize(needed);
-    return buffer.data();
-  }
-  const Rope::State& state_;
-  const Frequencies& freqs_;
-  bool cacheable_;
-  AngleMode mode_;
-  std::vector<std::vector<float>> axis_theta_;
-};
 
 // The cos/sin cache that cache_positions asks for: two tables of `half` floats per position.
 detail::SizeRequest cache_request(int64_t positions, int64_t half) {
@@ -240,37 +151,146 @@ const Frequencies& Rope::frequencies() const { return state_->frequencies; }
 int64_t Rope::head_dim() const { return state_->config.head_dim; }
 int64_t Rope::rotary_dim() const { return state_->frequencies.rotary_dim; }
 
+namespace detail {
+
 namespace {
 
-// The frequency set a call uses, and whether the cache (built from the initial set) applies.
-struct CallFrequencies {
-  const Frequencies* frequencies;
-  Frequencies storage;  // holds a per-call dynamic-NTK set
-  bool cacheable;
-};
-
-void select_frequencies(const Rope::State& s, int64_t sequence_length, CallFrequencies& out) {
-  const RopeConfig& c = s.config;
-  out.frequencies = &s.frequencies;
-  out.cacheable = true;
-  if (s.fixed_frequencies) return;
-  if (sequence_length <= s.change_after) return;
-  out.cacheable = false;
-  if (!s.long_frequencies.inv_freq.empty()) {
-    out.frequencies = &s.long_frequencies;
-  } else {
-    out.storage = detail::frequencies_of_valid(c, sequence_length);
-    out.frequencies = &out.storage;
-  }
+// Per thread (rows are computed in worker threads): the gathered row, the negated sin and a
+// computed row.
+float* row_scratch(int64_t half) {
+  thread_local std::vector<float> buffer;
+  const auto needed = static_cast<std::size_t>(5 * half);
+  if (buffer.size() < needed) buffer.resize(needed);
+  return buffer.data();
 }
 
 }  // namespace
 
+CallAngles::CallAngles(const Rope& rope, Positions positions, int64_t sequence_length,
+                       Direction direction)
+    : state_(*rope.state_),
+      positions_(positions),
+      inverse_(direction == Direction::kInverse),
+      frequencies_(&state_.frequencies),
+      cacheable_(true) {
+  if (!state_.fixed_frequencies && sequence_length > state_.change_after) {
+    cacheable_ = false;
+    if (!state_.long_frequencies.inv_freq.empty()) {
+      frequencies_ = &state_.long_frequencies;
+    } else {
+      storage_ = frequencies_of_valid(state_.config, sequence_length);
+      frequencies_ = &storage_;
+    }
+  }
+  // Multi-axis: each axis's own frequencies, so that a token computes each pair's angle once.
+  for (const std::vector<int>& pairs : state_.axis_pairs) {
+    std::vector<float>& theta = axis_theta_.emplace_back();
+    for (int i : pairs) theta.push_back(frequencies_->inv_freq[static_cast<std::size_t>(i)]);
+  }
+}
+
+int64_t CallAngles::cached_positions() const {
+  return static_cast<int64_t>(state_.cos_cache.size()) / std::max<int64_t>(state_.half, 1);
+}
+
+std::pair<const float*, const float*> CallAngles::row(int64_t t) const {
+  const int64_t half = state_.half;
+  float* buf = row_scratch(half);
+  const int axes = positions_.num_axes();
+  bool one_position = true;
+  for (int a = 1; a < axes; ++a) one_position &= positions_.at(t, a) == positions_.at(t, 0);
+  // Text tokens of a multi-axis model carry equal components: plain 1D RoPE.
+  const std::pair<const float*, const float*> cs =
+      one_position ? single_row(positions_.at(t, 0), buf + 3 * half) : multi_axis_row(t, buf);
+  if (!inverse_) return cs;
+  float* negated = buf + 2 * half;
+  for (int64_t i = 0; i < half; ++i) negated[i] = -cs.second[i];
+  return {cs.first, negated};
+}
+
+// One position's row, from the cache or computed into `out` (2 * half floats).
+std::pair<const float*, const float*> CallAngles::single_row(int64_t position, float* out) const {
+  const int64_t half = state_.half;
+  if (cacheable_ && position >= 0 && position < cached_positions()) {
+    return {state_.cos_cache.data() + position * half, state_.sin_cache.data() + position * half};
+  }
+  compute_cos_sin(frequencies_->inv_freq, frequencies_->attention_factor, position,
+                  state_.options.angle_mode, {out, static_cast<std::size_t>(half)},
+                  {out + half, static_cast<std::size_t>(half)});
+  return {out, out + half};
+}
+
+// Each pair's angle from its own axis's component: the cache row of that component, or the axis's
+// frequencies computed once and scattered to their pairs. Gathered into buf[0, 2 * half).
+std::pair<const float*, const float*> CallAngles::multi_axis_row(int64_t t, float* buf) const {
+  const int64_t half = state_.half;
+  float* cos_tmp = buf + 3 * half;
+  float* sin_tmp = buf + 4 * half;
+  for (int a = 0; a < positions_.num_axes(); ++a) {
+    const int64_t position = positions_.at(t, a);
+    const std::vector<int>& pairs = state_.axis_pairs[static_cast<std::size_t>(a)];
+    if (cacheable_ && position >= 0 && position < cached_positions()) {
+      const float* cos_row = state_.cos_cache.data() + position * half;
+      const float* sin_row = state_.sin_cache.data() + position * half;
+      for (int i : pairs) {
+        buf[i] = cos_row[i];
+        buf[half + i] = sin_row[i];
+      }
+      continue;
+    }
+    const std::vector<float>& theta = axis_theta_[static_cast<std::size_t>(a)];
+    compute_cos_sin(theta, frequencies_->attention_factor, position, state_.options.angle_mode,
+                    {cos_tmp, theta.size()}, {sin_tmp, theta.size()});
+    for (std::size_t j = 0; j < pairs.size(); ++j) {
+      buf[pairs[j]] = cos_tmp[j];
+      buf[half + pairs[j]] = sin_tmp[j];
+    }
+  }
+  return {buf, buf + half};
+}
+
+void rotate_checked(const Rope& rope, const ConstTensorView& q_in, const TensorView& q_out,
+                    const ConstTensorView& k_in, const TensorView& k_out,
+                    const Positions& positions, int64_t sequence_length, Direction direction) {
+  const bool has_q = !q_in.empty();
+  const bool has_k = !k_in.empty();
+  if (!has_q && !has_k) return;
+  const CallAngles angles(rope, positions, sequence_length, direction);
+  const Layout layout = rope.config().layout;
+  // One dispatch per call: the kernels for this CPU's best SIMD target.
+  const RotateHeadsFn q_kernel = has_q ? simd_kernel(q_in.dtype, layout) : nullptr;
+  const RotateHeadsFn k_kernel = has_k ? simd_kernel(k_in.dtype, layout) : nullptr;
+  const std::size_t q_size = dtype_size(q_in.dtype);
+  const std::size_t k_size = dtype_size(k_in.dtype);
+  const int64_t rotary_dim = rope.rotary_dim();
+  const int64_t head_dim = rope.head_dim();
+
+  // Each token's cos/sin row is computed once and shared by all of its Q and K heads.
+  const auto rotate_token = [&](int64_t t) {
+    const auto [cos, sin] = angles.row(t);
+    const RotateParams params{cos, sin, rotary_dim, head_dim};
+    if (has_q) {
+      q_kernel(params, {static_cast<const char*>(q_in.data) + t * q_in.token_stride * q_size,
+                        static_cast<char*>(q_out.data) + t * q_out.token_stride * q_size,
+                        q_in.num_heads, q_in.head_stride, q_out.head_stride});
+    }
+    if (has_k) {
+      k_kernel(params, {static_cast<const char*>(k_in.data) + t * k_in.token_stride * k_size,
+                        static_cast<char*>(k_out.data) + t * k_out.token_stride * k_size,
+                        k_in.num_heads, k_in.head_stride, k_out.head_stride});
+    }
+  };
+  const int64_t num_tokens = has_q ? q_in.num_tokens : k_in.num_tokens;
+  const int64_t elements_per_token =
+      ((has_q ? q_in.num_heads : 0) + (has_k ? k_in.num_heads : 0)) * head_dim;
+  parallel_for(num_tokens, elements_per_token, rope.options().max_threads, rotate_token);
+}
+
+}  // namespace detail
+
 Frequencies Rope::frequencies_for(Positions positions) const {
   const int64_t length = detail::check_positions(positions, positions.size(), state_->num_axes);
-  CallFrequencies call;
-  select_frequencies(*state_, length, call);
-  return *call.frequencies;
+  return detail::CallAngles(*this, positions, length, Direction::kForward).frequencies();
 }
 
 void Rope::cos_sin(Positions positions, std::span<float> cos, std::span<float> sin) const {
@@ -285,11 +305,9 @@ void Rope::cos_sin(Positions positions, std::span<float> cos, std::span<float> s
                       " floats (positions x rotary_dim / 2), got " + std::to_string(span.size()));
     }
   }
-  CallFrequencies call;
-  select_frequencies(s, length, call);
-  const CosSinSource source(s, *call.frequencies, call.cacheable, s.options.angle_mode);
+  const detail::CallAngles angles(*this, positions, length, Direction::kForward);
   for (int64_t t = 0; t < n; ++t) {
-    const auto [c, sn] = source.row(positions, t, false);
+    const auto [c, sn] = angles.row(t);
     std::copy(c, c + s.half, cos.begin() + t * s.half);
     std::copy(sn, sn + s.half, sin.begin() + t * s.half);
   }
@@ -305,44 +323,11 @@ void Rope::rotate(TensorView x, Positions positions, Direction direction) const 
 
 void Rope::rotate(ConstTensorView q_in, TensorView q_out, ConstTensorView k_in, TensorView k_out,
                   Positions positions, Direction direction) const {
-  const State& s = *state_;
-  const int64_t head_dim = s.config.head_dim;
-
   // Every check happens before the first write.
-  const bool has_k = detail::check_rotate_views(q_in, q_out, k_in, k_out, head_dim);
-  const int64_t num_tokens = q_in.num_tokens;
-  const int64_t length = detail::check_positions(positions, num_tokens, s.num_axes);
-  if (q_in.empty() && (!has_k || k_in.empty())) return;
-
-  CallFrequencies call;
-  select_frequencies(s, length, call);
-  const CosSinSource source(s, *call.frequencies, call.cacheable, s.options.angle_mode);
-  // One dispatch per call: the kernels for this CPU's best SIMD target.
-  const detail::RotateHeadsFn q_kernel = detail::simd_kernel(q_in.dtype, s.config.layout);
-  const detail::RotateHeadsFn k_kernel =
-      has_k ? detail::simd_kernel(k_in.dtype, s.config.layout) : nullptr;
-  const bool inverse = direction == Direction::kInverse;
-  const std::size_t q_size = dtype_size(q_in.dtype);
-  const std::size_t k_size = has_k ? dtype_size(k_in.dtype) : 0;
-
-  // Each token's cos/sin row is computed once and shared by all of its Q and K heads.
-  const auto rotate_token = [&](int64_t t) {
-    const auto [cos, sin] = source.row(positions, t, inverse);
-    const detail::RotateParams params{cos, sin, s.frequencies.rotary_dim, head_dim};
-    if (!q_in.empty()) {
-      q_kernel(params, {static_cast<const char*>(q_in.data) + t * q_in.token_stride * q_size,
-                        static_cast<char*>(q_out.data) + t * q_out.token_stride * q_size,
-                        q_in.num_heads, q_in.head_stride, q_out.head_stride});
-    }
-    if (has_k && !k_in.empty()) {
-      k_kernel(params, {static_cast<const char*>(k_in.data) + t * k_in.token_stride * k_size,
-                        static_cast<char*>(k_out.data) + t * k_out.token_stride * k_size,
-                        k_in.num_heads, k_in.head_stride, k_out.head_stride});
-    }
-  };
-  const int64_t elements_per_token =
-      (q_in.empty() ? 0 : q_in.num_heads) * head_dim + (has_k ? k_in.num_heads * head_dim : 0);
-  detail::parallel_for(num_tokens, elements_per_token, s.options.max_threads, rotate_token);
+  const bool has_k = detail::check_rotate_views(q_in, q_out, k_in, k_out, state_->config.head_dim);
+  const int64_t length = detail::check_positions(positions, q_in.num_tokens, state_->num_axes);
+  detail::rotate_checked(*this, q_in, q_out, has_k ? k_in : ConstTensorView(),
+                         has_k ? k_out : TensorView(), positions, length, direction);
 }
 
 }  // namespace rotary

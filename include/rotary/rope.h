@@ -29,6 +29,10 @@
 
 namespace rotary {
 
+namespace detail {
+class CallAngles;  // src/rope_call.h
+}  // namespace detail
+
 enum class Direction { kForward, kInverse };
 
 struct RopeOptions {
@@ -91,6 +95,7 @@ class Rope {
        const RopeOptions& options);
 
   std::unique_ptr<State> state_;
+  friend class detail::CallAngles;  // reads the cache and the frequency sets
 };
 
 }  // namespace rotary
