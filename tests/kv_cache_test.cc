@@ -397,6 +397,48 @@ TEST(kv_cache_test, errors_leave_everything_as_it_was) {
   EXPECT_THROW(KvCache::contiguous(int64_t{1} << 41, 8, 128, DType::kF32), Error);
 }
 
+// An append remembers the tables it verified (decode would otherwise re-check every entry for
+// every token); a table edited in place after a successful append, or shown to a smaller pool, is
+// checked again and refused.
+TEST(kv_cache_test, a_verified_table_edited_in_place_is_checked_again) {
+  const int64_t d = 64;
+  const Rope rope(config_for(Layout::kHalfSplit, 64));
+  KvCache cache = KvCache::paged(8, 4, kKvHeads, d, DType::kF32);
+  KvCache small = KvCache::paged(3, 4, kKvHeads, d, DType::kF32);
+  Inputs in(DType::kF32, 12, d, 1);
+  BlockTable seq{{5, 1, 7}, 0};
+  const auto append = [&](KvCache& c, int64_t first, int64_t count) {
+    c.append(rope, in.q_view(first, count), in.kv_view(in.k, first, count),
+             in.kv_view(in.v, first, count), positions_from(first, count), seq);
+  };
+  append(cache, 0, 4);
+  append(cache, 4, 1);  // the remembered table: accepted without a full check
+  seq.blocks[2] = 5;    // now block 5 (tokens 0-3) would be overwritten by tokens 8-11
+  seq.length = 8;
+  try {
+    append(cache, 8, 1);
+    ADD_FAILURE() << "a block named twice was accepted";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.argument(), "sequence.blocks");
+    EXPECT_NE(std::string(e.what()).find("block 5 (entry 2) appears twice"), std::string::npos)
+        << e.what();
+  }
+  EXPECT_EQ(seq.length, 8);
+  seq.blocks = {2, 1, 0};  // verified below against the 8-block pool
+  seq.length = 0;
+  append(cache, 0, 1);
+  seq.blocks[0] = 6;  // fine for the 8-block pool, outside the 3-block one
+  seq.length = 0;
+  append(cache, 0, 1);
+  seq.length = 0;
+  EXPECT_THROW(append(small, 0, 1), Error);
+  seq.blocks[0] = 2;  // verified for 8 blocks, and inside the 3-block pool too
+  seq.length = 0;
+  append(cache, 0, 1);
+  seq.length = 0;
+  EXPECT_NO_THROW(append(small, 0, 1));
+}
+
 TEST(kv_cache_test, attention_errors) {
   const Rope rope(config_for(Layout::kHalfSplit, 64));
   KvCache cache = KvCache::contiguous(8, kKvHeads, 64, DType::kF32);
