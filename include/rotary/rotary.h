@@ -16,6 +16,7 @@
 #include "rotary/limits.h"
 #include "rotary/multimodal.h"
 #include "rotary/positions.h"
+#include "rotary/qk_norm.h"
 #include "rotary/rope.h"
 #include "rotary/simd.h"
 #include "rotary/tensor.h"

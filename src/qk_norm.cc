@@ -1,0 +1,183 @@
+// rms_norm_rotate: the checks of Rope::rotate plus the norms', then one pass per token that
+// normalises its heads into per-thread scratch (cpu/rms_norm.h) and rotates the scratch into the
+// output with the very kernels Rope::rotate uses.
+#include "rotary/qk_norm.h"
+
+#include <cmath>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "cpu/kernels.h"
+#include "cpu/parallel.h"
+#include "cpu/rms_norm.h"
+#include "rope_call.h"
+#include "validate.h"
+
+namespace rotary {
+namespace {
+
+using detail::invalid;
+
+// Every field of one norm against the view it normalises; `name` is "norms.q" or "norms.k".
+void check_norm(const RmsNorm& norm, const std::string& name, const ConstTensorView& view) {
+  if (norm.scope != NormScope::kHead && norm.scope != NormScope::kToken) {
+    invalid(name + ".scope", "expected NormScope::kHead or NormScope::kToken");
+  }
+  if (!std::isfinite(norm.eps) || !(norm.eps > 0)) {
+    invalid(name + ".eps", "expected a finite number > 0, got " + std::to_string(norm.eps));
+  }
+  const bool per_head = norm.scope == NormScope::kHead;
+  const int64_t expected = per_head ? view.head_dim : view.num_heads * view.head_dim;
+  if (static_cast<int64_t>(norm.weight.size()) != expected) {
+    invalid(name + ".weight", "expected " + std::to_string(expected) +
+                                  (per_head ? " entries (head_dim, scope per head)"
+                                            : " entries (num_heads x head_dim, scope per token)") +
+                                  ", got " + std::to_string(norm.weight.size()));
+  }
+  for (std::size_t i = 0; i < norm.weight.size(); ++i) {
+    if (!std::isfinite(norm.weight[i])) {
+      invalid(name + ".weight", "expected finite values, entry " + std::to_string(i) + " is " +
+                                    std::to_string(norm.weight[i]));
+    }
+  }
+}
+
+// The factor each element is multiplied by: weight, or 1 + weight in float32 (Gemma).
+std::vector<float> multiplier_of(const RmsNorm& norm) {
+  std::vector<float> m = norm.weight;
+  if (norm.unit_offset) {
+    for (float& w : m) w = 1.0f + w;
+  }
+  return m;
+}
+
+// Per thread, per tensor (0: q, 1: k): one token's normalised heads. No allocation after a
+// thread's first call of a size.
+void* scratch(int which, std::size_t bytes) {
+  thread_local std::vector<unsigned char> buffers[2];
+  std::vector<unsigned char>& b = buffers[which];
+  if (b.size() < bytes) b.resize(bytes);
+  return b.data();
+}
+
+// One tensor's part of a call: its kernels, norm and views.
+struct Side {
+  const RmsNorm* norm = nullptr;
+  std::vector<float> multiplier;
+  detail::NormHeadsFn normalise = nullptr;
+  detail::RotateHeadsFn rotate = nullptr;
+  ConstTensorView in;
+  TensorView out;
+  std::size_t esize = 0;
+
+  Side(const RmsNorm& n, const ConstTensorView& i, const TensorView& o, Layout layout)
+      : norm(&n),
+        multiplier(multiplier_of(n)),
+        normalise(detail::simd_norm_kernel(i.dtype)),
+        rotate(detail::simd_kernel(i.dtype, layout)),
+        in(i),
+        out(o),
+        esize(dtype_size(i.dtype)) {}
+
+  void run(int which, const detail::RotateParams& angles, int64_t t) const {
+    const int64_t heads = in.num_heads, dim = in.head_dim;
+    void* normalised = scratch(which, static_cast<std::size_t>(heads * dim) * esize);
+    const detail::NormParams params{multiplier.data(), norm->eps, norm->round_before_weight,
+                                    norm->scope == NormScope::kToken};
+    normalise(params, static_cast<const char*>(in.data) + t * in.token_stride * esize, heads,
+              in.head_stride, dim, normalised);
+    rotate(angles, {normalised, static_cast<char*>(out.data) + t * out.token_stride * esize, heads,
+                    dim, out.head_stride});
+  }
+};
+
+// After every check: normalise and rotate q (and k) token by token.
+void norm_rotate_checked(const Rope& rope, const QkNorm& norms, const ConstTensorView& q_in,
+                         const TensorView& q_out, const ConstTensorView& k_in,
+                         const TensorView& k_out, Positions positions, int64_t length) {
+  const bool has_q = !q_in.empty(), has_k = !k_in.empty();
+  if (!has_q && !has_k) return;
+  const detail::CallAngles angles(rope, positions, length, Direction::kForward);
+  const Layout layout = rope.config().layout;
+  const Side q(norms.q, q_in, q_out, layout);
+  const Side k(norms.k, has_k ? k_in : q_in, has_k ? k_out : q_out, layout);
+  const auto token = [&](int64_t t) {
+    const auto [cos, sin] = angles.row(t);
+    const detail::RotateParams params{cos, sin, rope.rotary_dim(), rope.head_dim()};
+    if (has_q) q.run(0, params, t);
+    if (has_k) k.run(1, params, t);
+  };
+  const int64_t num_tokens = has_q ? q_in.num_tokens : k_in.num_tokens;
+  const int64_t per_token =
+      ((has_q ? q_in.num_heads : 0) + (has_k ? k_in.num_heads : 0)) * rope.head_dim();
+  detail::parallel_for(num_tokens, per_token, rope.options().max_threads, token);
+}
+
+// k normalised (not rotated) into `out`, contiguous: the keys KvCache::append then rotates.
+void normalise_into(const RmsNorm& norm, const ConstTensorView& k, void* out, int max_threads) {
+  const std::vector<float> multiplier = multiplier_of(norm);
+  const detail::NormParams params{multiplier.data(), norm.eps, norm.round_before_weight,
+                                  norm.scope == NormScope::kToken};
+  const detail::NormHeadsFn normalise = detail::simd_norm_kernel(k.dtype);
+  const std::size_t esize = dtype_size(k.dtype);
+  const int64_t per_token = k.num_heads * k.head_dim;
+  detail::parallel_for(k.num_tokens, per_token, max_threads, [&](int64_t t) {
+    normalise(params, static_cast<const char*>(k.data) + t * k.token_stride * esize, k.num_heads,
+              k.head_stride, k.head_dim,
+              static_cast<char*>(out) + static_cast<std::size_t>(t * per_token) * esize);
+  });
+}
+
+}  // namespace
+
+void rms_norm_rotate(const Rope& rope, const QkNorm& norms, TensorView q, TensorView k,
+                     Positions positions) {
+  rms_norm_rotate(rope, norms, ConstTensorView(q), q, ConstTensorView(k), k, positions);
+}
+
+void rms_norm_rotate(const Rope& rope, const QkNorm& norms, ConstTensorView q_in, TensorView q_out,
+                     ConstTensorView k_in, TensorView k_out, Positions positions) {
+  // Every check happens before the first write: Rope::rotate's, then the norms'.
+  const bool has_k = detail::check_rotate_views(q_in, q_out, k_in, k_out, rope.head_dim());
+  const int64_t length =
+      detail::check_positions(positions, q_in.num_tokens, rope.config().num_axes());
+  check_norm(norms.q, "norms.q", q_in);
+  if (has_k) check_norm(norms.k, "norms.k", k_in);
+  norm_rotate_checked(rope, norms, q_in, q_out, has_k ? k_in : ConstTensorView(),
+                      has_k ? k_out : TensorView(), positions, length);
+}
+
+void rms_norm_rotate_append(KvCache& cache, const Rope& rope, const QkNorm& norms, TensorView q,
+                            ConstTensorView k, ConstTensorView v, Positions positions,
+                            BlockTable& sequence) {
+  // KvCache::append's view checks with the caller's q (k and v are checked again by the append
+  // itself, on the normalised copy of k), the positions and the norms: all before any write.
+  const int64_t rows = cache.num_blocks() * cache.block_size();
+  const std::size_t bytes =
+      static_cast<std::size_t>(rows * cache.num_kv_heads() * cache.head_dim()) *
+      dtype_size(cache.dtype());
+  const detail::KvStorage storage{cache.keys(0, 0, cache.block_size()).data,
+                                  cache.values(0, 0, cache.block_size()).data, bytes};
+  const bool has_q = detail::check_append_views(rope.head_dim(), cache.num_kv_heads(),
+                                                cache.head_dim(), cache.dtype(), q, k, v, storage);
+  const int64_t length = detail::check_positions(positions, k.num_tokens, rope.config().num_axes());
+  if (has_q) check_norm(norms.q, "norms.q", q);
+  check_norm(norms.k, "norms.k", k);
+
+  // k normalised into a copy, which the append rotates into the cache: the caller's k is only
+  // read. The append checks the sequence and the block table before writing anything; q is
+  // normalised and rotated only once it has succeeded, so an error leaves q as it was.
+  std::vector<unsigned char> normalised(
+      static_cast<std::size_t>(k.num_tokens * k.num_heads * k.head_dim) * dtype_size(k.dtype));
+  normalise_into(norms.k, k, normalised.data(), rope.options().max_threads);
+  const ConstTensorView k_normalised =
+      ConstTensorView::contiguous(normalised.empty() ? nullptr : normalised.data(), k.dtype,
+                                  k.num_tokens, k.num_heads, k.head_dim);
+  const TensorView no_q{nullptr, k.dtype, k.num_tokens, 0, cache.head_dim(), 0, 0};
+  cache.append(rope, no_q, k_normalised, v, positions, sequence);
+  if (has_q)
+    norm_rotate_checked(rope, norms, q, q, ConstTensorView(), TensorView(), positions, length);
+}
+
+}  // namespace rotary
