@@ -4,6 +4,12 @@
 //   build-bench/bench/rotate_bench                                  # everything
 //   build-bench/bench/rotate_bench --benchmark_filter='/prefill/'    # one shape (regex)
 //   build-bench/bench/rotate_bench --benchmark_filter=decode_latency
+//   build-bench/bench/rotate_bench --rotary_target=AVX2             # pin the SIMD target
+//
+// --rotary_target=NAME (or ROTARY_BENCH_TARGET=NAME) pins the library's run-time dispatch to one
+// Highway target this CPU supports (AVX3_DL, AVX3, AVX2, SSE4, ...; a wrong name lists them), so
+// that one machine measures the kernels of each target. Without it the library picks the best one.
+// The target is in the context ("rotary_simd_target") and in each rotary row's label.
 //
 // Defaults, overridden by the same flags given on the command line: --benchmark_repetitions=5
 // --benchmark_report_aggregates_only=true --benchmark_min_time=0.1
@@ -53,6 +59,7 @@
 #include <utility>
 #include <vector>
 
+#include "hwy/targets.h"
 #include "rotary/rotary.h"
 
 #if defined(ROTARY_BENCH_OPENMP)
@@ -411,6 +418,7 @@ void bm_limit(benchmark::State& state, RotaryCase c) {
 // rotary.
 
 void bm_rotary(benchmark::State& state, RotaryCase c) {
+  state.SetLabel(rotary::simd_target_name());
   const Workspace ws(c);
   const Shape& s = c.shape;
   const std::vector<int64_t> positions = c.positions();
@@ -502,8 +510,12 @@ void register_all() {
         for (const int threads : {1, 2}) {
           if (!threads_available(threads)) continue;
           add({shape, dtype, in_place, threads, !shape.decode});
-          // Prefill again with angles on the fly: the cost of cos/sin when no cache covers them.
-          if (std::string(shape.name) == "prefill") add({shape, dtype, in_place, threads, false});
+          // Prefill (both layouts) again with angles on the fly: the cost of cos/sin when no cache
+          // covers them.
+          const std::string name = shape.name;
+          if (name == "prefill" || name == "interleaved") {
+            add({shape, dtype, in_place, threads, false});
+          }
         }
       }
     }
@@ -517,6 +529,41 @@ void register_all() {
   }
 }
 
+// Pins Highway's dispatch (shared by the library: libhwy is one shared library) to the target named
+// `name`; false, with the choices printed, when this CPU or build has no such target.
+bool pin_simd_target(const std::string& name) {
+  for (const int64_t target : hwy::SupportedAndGeneratedTargets()) {
+    if (name == hwy::TargetName(target)) {
+      hwy::SetSupportedTargetsForTest(target);
+      return rotary::simd_target_name() == name;
+    }
+  }
+  std::fprintf(stderr, "rotate_bench: --rotary_target=%s is not a target of this CPU; choose from:",
+               name.c_str());
+  for (const int64_t target : hwy::SupportedAndGeneratedTargets()) {
+    std::fprintf(stderr, " %s", hwy::TargetName(target));
+  }
+  std::fprintf(stderr, "\n");
+  return false;
+}
+
+// Removes --rotary_target=NAME from the arguments; returns NAME, else $ROTARY_BENCH_TARGET, else
+// "".
+std::string take_target_flag(std::vector<char*>& args) {
+  const std::string prefix = "--rotary_target=";
+  std::string name;
+  if (const char* env = std::getenv("ROTARY_BENCH_TARGET")) name = env;
+  for (auto it = args.begin(); it != args.end();) {
+    if (std::string(*it).rfind(prefix, 0) == 0) {
+      name = std::string(*it).substr(prefix.size());
+      it = args.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  return name;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -527,11 +574,14 @@ int main(int argc, char** argv) {
   std::vector<char*> args = {argv[0]};
   for (auto& d : defaults) args.push_back(d.data());
   for (int i = 1; i < argc; ++i) args.push_back(argv[i]);
+  const std::string target = take_target_flag(args);
+  if (!target.empty() && !pin_simd_target(target)) return 1;
   int count = static_cast<int>(args.size());
   benchmark::Initialize(&count, args.data());
   if (benchmark::ReportUnrecognizedArguments(count, args.data())) return 1;
 
   benchmark::AddCustomContext("rotary_simd_target", rotary::simd_target_name());
+  benchmark::AddCustomContext("rotary_simd_target_pinned", target.empty() ? "no" : "yes");
   benchmark::AddCustomContext("cpu", cpu_info());
   benchmark::AddCustomContext(
       "bytes_counted",

@@ -1,7 +1,8 @@
 // The vectorised kernels against the portable reference, bit for bit, on every SIMD target this
 // CPU supports (Highway lets the test pin each target in turn): every dtype x layout, head and
-// rotary sizes with remainders shorter than a vector, in place and out of place, strided heads,
-// and special values. Likewise hf cos/sin against the exact path, lane by lane, large angles
+// rotary sizes with remainders shorter than a vector or block, partial rotary, in place and out of
+// place, strided heads at odd offsets, special values (NaN payloads, infinities, subnormals) and
+// rounding ties. Likewise hf cos/sin against the exact path, lane by lane, large angles
 // included.
 #include <gtest/gtest.h>
 
@@ -22,49 +23,142 @@ namespace {
 
 using testing::Buffer;
 
+// Raw bit patterns per storage type: signalling NaN with a payload, negative quiet NaN with a
+// payload, infinity, the smallest and the largest subnormal, the largest finite value.
+std::vector<uint32_t> special_bits(DType dtype) {
+  switch (dtype) {
+    case DType::kF32:
+      return {0x7F800001u, 0xFFC00123u, 0x7F800000u, 0x00000001u, 0x807FFFFFu, 0x7F7FFFFFu};
+    case DType::kF16:
+      return {0x7C01u, 0xFE01u, 0x7C00u, 0x0001u, 0x83FFu, 0x7BFFu};
+    case DType::kBF16:
+      return {0x7F81u, 0xFFC1u, 0x7F80u, 0x0001u, 0x807Fu, 0x7F7Fu};
+  }
+  return {};
+}
+
+void set_bits(Buffer& buffer, size_t i, uint32_t bits) {
+  if (buffer.dtype == DType::kF32) {
+    std::memcpy(buffer.bytes.data() + 4 * i, &bits, 4);
+  } else {
+    const auto half = static_cast<uint16_t>(bits);
+    std::memcpy(buffer.bytes.data() + 2 * i, &half, 2);
+  }
+}
+
+// The portable kernel and the current target's on the same input, in place and out of place;
+// compares every channel of every head (pass-through channels included) bit for bit.
+void expect_same_bits(const std::string& what, DType dtype, Layout layout, const Buffer& in,
+                      const RotateParams& params, int64_t heads, int64_t head_stride) {
+  for (bool in_place : {true, false}) {
+    Buffer expected = in, actual = in;
+    Buffer out_expected(dtype, in.size()), out_actual(dtype, in.size());
+    void* e_out = in_place ? expected.data() : out_expected.data();
+    void* a_out = in_place ? actual.data() : out_actual.data();
+    portable_kernel(dtype, layout)(params,
+                                   {expected.data(), e_out, heads, head_stride, head_stride});
+    simd_kernel(dtype, layout)(params, {actual.data(), a_out, heads, head_stride, head_stride});
+    const Buffer& e = in_place ? expected : out_expected;
+    const Buffer& a = in_place ? actual : out_actual;
+    for (int64_t h = 0; h < heads; ++h) {
+      const size_t begin = static_cast<size_t>(h * head_stride) * dtype_size(dtype);
+      const size_t end = begin + static_cast<size_t>(params.head_dim) * dtype_size(dtype);
+      ASSERT_TRUE(
+          std::equal(e.bytes.begin() + begin, e.bytes.begin() + end, a.bytes.begin() + begin))
+          << what << " " << to_string(dtype) << " " << to_string(layout) << " head_dim "
+          << params.head_dim << " rotary_dim " << params.rotary_dim
+          << (in_place ? " in place" : " out of place") << " head " << h;
+    }
+  }
+}
+
+// Head and rotary sizes around every vector and block width (4 to 32 pairs), with remainders.
+const std::pair<int64_t, int64_t> kSizes[] = {
+    {128, 128}, {96, 24},  {80, 32}, {64, 62},   {40, 34},   {6, 6},     {2, 2},
+    {130, 130}, {256, 64}, {34, 18}, {128, 112}, {126, 126}, {160, 128}, {72, 16}};
+
 void compare_on_current_target(const std::string& target) {
   std::mt19937 rng(99);
   std::normal_distribution<float> normal;
   for (DType dtype : {DType::kF32, DType::kF16, DType::kBF16}) {
     for (Layout layout : {Layout::kHalfSplit, Layout::kInterleaved}) {
-      for (auto [head_dim, rotary_dim] :
-           {std::pair{128, 128}, std::pair{96, 24}, std::pair{80, 32}, std::pair{64, 62},
-            std::pair{40, 34}, std::pair{6, 6}, std::pair{2, 2}, std::pair{130, 130},
-            std::pair{256, 64}, std::pair{34, 18}}) {
-        const int64_t heads = 3, head_stride = head_dim + 5;
-        std::vector<float> cos(static_cast<size_t>(rotary_dim / 2)), sin(cos.size());
-        for (size_t i = 0; i < cos.size(); ++i) {
-          const float angle = normal(rng) * 10;
-          cos[i] = std::cos(angle) * 1.1f;
-          sin[i] = std::sin(angle) * 1.1f;
+      for (auto [head_dim, rotary_dim] : kSizes) {
+        // Odd strides: 16-bit heads start at every 2-byte offset, not only 4-byte ones.
+        for (const int64_t head_stride : {head_dim + 5, head_dim}) {
+          const int64_t heads = 3;
+          std::vector<float> cos(static_cast<size_t>(rotary_dim / 2)), sin(cos.size());
+          for (size_t i = 0; i < cos.size(); ++i) {
+            const float angle = normal(rng) * 10;
+            cos[i] = std::cos(angle) * 1.1f;
+            sin[i] = std::sin(angle) * 1.1f;
+          }
+          Buffer in(dtype, static_cast<size_t>(heads * head_stride));
+          in.fill_normal(static_cast<uint32_t>(head_dim * 7 + rotary_dim));
+          // Special values: overflow, subnormals, NaN, infinity.
+          in.set(0, 65000.0f);
+          in.set(1, std::numeric_limits<float>::quiet_NaN());
+          in.set(3, 1e-7f);
+          in.set(static_cast<size_t>(head_stride), -std::numeric_limits<float>::infinity());
+          // Raw patterns in head 2, on even channels: an interleaved or half-split partner stays
+          // finite (two NaN operands may be added in either order).
+          const std::vector<uint32_t> special = special_bits(dtype);
+          for (size_t k = 0; k < special.size() && static_cast<int64_t>(2 * k) < rotary_dim / 2;
+               ++k) {
+            set_bits(in, static_cast<size_t>(2 * head_stride) + 2 * k, special[k]);
+          }
+          const RotateParams params{cos.data(), sin.data(), rotary_dim, head_dim};
+          expect_same_bits(target + " stride " + std::to_string(head_stride), dtype, layout, in,
+                           params, heads, head_stride);
         }
+      }
+    }
+  }
+}
+
+// Rounding ties for the 16-bit types, built so that every rotated x channel lands exactly halfway
+// between two representable values: x = 1 + m ulp, y = 1, cos 1, sin = -+ulp/2, so x*c - y*s =
+// x +- ulp/2 (exact in float32). Round to nearest even picks the even one of m and m +- 1, written
+// out here; the kernels must agree with it and with each other.
+void check_ties_on_current_target(const std::string& target) {
+  for (DType dtype : {DType::kF16, DType::kBF16}) {
+    const int mantissa_bits = dtype == DType::kF16 ? 10 : 7;
+    const float ulp = std::ldexp(1.0f, -mantissa_bits);  // in [1, 2)
+    for (Layout layout : {Layout::kHalfSplit, Layout::kInterleaved}) {
+      for (auto [head_dim, rotary_dim] : kSizes) {
+        const int64_t heads = 2, head_stride = head_dim + 1, half = rotary_dim / 2;
+        std::vector<float> cos(static_cast<size_t>(half), 1.0f), sin(cos.size());
         Buffer in(dtype, static_cast<size_t>(heads * head_stride));
-        in.fill_normal(static_cast<uint32_t>(head_dim * 7 + rotary_dim));
-        // Special values: overflow, subnormals, NaN, infinity, and ties for 16-bit rounding.
-        in.set(0, 65000.0f);
-        in.set(1, std::numeric_limits<float>::quiet_NaN());
-        in.set(3, 1e-7f);
-        in.set(static_cast<size_t>(head_stride), -std::numeric_limits<float>::infinity());
-        const RotateParams params{cos.data(), sin.data(), rotary_dim, head_dim};
-        for (bool in_place : {true, false}) {
-          Buffer expected = in, actual = in;
-          Buffer out_expected(dtype, in.size()), out_actual(dtype, in.size());
-          void* e_out = in_place ? expected.data() : out_expected.data();
-          void* a_out = in_place ? actual.data() : out_actual.data();
-          portable_kernel(dtype, layout)(params,
-                                         {expected.data(), e_out, heads, head_stride, head_stride});
-          simd_kernel(dtype, layout)(params,
-                                     {actual.data(), a_out, heads, head_stride, head_stride});
-          const Buffer& e = in_place ? expected : out_expected;
-          const Buffer& a = in_place ? actual : out_actual;
+        in.fill_normal(3);
+        std::vector<int64_t> m_of(static_cast<size_t>(half));
+        const auto x_at = [&](int64_t j) { return layout == Layout::kInterleaved ? 2 * j : j; };
+        const auto y_at = [&](int64_t j) {
+          return layout == Layout::kInterleaved ? 2 * j + 1 : j + half;
+        };
+        for (int64_t j = 0; j < half; ++j) {
+          const int64_t m = 1 + (j * 37) % ((int64_t{1} << mantissa_bits) - 2);
+          m_of[static_cast<size_t>(j)] = m;
+          // Both signs for odd and even m alike (m's parity follows j's).
+          sin[static_cast<size_t>(j)] = j / 2 % 2 ? ulp / 2 : -ulp / 2;
           for (int64_t h = 0; h < heads; ++h) {
-            const size_t begin = static_cast<size_t>(h * head_stride) * dtype_size(dtype);
-            const size_t end = begin + static_cast<size_t>(head_dim) * dtype_size(dtype);
-            ASSERT_TRUE(
-                std::equal(e.bytes.begin() + begin, e.bytes.begin() + end, a.bytes.begin() + begin))
-                << target << " " << to_string(dtype) << " " << to_string(layout) << " head_dim "
-                << head_dim << " rotary_dim " << rotary_dim
-                << (in_place ? " in place" : " out of place") << " head " << h;
+            in.set(static_cast<size_t>(h * head_stride + x_at(j)),
+                   1.0f + static_cast<float>(m) * ulp);
+            in.set(static_cast<size_t>(h * head_stride + y_at(j)), 1.0f);
+          }
+        }
+        const RotateParams params{cos.data(), sin.data(), rotary_dim, head_dim};
+        expect_same_bits(target + " ties", dtype, layout, in, params, heads, head_stride);
+        Buffer out = in;
+        simd_kernel(dtype, layout)(params,
+                                   {out.data(), out.data(), heads, head_stride, head_stride});
+        for (int64_t j = 0; j < half; ++j) {
+          const int64_t m = m_of[static_cast<size_t>(j)];
+          const int64_t other = j / 2 % 2 ? m - 1 : m + 1;  // x - ulp/2 or x + ulp/2
+          const int64_t even = m % 2 == 0 ? m : other;
+          for (int64_t h = 0; h < heads; ++h) {
+            ASSERT_EQ(out.get(static_cast<size_t>(h * head_stride + x_at(j))),
+                      1.0f + static_cast<float>(even) * ulp)
+                << target << " " << to_string(dtype) << " " << to_string(layout) << " rotary_dim "
+                << rotary_dim << " pair " << j << " m " << m;
           }
         }
       }
@@ -79,6 +173,7 @@ TEST(simd_kernels_test, every_target_matches_the_portable_kernel_bit_for_bit) {
     const std::string name = simd_target_name();
     EXPECT_EQ(name, hwy::TargetName(target));
     compare_on_current_target(name);
+    check_ties_on_current_target(name);
     ++tested;
   }
   hwy::SetSupportedTargetsForTest(0);  // back to the real CPU
