@@ -1,6 +1,6 @@
 """rotary's PyTorch operators: ``torch.ops.rotary.*``, registered with ``torch.library``.
 
-Three operators, each with a fake (meta) implementation so that ``torch.compile`` and
+Four operators, each with a fake (meta) implementation so that ``torch.compile`` and
 ``torch.export`` trace through them without running rotary, and one kernel registered for the CPU
 and CUDA dispatch keys alike: it calls :meth:`rotary.Rope.rotate`, which sends CUDA tensors to the
 CUDA backend (when the extension was built with it) and everything else to the CPU core, so both
@@ -12,6 +12,12 @@ devices share one code path::
         bool inverse=False) -> ()
     rotary::rotate_and_cache(Tensor k, Tensor v, Tensor positions, Tensor slots,
         Tensor(a!) key_cache, Tensor(b!) value_cache, str rope) -> ()
+    rotary::rms_norm_rotate_inplace(Tensor(a!) q, Tensor(b!)? k, Tensor positions, Tensor q_weight,
+        Tensor? k_weight, str rope, str layout, float eps, bool unit_offset=False,
+        str scope='head', bool round_before_weight=False) -> ()
+
+``rms_norm_rotate_inplace`` is :func:`rotary.rms_norm_rotate` (CPU only): q and k normalised with
+the weights and the norm form given (see :class:`rotary.RmsNorm`; one eps for both), then rotated.
 
 ``rotate`` is differentiable: its backward pass is ``rotate`` with ``inverse`` flipped (the
 transposed rotation, attention factor included).
@@ -343,3 +349,51 @@ def _rotate_and_cache(k, v, positions, slots, key_cache, value_cache, rope):
 @torch.library.register_fake("rotary::rotate_and_cache")
 def _rotate_and_cache_fake(k, v, positions, slots, key_cache, value_cache, rope):
     _check_cache_operands(k, v, positions, slots, key_cache, value_cache, rope)
+
+
+# --- rotary::rms_norm_rotate_inplace ---
+
+torch.library.define(
+    "rotary::rms_norm_rotate_inplace",
+    "(Tensor(a!) q, Tensor(b!)? k, Tensor positions, Tensor q_weight, Tensor? k_weight, str rope, str layout, "
+    "float eps, bool unit_offset=False, str scope='head', bool round_before_weight=False) -> ()",
+    tags=(torch.Tag.pt2_compliant_tag,),
+)
+
+
+def _check_norm_weight(weight, x, name):
+    if weight.dim() != 1 or not weight.is_floating_point():
+        raise invalid(name, f"expected a 1-d floating-point tensor, got {weight.dtype} {tuple(weight.shape)}")
+    if weight.shape[0] == 0:
+        raise invalid(name, "expected at least one value")
+
+
+def _check_rms_norm_rotate(q, k, positions, q_weight, k_weight, rope, layout, scope):
+    _check_rotate(q, k, positions, rope, layout)
+    _check_norm_weight(q_weight, q, "q_weight")
+    if k is not None:
+        if k_weight is None:
+            raise invalid("k_weight", "required when k is given")
+        _check_norm_weight(k_weight, k, "k_weight")
+    if scope not in ("head", "token", "auto"):
+        raise invalid("scope", f"expected 'head', 'token' or 'auto', got {scope!r}")
+
+
+@torch.library.impl("rotary::rms_norm_rotate_inplace", "cpu")
+def _rms_norm_rotate_inplace(
+    q, k, positions, q_weight, k_weight, rope, layout, eps, unit_offset=False, scope="head", round_before_weight=False
+):
+    from ._qk_norm import RmsNorm, rms_norm_rotate
+
+    _check_rms_norm_rotate(q, k, positions, q_weight, k_weight, rope, layout, scope)
+    form = {"unit_offset": unit_offset, "scope": scope, "round_before_weight": round_before_weight}
+    q_norm = RmsNorm(q_weight, eps, **form)
+    k_norm = None if k is None else RmsNorm(k_weight, eps, **form)
+    rms_norm_rotate(rope_for(rope), q, positions, k, q_norm=q_norm, k_norm=k_norm, layout=layout)
+
+
+@torch.library.register_fake("rotary::rms_norm_rotate_inplace")
+def _rms_norm_rotate_inplace_fake(
+    q, k, positions, q_weight, k_weight, rope, layout, eps, unit_offset=False, scope="head", round_before_weight=False
+):
+    _check_rms_norm_rotate(q, k, positions, q_weight, k_weight, rope, layout, scope)

@@ -10,6 +10,7 @@
 //   rope_binding.cc      rotary.Rope: construction, frequencies, cos/sin, the CPU rotation.
 //   cuda_binding.cc      the CUDA backend: the Rope's device copy and the CUDA rotation.
 //   kv_cache_binding.cc  BlockTable, KvCache and attention over a cache.
+//   qk_norm_binding.cc   RMSNorm of q and k fused with the rotation (rotary/qk_norm.h).
 //   verify_binding.cc    the verifier's core (rotary/verify.h) for rotary.verify.
 //   decay_binding.cc     RoFormer's long-term decay bound (rotary/decay.h) for rotary.plot.
 #pragma once
@@ -172,6 +173,11 @@ void bind_cuda(nb::module_& m);
 
 // BlockTable, KvCache (needs Rope for append) and attention.
 void bind_kv_cache(nb::module_& m);
+
+// --- qk_norm_binding.cc --------------------------------------------------------------------------
+
+// rms_norm_rotate: RMSNorm of q and k fused with the rotation (needs Rope).
+void bind_qk_norm(nb::module_& m);
 
 // --- verify_binding.cc ---------------------------------------------------------------------------
 

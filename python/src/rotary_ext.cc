@@ -25,6 +25,7 @@ NB_MODULE(_rotary, m) {
   rotary::python::bind_rope(m);      // Rope, before KvCache.append that takes one
   rotary::python::bind_cuda(m);      // has_cuda_backend (Rope.rotate_cuda is bound with Rope)
   rotary::python::bind_kv_cache(m);  // BlockTable, KvCache, attention
+  rotary::python::bind_qk_norm(m);   // rms_norm_rotate, after Rope
   rotary::python::bind_verify(m);    // the verifier's core, after RopeConfig
   rotary::python::bind_decay(m);     // the long-term decay bound
 }

@@ -311,3 +311,83 @@ def test_rope_without_a_config_json_works_in_its_process_only():
     assert info.value.argument == "rope"
     with pytest.raises(rotary.Error, match="rope_key"):
         torch.ops.rotary.rotate(q, None, torch.arange(4), "not a rope", "shd")
+
+
+# --- rotary::rms_norm_rotate_inplace -----------------------------------------------------------
+
+
+def rms_norm_formula(x, weight, eps):
+    """float64 RMSNorm over the last dimension, times the weight (no intermediate rounding)."""
+    x = x.double()
+    return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + eps) * weight.double()
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=str)
+@pytest.mark.parametrize("layout", ["bhsd", "shd"])
+def test_opcheck_rms_norm_rotate_inplace(dtype, layout):
+    key = rtorch.rope_key(rotary.Rope(LLAMA))
+    g = torch.Generator().manual_seed(7)
+    q, k = shaped(layout, 2, 5, 4, dtype, g), shaped(layout, 2, 5, 2, dtype, g)
+    weight = torch.rand(HEAD_DIM, generator=g).to(dtype) + 0.5
+    positions = positions_for(layout, 2, 5)
+    for keys in (k, None):
+        args = (q.clone(), None if keys is None else keys.clone(), positions, weight, weight, key, layout, 1e-6)
+        torch.library.opcheck(torch.ops.rotary.rms_norm_rotate_inplace.default, args)
+        kwargs = {"unit_offset": True, "scope": "head", "round_before_weight": True}
+        torch.library.opcheck(torch.ops.rotary.rms_norm_rotate_inplace.default, args, kwargs)
+
+
+class NormRotateBlock(torch.nn.Module):
+    """Projections, the norms and the rotation in place through the operator."""
+
+    def __init__(self, rope):
+        super().__init__()
+        torch.manual_seed(3)
+        self.q_proj = torch.nn.Linear(16, 2 * HEAD_DIM, bias=False)
+        self.k_proj = torch.nn.Linear(16, HEAD_DIM, bias=False)
+        self.q_weight = torch.nn.Parameter(torch.rand(HEAD_DIM) + 0.5, requires_grad=False)
+        self.k_weight = torch.nn.Parameter(torch.rand(HEAD_DIM) + 0.5, requires_grad=False)
+        self.key = rtorch.rope_key(rope)
+
+    def forward(self, x, positions):
+        q = self.q_proj(x).view(*x.shape[:-1], 2, HEAD_DIM)
+        k = self.k_proj(x).view(*x.shape[:-1], 1, HEAD_DIM)
+        torch.ops.rotary.rms_norm_rotate_inplace(
+            q, k, positions, self.q_weight, self.k_weight, self.key, "bshd", 1e-6, round_before_weight=True
+        )
+        return q.sum(-2) + k.sum(-2)
+
+
+def test_rms_norm_rotate_compiles_fullgraph_and_equals_eager_and_the_formula():
+    rope = rotary.Rope(LLAMA)
+    block = NormRotateBlock(rope)
+    x = torch.randn(2, 6, 16, generator=torch.Generator().manual_seed(4))
+    positions = torch.arange(6).expand(2, 6)
+    with torch.no_grad():
+        explanation = torch._dynamo.explain(block)(x, positions)
+        assert explanation.graph_break_count == 0 and explanation.graph_count == 1
+        torch._dynamo.reset()
+        compiled = torch.compile(block, fullgraph=True, backend="aot_eager")
+        assert torch.equal(compiled(x, positions), block(x, positions))
+        q = block.q_proj(x).view(2, 6, 2, HEAD_DIM)
+        k = block.k_proj(x).view(2, 6, 1, HEAD_DIM)
+    want = rope_formula(rms_norm_formula(q, block.q_weight, 1e-6), positions, "bshd").sum(-2)
+    want = want + rope_formula(rms_norm_formula(k, block.k_weight, 1e-6), positions, "bshd").sum(-2)
+    torch.testing.assert_close(compiled(x, positions).double(), want, rtol=0, atol=1e-5)
+
+
+def test_rms_norm_rotate_inplace_fake_refuses_by_name():
+    key = rtorch.rope_key(rotary.Rope(LLAMA))
+    q, k = torch.ones(5, 4, HEAD_DIM), torch.ones(5, 2, HEAD_DIM)
+    weight, positions = torch.ones(HEAD_DIM), torch.arange(5)
+    op = torch.ops.rotary.rms_norm_rotate_inplace
+    with pytest.raises(rotary.Error) as e:
+        op(q, k, positions, weight, None, key, "shd", 1e-6)
+    assert e.value.argument == "k_weight"
+    with pytest.raises(rotary.Error) as e:
+        op(q, k, positions, weight, weight, key, "shd", 1e-6, scope="group")
+    assert e.value.argument == "scope"
+    with pytest.raises(rotary.Error) as e:
+        op(q, k, positions, weight[:3], weight, key, "shd", 1e-6)
+    assert e.value.argument == "q_norm.weight"
+    assert torch.equal(q, torch.ones(5, 4, HEAD_DIM))

@@ -1,0 +1,93 @@
+// rotary.rms_norm_rotate's core: RMSNorm of q and k fused with the rotation (rotary/qk_norm.h), in
+// place or out of place, over the same array arguments and batching as Rope.rotate.
+#include <nanobind/stl/optional.h>
+#include <nanobind/stl/string.h>
+#include <nanobind/stl/tuple.h>
+
+#include <cstring>
+#include <optional>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "binding.h"
+
+namespace rotary::python {
+
+namespace {
+
+using WeightArray = nb::ndarray<nb::ro, float, nb::ndim<1>, nb::c_contig, nb::device::cpu>;
+// One norm as the Python layer passes it: (weight, eps, unit_offset, scope, round_before_weight).
+using NormTuple = std::tuple<WeightArray, double, bool, std::string, bool>;
+
+RmsNorm norm_of(const NormTuple& t, const std::string& name) {
+  const auto& [weight, eps, unit_offset, scope, round_before_weight] = t;
+  RmsNorm norm;
+  norm.weight.assign(weight.data(), weight.data() + weight.shape(0));
+  norm.eps = static_cast<float>(eps);
+  norm.unit_offset = unit_offset;
+  if (scope == "head") {
+    norm.scope = NormScope::kHead;
+  } else if (scope == "token") {
+    norm.scope = NormScope::kToken;
+  } else {
+    invalid(name + ".scope", "expected 'head' or 'token', got '" + scope + "'");
+  }
+  norm.round_before_weight = round_before_weight;
+  return norm;
+}
+
+// A batch that does not fold into one view: one call per entry, after the checks no entry's call
+// can see, with the frequency set of the whole call (a Rope pinned to it where it depends on the
+// length). Runs without the GIL.
+void per_entry(const PyRope& self, const QkNorm& norms, const RotateOperands& ops,
+               const Positions& positions) {
+  const Batched& q = ops.q;
+  if (positions.size() != q.batch * q.tokens) {
+    invalid("positions", "expected one position per token (" + std::to_string(q.batch * q.tokens) +
+                             "), got " + std::to_string(positions.size()));
+  }
+  const Frequencies call_frequencies = self.rope.frequencies_for(positions);
+  check_batched_memory(ops);
+  std::optional<Rope> pinned;
+  if (!self.fixed && frequencies_depend_on_length(self.rope.config())) {
+    RopeOptions options = self.rope.options();
+    options.cache_positions = 0;
+    pinned.emplace(self.rope.config(), call_frequencies, options);
+  }
+  const Rope& rope = pinned ? *pinned : self.rope;
+  for (int64_t b = 0; b < q.batch; ++b) {
+    rms_norm_rotate(rope, norms, q.entry(b), ops.qo.entry(b), ops.k_entry(b), ops.ko_entry(b),
+                    positions.slice(b * q.tokens, q.tokens));
+  }
+}
+
+void norm_rotate(const PyRope& self, nb::handle q_obj, nb::handle q_out_obj, nb::handle k_obj,
+                 nb::handle k_out_obj, const PositionArray& positions_array, int num_axes,
+                 const std::string& layout, const NormTuple& q_norm,
+                 const std::optional<NormTuple>& k_norm) {
+  const RotateOperands ops = rotate_operands(q_obj, q_out_obj, k_obj, k_out_obj, layout);
+  const Positions positions = positions_view(positions_array, num_axes);
+  QkNorm norms{norm_of(q_norm, "q_norm"), {}};
+  if (ops.has_k) {
+    if (!k_norm) invalid("k_norm", "required when k is given");
+    norms.k = norm_of(*k_norm, "k_norm");
+  }
+  nb::gil_scoped_release release;
+  if (ops.folds()) {
+    rms_norm_rotate(self.rope, norms, ops.q.folded(), ops.qo.folded(), ops.k_folded(),
+                    ops.ko_folded(), positions);
+    return;
+  }
+  per_entry(self, norms, ops, positions);
+}
+
+}  // namespace
+
+void bind_qk_norm(nb::module_& m) {
+  m.def("rms_norm_rotate", &norm_rotate, nb::arg("rope"), nb::arg("q"), nb::arg("q_out"),
+        nb::arg("k").none(), nb::arg("k_out").none(), nb::arg("positions").noconvert(),
+        nb::arg("num_axes"), nb::arg("layout"), nb::arg("q_norm"), nb::arg("k_norm").none());
+}
+
+}  // namespace rotary::python
