@@ -13,12 +13,14 @@
 #define ROTARY_CPU_ROTATE_INL_H_
 #endif
 
+#include <cstdint>
 #include <cstring>
 #include <type_traits>
 #include <utility>
 #include <vector>
 
 #include "cpu/kernels.h"
+#include "hwy/cache_control.h"
 #include "hwy/highway.h"
 #include "numeric/float16.h"
 
@@ -106,6 +108,25 @@ HWY_INLINE void CopyPassThrough(const RotateParams& p, const Storage* in, Storag
   hn::StoreU(hn::LoadU(d8, from + bytes - n), d8, to + bytes - n);
 }
 
+// Requests the input lines of the head kPrefetchHeads after h (1-2 KB ahead) so that the loads
+// find them in cache: a call is one token's heads, a few KB, which the hardware prefetcher alone
+// did not keep ahead of (measured on a 2-core Xeon, 1 thread in place: 16-bit types rose from 60-75
+// % to 90-120 % of the STREAM-scale limit, float32 from ~90 % to above it). Past the last head the
+// addresses are the next token's heads when they are contiguous. A prefetch never faults, so the
+// address is only computed, never dereferenced.
+inline constexpr int64_t kPrefetchHeads = 4;
+
+template <typename Storage>
+HWY_INLINE void PrefetchHeadAhead(const HeadRange& heads, int64_t h, int64_t channels) {
+  const auto first =
+      reinterpret_cast<uintptr_t>(heads.in) +
+      static_cast<uintptr_t>((h + kPrefetchHeads) * heads.in_head_stride) * sizeof(Storage);
+  const auto bytes = static_cast<uintptr_t>(channels) * sizeof(Storage);
+  for (uintptr_t line = 0; line < bytes; line += 64) {
+    hwy::Prefetch(reinterpret_cast<const uint8_t*>(first + line));
+  }
+}
+
 // Half-split: channel j pairs with j + half; cos/sin are read as they are. Pairs [j, half) in
 // vectors of n, widened on load; returns the first pair left over.
 template <typename Storage, class D>
@@ -128,6 +149,7 @@ template <typename Storage>
 void RotateHalfSplit(const RotateParams& p, const HeadRange& heads) {
   const int64_t half = p.rotary_dim / 2;
   for (int64_t h = 0; h < heads.num_heads; ++h) {
+    PrefetchHeadAhead<Storage>(heads, h, p.rotary_dim);
     const Storage* in = static_cast<const Storage*>(heads.in) + h * heads.in_head_stride;
     Storage* out = static_cast<Storage*>(heads.out) + h * heads.out_head_stride;
     for (int64_t j = HalfSplitWidened(TagFor<Storage>(), p, in, out, 0); j < half; ++j) {
@@ -171,6 +193,7 @@ void RotateInterleaved(const RotateParams& p, const HeadRange& heads) {
     ExpandPairs(d, p.cos + i / 2, p.sin + i / 2, cos2 + i, sin2 + i);
   }
   for (int64_t h = 0; h < heads.num_heads; ++h) {
+    PrefetchHeadAhead<Storage>(heads, h, dim);
     const Storage* in = static_cast<const Storage*>(heads.in) + h * heads.in_head_stride;
     Storage* out = static_cast<Storage*>(heads.out) + h * heads.out_head_stride;
     for (int64_t i = 0; i < vector_end; i += n) {
@@ -235,10 +258,12 @@ HWY_INLINE void StoreBf16Pairs(DF /*df*/, hn::Vec<hn::RebindToUnsigned<DF>> pair
   hn::StoreU(pairs, du, reinterpret_cast<uint32_t*>(p));
 }
 
-// The heads of a call, one at a time.
+// The heads of a call, one at a time; prefetch_channels > 0: with PrefetchHeadAhead.
 template <typename Body>
-HWY_INLINE void ForEachHead(const HeadRange& heads, const Body& body) {
+HWY_INLINE void ForEachHead(const HeadRange& heads, const Body& body,
+                            int64_t prefetch_channels = 0) {
   for (int64_t h = 0; h < heads.num_heads; ++h) {
+    if (prefetch_channels > 0) PrefetchHeadAhead<BFloat16>(heads, h, prefetch_channels);
     body(static_cast<const BFloat16*>(heads.in) + h * heads.in_head_stride,
          static_cast<BFloat16*>(heads.out) + h * heads.out_head_stride);
   }
@@ -266,17 +291,20 @@ void RotateInterleavedBf16(const RotateParams& p, const HeadRange& heads) {
     const int64_t n = static_cast<int64_t>(hn::Lanes(df));  // pairs per vector
     const int64_t end = begin + (pairs - begin) / n * n;
     if (end == begin) return begin;
-    ForEachHead(heads, [&](const BFloat16* in, BFloat16* out) {
-      for (int64_t j = begin; j < end; j += n) {
-        hn::Vec<DF> x, y;
-        SplitBf16Pairs(df, LoadBf16Pairs(df, in + 2 * j), x, y);
-        const auto c = hn::LoadU(df, p.cos + j);
-        const auto s = hn::LoadU(df, p.sin + j);
-        const auto x_out = hn::Sub(hn::Mul(x, c), hn::Mul(y, s));
-        const auto y_out = hn::Add(hn::Mul(y, c), hn::Mul(x, s));
-        StoreBf16Pairs(df, JoinBf16Pairs(df, x_out, y_out), out + 2 * j);
-      }
-    });
+    ForEachHead(
+        heads,
+        [&](const BFloat16* in, BFloat16* out) {
+          for (int64_t j = begin; j < end; j += n) {
+            hn::Vec<DF> x, y;
+            SplitBf16Pairs(df, LoadBf16Pairs(df, in + 2 * j), x, y);
+            const auto c = hn::LoadU(df, p.cos + j);
+            const auto s = hn::LoadU(df, p.sin + j);
+            const auto x_out = hn::Sub(hn::Mul(x, c), hn::Mul(y, s));
+            const auto y_out = hn::Add(hn::Mul(y, c), hn::Mul(x, s));
+            StoreBf16Pairs(df, JoinBf16Pairs(df, x_out, y_out), out + 2 * j);
+          }
+        },
+        begin == 0 ? p.rotary_dim : 0);
     return end;
   });
   if (done == pairs && !NeedsPassThrough(p, heads)) return;
@@ -311,21 +339,26 @@ void RotateHalfSplitBf16(const RotateParams& p, const HeadRange& heads) {
         hn::StoreU(hn::ConcatOdd(df, hi, lo), df, to + j + n);
       }
     }
-    ForEachHead(heads, [&](const BFloat16* in, BFloat16* out) {
-      for (int64_t j = begin; j < end; j += 2 * n) {
-        hn::Vec<DF> x_even, x_odd, y_even, y_odd;
-        SplitBf16Pairs(df, LoadBf16Pairs(df, in + j), x_even, x_odd);
-        SplitBf16Pairs(df, LoadBf16Pairs(df, in + half + j), y_even, y_odd);
-        const auto c_even = hn::LoadU(df, split_cos + j), c_odd = hn::LoadU(df, split_cos + j + n);
-        const auto s_even = hn::LoadU(df, split_sin + j), s_odd = hn::LoadU(df, split_sin + j + n);
-        const auto x_out_even = hn::Sub(hn::Mul(x_even, c_even), hn::Mul(y_even, s_even));
-        const auto x_out_odd = hn::Sub(hn::Mul(x_odd, c_odd), hn::Mul(y_odd, s_odd));
-        const auto y_out_even = hn::Add(hn::Mul(y_even, c_even), hn::Mul(x_even, s_even));
-        const auto y_out_odd = hn::Add(hn::Mul(y_odd, c_odd), hn::Mul(x_odd, s_odd));
-        StoreBf16Pairs(df, JoinBf16Pairs(df, x_out_even, x_out_odd), out + j);
-        StoreBf16Pairs(df, JoinBf16Pairs(df, y_out_even, y_out_odd), out + half + j);
-      }
-    });
+    ForEachHead(
+        heads,
+        [&](const BFloat16* in, BFloat16* out) {
+          for (int64_t j = begin; j < end; j += 2 * n) {
+            hn::Vec<DF> x_even, x_odd, y_even, y_odd;
+            SplitBf16Pairs(df, LoadBf16Pairs(df, in + j), x_even, x_odd);
+            SplitBf16Pairs(df, LoadBf16Pairs(df, in + half + j), y_even, y_odd);
+            const auto c_even = hn::LoadU(df, split_cos + j),
+                       c_odd = hn::LoadU(df, split_cos + j + n);
+            const auto s_even = hn::LoadU(df, split_sin + j),
+                       s_odd = hn::LoadU(df, split_sin + j + n);
+            const auto x_out_even = hn::Sub(hn::Mul(x_even, c_even), hn::Mul(y_even, s_even));
+            const auto x_out_odd = hn::Sub(hn::Mul(x_odd, c_odd), hn::Mul(y_odd, s_odd));
+            const auto y_out_even = hn::Add(hn::Mul(y_even, c_even), hn::Mul(x_even, s_even));
+            const auto y_out_odd = hn::Add(hn::Mul(y_odd, c_odd), hn::Mul(x_odd, s_odd));
+            StoreBf16Pairs(df, JoinBf16Pairs(df, x_out_even, x_out_odd), out + j);
+            StoreBf16Pairs(df, JoinBf16Pairs(df, y_out_even, y_out_odd), out + half + j);
+          }
+        },
+        p.rotary_dim);
     return end;
   };
   const hn::ScalableTag<float> df;
@@ -333,12 +366,15 @@ void RotateHalfSplitBf16(const RotateParams& p, const HeadRange& heads) {
   if (done == half && !NeedsPassThrough(p, heads)) return;
   // Fewer pairs than a block left (partial rotary): one full vector of widened pairs is fewer
   // instructions than a block of narrower vectors, whose 4 results each need the rounding.
-  ForEachHead(heads, [&](const BFloat16* in, BFloat16* out) {
-    for (int64_t j = HalfSplitWidened(df, p, in, out, done); j < half; ++j) {
-      RotatePairScalar(in, out, j, j + half, p.cos[j], p.sin[j]);
-    }
-    CopyPassThrough(p, in, out);
-  });
+  ForEachHead(
+      heads,
+      [&](const BFloat16* in, BFloat16* out) {
+        for (int64_t j = HalfSplitWidened(df, p, in, out, done); j < half; ++j) {
+          RotatePairScalar(in, out, j, j + half, p.cos[j], p.sin[j]);
+        }
+        CopyPassThrough(p, in, out);
+      },
+      done == 0 ? p.rotary_dim : 0);
 }
 
 template <typename Storage>
