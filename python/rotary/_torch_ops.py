@@ -1,6 +1,6 @@
 """rotary's PyTorch operators: ``torch.ops.rotary.*``, registered with ``torch.library``.
 
-Four operators, each with a fake (meta) implementation so that ``torch.compile`` and
+Five operators, each with a fake (meta) implementation so that ``torch.compile`` and
 ``torch.export`` trace through them without running rotary, and one kernel registered for the CPU
 and CUDA dispatch keys alike: it calls :meth:`rotary.Rope.rotate`, which sends CUDA tensors to the
 CUDA backend (when the extension was built with it) and everything else to the CPU core, so both
@@ -15,9 +15,14 @@ devices share one code path::
     rotary::rms_norm_rotate_inplace(Tensor(a!) q, Tensor(b!)? k, Tensor positions, Tensor q_weight,
         Tensor? k_weight, str rope, str layout, float eps, bool unit_offset=False,
         str scope='head', bool round_before_weight=False) -> ()
+    rotary::rms_norm_rotate(Tensor q, Tensor? k, Tensor positions, Tensor q_weight, Tensor? k_weight,
+        str rope, str layout, float eps, ...) -> (Tensor, Tensor?)
 
-``rms_norm_rotate_inplace`` is :func:`rotary.rms_norm_rotate` (CPU only): q and k normalised with
-the weights and the norm form given (see :class:`rotary.RmsNorm`; one eps for both), then rotated.
+``rms_norm_rotate_inplace`` and ``rms_norm_rotate`` are :func:`rotary.rms_norm_rotate` (CPU only):
+q and k normalised with the weights and the norm form given (see :class:`rotary.RmsNorm`; one eps
+for both), then rotated, in place or into new tensors. ``rms_norm_rotate`` is differentiable in q,
+k and the weights: the rotation's transpose, then the RMSNorm gradient in float32 (the roundings
+to the storage dtype pass gradients through, as torch's own 16-bit norms do).
 
 ``rotate`` is differentiable: its backward pass is ``rotate`` with ``inverse`` flipped (the
 transposed rotation, attention factor included).
@@ -397,3 +402,106 @@ def _rms_norm_rotate_inplace_fake(
     q, k, positions, q_weight, k_weight, rope, layout, eps, unit_offset=False, scope="head", round_before_weight=False
 ):
     _check_rms_norm_rotate(q, k, positions, q_weight, k_weight, rope, layout, scope)
+
+
+# --- rotary::rms_norm_rotate ---
+
+torch.library.define(
+    "rotary::rms_norm_rotate",
+    "(Tensor q, Tensor? k, Tensor positions, Tensor q_weight, Tensor? k_weight, str rope, str layout, "
+    "float eps, bool unit_offset=False, str scope='head', bool round_before_weight=False) -> (Tensor, Tensor?)",
+    tags=(torch.Tag.pt2_compliant_tag,),
+)
+
+
+@torch.library.impl("rotary::rms_norm_rotate", "cpu")
+def _rms_norm_rotate(
+    q, k, positions, q_weight, k_weight, rope, layout, eps, unit_offset=False, scope="head", round_before_weight=False
+):
+    from ._qk_norm import RmsNorm, rms_norm_rotate
+
+    _check_rms_norm_rotate(q, k, positions, q_weight, k_weight, rope, layout, scope)
+    form = {"unit_offset": unit_offset, "scope": scope, "round_before_weight": round_before_weight}
+    q_out = torch.empty_like(q)
+    k_out = None if k is None else torch.empty_like(k)
+    rms_norm_rotate(
+        rope_for(rope),
+        q,
+        positions,
+        k,
+        q_norm=RmsNorm(q_weight, eps, **form),
+        k_norm=None if k is None else RmsNorm(k_weight, eps, **form),
+        q_out=q_out,
+        k_out=k_out,
+        layout=layout,
+    )
+    return q_out, k_out
+
+
+@torch.library.register_fake("rotary::rms_norm_rotate")
+def _rms_norm_rotate_fake(
+    q, k, positions, q_weight, k_weight, rope, layout, eps, unit_offset=False, scope="head", round_before_weight=False
+):
+    _check_rms_norm_rotate(q, k, positions, q_weight, k_weight, rope, layout, scope)
+    return torch.empty_like(q), None if k is None else torch.empty_like(k)
+
+
+def _rms_norm_rotate_setup(ctx, inputs, output):
+    q, k, positions, q_weight, k_weight, rope, layout, eps, unit_offset, scope, _ = _with_defaults(inputs)
+    ctx.save_for_backward(q, k, positions, q_weight, k_weight)
+    ctx.rope, ctx.layout, ctx.eps, ctx.unit_offset, ctx.scope = rope, layout, eps, unit_offset, scope
+
+
+def _with_defaults(inputs):
+    defaults = (False, "head", False)  # unit_offset, scope, round_before_weight
+    return tuple(inputs) + defaults[len(inputs) - 8 :]
+
+
+def _rms_norm_backward(x, weight, grad_y, ctx):
+    """Gradients of y = m * x * r (m = weight or 1 + weight, r = rsqrt(mean(x^2) + eps) over each
+    group) from the gradient of y, in float32; the roundings to x's dtype pass gradients through."""
+    head_dim = x.shape[-1]
+    scope = ctx.scope if ctx.scope != "auto" else ("head" if weight.numel() == head_dim else "token")
+    shape = [1] * x.dim()
+    shape[-1] = head_dim
+    dims = (-1,)
+    if scope == "token":
+        heads = ctx.layout.index("h")
+        shape[heads], dims = x.shape[heads], (heads, -1)
+    x32, g = x.float(), grad_y.float()
+    m = weight.float().view(shape) + (1.0 if ctx.unit_offset else 0.0)
+    r = torch.rsqrt(x32.pow(2).mean(dims, keepdim=True) + ctx.eps)
+    u = g * m
+    grad_x = r * u - x32 * r.pow(3) * (u * x32).mean(dims, keepdim=True)
+    kept = [d % x.dim() for d in dims]
+    grad_m = (g * x32 * r).sum([d for d in range(x.dim()) if d not in kept], keepdim=True)
+    return grad_x.to(x.dtype), grad_m.reshape(-1).to(weight.dtype)
+
+
+def _rms_norm_rotate_backward(ctx, grad_q, grad_k):
+    # out = R(norm(x)): the rotation's transpose first (rotate with inverse flipped), then the norm's
+    # gradient.
+    q, k, positions, q_weight, k_weight = ctx.saved_tensors
+    grad_q = torch.zeros_like(q) if grad_q is None else grad_q
+    if k is None:
+        grad_k = None
+    elif grad_k is None:
+        grad_k = torch.zeros_like(k)
+    gq, gk = torch.ops.rotary.rotate(
+        grad_q.contiguous(),
+        None if grad_k is None else grad_k.contiguous(),
+        positions,
+        ctx.rope,
+        ctx.layout,
+        True,
+    )
+    dq, dq_weight = _rms_norm_backward(q, q_weight, gq, ctx)
+    dk = dk_weight = None
+    if k is not None:
+        dk, dk_weight = _rms_norm_backward(k, k_weight, gk, ctx)
+    return dq, dk, None, dq_weight, dk_weight, None, None, None, None, None, None
+
+
+torch.library.register_autograd(
+    "rotary::rms_norm_rotate", _rms_norm_rotate_backward, setup_context=_rms_norm_rotate_setup
+)

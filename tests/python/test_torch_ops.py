@@ -391,3 +391,45 @@ def test_rms_norm_rotate_inplace_fake_refuses_by_name():
         op(q, k, positions, weight[:3], weight, key, "shd", 1e-6)
     assert e.value.argument == "q_norm.weight"
     assert torch.equal(q, torch.ones(5, 4, HEAD_DIM))
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=str)
+def test_opcheck_rms_norm_rotate(dtype):
+    key = rtorch.rope_key(rotary.Rope(LLAMA))
+    g = torch.Generator().manual_seed(8)
+    q, k = shaped("bshd", 2, 5, 4, dtype, g), shaped("bshd", 2, 5, 2, dtype, g)
+    weight = (torch.rand(HEAD_DIM, generator=g) + 0.5).to(dtype)
+    positions = positions_for("bshd", 2, 5)
+    grads = [x.clone().requires_grad_() for x in (q, k, weight, weight)]
+    args = (grads[0], grads[1], positions, grads[2], grads[3], key, "bshd", 1e-6)
+    torch.library.opcheck(torch.ops.rotary.rms_norm_rotate.default, args)
+    torch.library.opcheck(
+        torch.ops.rotary.rms_norm_rotate.default, (q, None, positions, weight, None, key, "bshd", 1e-6)
+    )
+
+
+@pytest.mark.parametrize("scope", ["head", "token"])
+def test_rms_norm_rotate_gradients_equal_the_float64_formula(scope):
+    key = rtorch.rope_key(rotary.Rope(LLAMA))
+    g = torch.Generator().manual_seed(9)
+    q, k = shaped("bshd", 2, 5, 4, torch.float32, g), shaped("bshd", 2, 5, 2, torch.float32, g)
+    positions = positions_for("bshd", 2, 5)
+    sizes = (HEAD_DIM, HEAD_DIM) if scope == "head" else (4 * HEAD_DIM, 2 * HEAD_DIM)
+    weights = [torch.rand(n, generator=g) + 0.5 for n in sizes]
+    upstream = [torch.randn(x.shape, generator=g) for x in (q, k)]
+
+    def formula(x, weight):  # float64: the norm (unit offset) over the group, then RoPE
+        x64 = x.double()
+        dims = (-1,) if scope == "head" else (-2, -1)
+        normed = x64 * torch.rsqrt(x64.pow(2).mean(dims, keepdim=True) + 1e-6)
+        return rope_formula(normed * (1 + weight.double()).view(-1, HEAD_DIM)[-x.shape[-2] :], positions, "bshd")
+
+    ours = [t.clone().requires_grad_() for t in (q, k, *weights)]
+    out_q, out_k = torch.ops.rotary.rms_norm_rotate(
+        ours[0], ours[1], positions, ours[2], ours[3], key, "bshd", 1e-6, unit_offset=True, scope=scope
+    )
+    ((out_q * upstream[0]).sum() + (out_k * upstream[1]).sum()).backward()
+    ref = [t.clone().double().requires_grad_() for t in (q, k, *weights)]
+    ((formula(ref[0], ref[2]) * upstream[0]).sum() + (formula(ref[1], ref[3]) * upstream[1]).sum()).backward()
+    for got, want in zip(ours, ref, strict=True):
+        torch.testing.assert_close(got.grad.double(), want.grad, rtol=1e-4, atol=1e-4)
