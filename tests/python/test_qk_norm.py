@@ -252,3 +252,27 @@ def test_module_output_dtype_is_refused_when_it_would_differ():
     assert e.value.argument == "q_norm"
     assert torch.equal(q, torch.ones(2, 2, 8, dtype=torch.bfloat16))
     rotary.rms_norm_rotate(rope, q, [0, 1], q_norm=module.to(torch.bfloat16))
+
+
+def test_multi_axis_positions_rotate_as_rope_rotate():
+    # Qwen3-VL pairs Qwen3's norms with M-RoPE: three position axes, each pair rotated by its axis.
+    config = rotary.config_from_dict(
+        {
+            "model_type": "qwen2_vl",
+            "head_dim": 16,
+            "hidden_size": 64,
+            "num_attention_heads": 4,
+            "rope_theta": 10000.0,
+            "rope_scaling": {"type": "mrope", "mrope_section": [2, 3, 3]},
+        }
+    )
+    rope = rotary.Rope(config)
+    rng = np.random.default_rng(1)
+    q = rng.standard_normal((6, 2, 16), dtype=np.float32)
+    positions = np.stack([np.arange(6), np.arange(6) * 2, np.arange(6) * 3])
+    got = rotary.rms_norm_rotate(rope, q.copy(), positions, q_norm=rotary.RmsNorm(np.ones(16, np.float32), 1e-6))
+    r = 1 / np.sqrt((q.astype(np.float64) ** 2).mean(-1, keepdims=True) + 1e-6)
+    want = rope.rotate((q * r).astype(np.float32), positions)
+    np.testing.assert_allclose(got, want, rtol=0, atol=1e-6)
+    # The axes matter: the same ids on one axis rotate differently.
+    assert not np.allclose(got, rope.rotate((q * r).astype(np.float32), positions[0]), atol=1e-3)
