@@ -142,7 +142,8 @@ void rms_norm_rotate(const Rope& rope, const QkNorm& norms, ConstTensorView q_in
   const bool has_k = detail::check_rotate_views(q_in, q_out, k_in, k_out, rope.head_dim());
   const int64_t length =
       detail::check_positions(positions, q_in.num_tokens, rope.config().num_axes());
-  check_norm(norms.q, "norms.q", q_in);
+  // A q without heads (only k normalised, as Rope::rotate allows) needs no q norm.
+  if (q_in.num_heads > 0) check_norm(norms.q, "norms.q", q_in);
   if (has_k) check_norm(norms.k, "norms.k", k_in);
   norm_rotate_checked(rope, norms, q_in, q_out, has_k ? k_in : ConstTensorView(),
                       has_k ? k_out : TensorView(), positions, length);

@@ -323,6 +323,15 @@ TEST(QkNormErrors, KeepsRopeRotatesChecks) {
     s.norms.k.weight.clear();
     EXPECT_NO_THROW(rms_norm_rotate(s.rope, s.norms, s.qv(), TensorView(), s.p));
   }
+  {
+    Small s;  // a q without heads: only k is normalised and rotated, q's norm is not looked at
+    s.norms.q.weight.clear();
+    const Buffer k0 = s.k;
+    TensorView q = s.qv();
+    q.num_heads = 0;
+    EXPECT_NO_THROW(rms_norm_rotate(s.rope, s.norms, q, s.kv(), s.p));
+    EXPECT_NE(s.k.bytes, k0.bytes);
+  }
 }
 
 TEST(QkNormErrors, KvAppendLeavesEverythingOnError) {
