@@ -24,7 +24,7 @@ from ._builtins import builtin_config, builtin_names, builtin_path, builtin_sour
 from ._config import config_from_dict, config_from_file, layer_ropes, rope_layer_types
 from ._families import families
 from ._patch import patch, patched, unpatch
-from ._qk_norm import RmsNorm, rms_norm_rotate
+from ._qk_norm import RmsNorm, rms_norm_rotate, rms_norm_rotate_append
 from ._rope import Rope
 from ._rotary import Error, RopeConfig
 from ._rotary import __version__ as __version__  # project(rotary VERSION ...) in CMakeLists.txt
@@ -57,6 +57,7 @@ __all__ = [
     "patched",
     "refused_builtins",
     "rms_norm_rotate",
+    "rms_norm_rotate_append",
     "rope_layer_types",
     "unpatch",
     "layer_ropes",

@@ -287,3 +287,53 @@ def rms_norm_rotate(rope, q, positions, k=None, *, q_norm, k_norm=None, q_out=No
     for target in (q_target, k_target):
         _mark_modified(target)
     return q_target if k is None else (q_target, k_target)
+
+
+def rms_norm_rotate_append(cache, rope, q, k, v, positions, sequence, *, q_norm=None, k_norm):
+    """:meth:`rotary.KvCache.append` with the norms: q normalised and rotated in place (q may be
+    None), k normalised and rotated into the cache, v copied.
+
+    Equal bit for bit to normalising and rotating q and k with :func:`rms_norm_rotate` and then
+    storing k and v. k is only read: it is normalised into a temporary copy, which the append
+    rotates into the cache.
+
+    Parameters
+    ----------
+    cache : rotary.KvCache
+    rope : rotary.Rope
+    q : array or tensor (tokens, q_heads, head_dim), or None
+    k, v : array or tensor (tokens, kv_heads, head_dim), the cache's dtype
+    positions : array_like of int, (tokens,) (or (num_axes, tokens) for M-RoPE)
+    sequence : rotary.BlockTable
+        Its ``length`` grows by the number of tokens. On error nothing changes.
+    q_norm, k_norm : rotary.RmsNorm or torch.nn.Module
+        As for :func:`rms_norm_rotate`; ``q_norm`` is required with ``q``.
+
+    Raises
+    ------
+    rotary.Error
+        Before anything is written: everything :meth:`rotary.KvCache.append` refuses, and a norm
+        that does not fit its tensor (``q_norm.weight``, ``k_norm``, ...).
+    """
+    from .kv_cache import KvCache
+
+    if not isinstance(cache, KvCache):
+        raise invalid("cache", f"expected a rotary.KvCache, got {type(cache).__name__}")
+    tokens = k.shape[0] if getattr(k, "ndim", 0) == 3 else None
+    flat, axes = _as_positions(positions, None if tokens is None else (tokens,), rope.num_axes)
+    k_tuple = _as_norm(k_norm, "k_norm")._as_tuple(k, "shd", "k") if getattr(k, "ndim", 0) == 3 else None
+    q_tuple = None
+    if q is not None:
+        if q_norm is None:
+            raise invalid("q_norm", "required when q is given")
+        q = _writable(q, "q")
+        if getattr(q, "ndim", 0) == 3:
+            q_tuple = _as_norm(q_norm, "q_norm")._as_tuple(q, "shd", "q")
+    if k_tuple is None or (q is not None and q_tuple is None):
+        name = "k" if k_tuple is None else "q"
+        raise invalid(name, "expected 3 dimensions (tokens, heads, head_dim)")
+    _rotary.rms_norm_rotate_append(
+        cache._cache, rope._rope, q, _readable(k), _readable(v), flat, axes, sequence, q_tuple, k_tuple
+    )
+    if q is not None:
+        _mark_modified(q)

@@ -273,3 +273,44 @@ def test_multi_axis_positions_rotate_as_rope_rotate():
     np.testing.assert_allclose(got, want, rtol=0, atol=1e-6)
     # The axes matter: the same ids on one axis rotate differently.
     assert not np.allclose(got, rope.rotate((q * r).astype(np.float32), positions[0]), atol=1e-3)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16], ids=["f32", "bf16"])
+def test_kv_cache_append_equals_rms_norm_rotate_then_store(dtype):
+    layer = Layer("qwen3", dtype, seed=3)
+    q, k = layer.q[0].clone(), layer.k[0].clone()  # (seq, heads, head_dim)
+    v = torch.randn(k.shape, generator=torch.Generator().manual_seed(4)).to(dtype)
+    positions = torch.arange(3, 3 + SEQ)
+    want_q, want_k = rotary.rms_norm_rotate(
+        layer.rope, q.clone(), positions, k.clone(), q_norm=layer.q_norm, k_norm=layer.k_norm
+    )
+    cache = rotary.KvCache.paged(8, 4, KV_HEADS, HEAD_DIM, str(dtype).replace("torch.", ""))
+    sequence = rotary.BlockTable([7, 2, 5, 0, 1, 3])
+    k_before = k.clone()
+    rotary.rms_norm_rotate_append(
+        cache, layer.rope, q, k, v, positions, sequence, q_norm=layer.q_norm, k_norm=layer.k_norm
+    )
+    assert sequence.length == SEQ
+    assert torch.equal(q, want_q) and torch.equal(k, k_before)
+    np.testing.assert_array_equal(cache.keys(sequence), want_k.float().numpy())
+    np.testing.assert_array_equal(cache.values(sequence), v.float().numpy())
+
+
+def test_kv_cache_append_errors_leave_everything():
+    rope = rotary.Rope(rotary.config_from_dict({"head_dim": 8, "rope_theta": 10000.0}))
+    q, k, v = np.ones((3, 2, 8), np.float32), np.ones((3, 1, 8), np.float32), np.ones((3, 1, 8), np.float32)
+    norm = rotary.RmsNorm(np.ones(8, np.float32), 1e-6)
+    cache = rotary.KvCache.contiguous(2, 1, 8, "float32")  # room for 2 tokens, not 3
+    sequence = rotary.BlockTable([0])
+    with pytest.raises(rotary.Error) as e:
+        rotary.rms_norm_rotate_append(cache, rope, q, k, v, [0, 1, 2], sequence, q_norm=norm, k_norm=norm)
+    assert e.value.argument == "sequence"
+    assert sequence.length == 0 and np.all(q == 1)
+    short = rotary.RmsNorm(np.ones(4, np.float32), 1e-6)
+    with pytest.raises(rotary.Error) as e:
+        rotary.rms_norm_rotate_append(cache, rope, q[:2], k[:2], v[:2], [0, 1], sequence, q_norm=short, k_norm=norm)
+    assert e.value.argument == "q_norm.weight"
+    with pytest.raises(rotary.Error) as e:
+        rotary.rms_norm_rotate_append(cache, rope, q[:2], k[:2], v[:2], [0, 1], sequence, k_norm=norm)
+    assert e.value.argument == "q_norm"
+    assert sequence.length == 0 and np.all(q == 1)
