@@ -342,6 +342,11 @@ class Rope:
             not contiguous, a read-only or grad-requiring output, overlapping outputs, positions
             that do not match the tokens.
         """
+        # The common call (NumPy arrays or CPU torch tensors, plain positions) in one C++ call;
+        # None when any argument needs the general path below, which checks and reports as always.
+        done = self._rope.rotate_direct(q, positions, k, q_out, k_out, inverse, layout)
+        if done is not None:
+            return done
         layout, token_shape = _layout_and_tokens(q, layout)
         if _torch_tensor(q) and q.is_cuda:
             return self._rotate_cuda(q, positions, k, q_out, k_out, inverse, layout, token_shape)

@@ -12,8 +12,12 @@
 #include <algorithm>
 #include <array>
 #include <cstdint>
+#include <initializer_list>
 #include <span>
 #include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
 
 #include "binding.h"
 #include "rotary/tensor.h"
@@ -171,6 +175,23 @@ WriteArray write_array(nb::handle h, const std::string& name) {
                     python_type_name(h));
 }
 
+namespace {
+
+// An input and its output (`name` and `name`_out). In place (the same object), one writable import
+// serves both, so that a DLPack producer exports it once; otherwise, or when that import fails,
+// each is read on its own, so that the errors name the argument as before.
+void import_pair(nb::handle in, nb::handle out, const std::string& name, ReadArray& in_array,
+                 WriteArray& out_array) {
+  if (in.is(out) && nb::try_cast(out, out_array, /*convert=*/false)) {
+    in_array = ReadArray(out_array);
+    return;
+  }
+  in_array = read_array(in, name);
+  out_array = write_array(out, name + "_out");
+}
+
+}  // namespace
+
 template <typename Array>
 Batched describe(const Array& a, const std::string& name, const std::string& layout,
                  int device_type) {
@@ -219,23 +240,25 @@ Batched describe(const Array& a, const std::string& name, const std::string& lay
 
 template Batched describe(const ReadArray&, const std::string&, const std::string&, int);
 template Batched describe(const WriteArray&, const std::string&, const std::string&, int);
+template Batched describe(const DirectArray&, const std::string&, const std::string&, int);
 
 RotateOperands rotate_operands(nb::handle q, nb::handle q_out, nb::handle k, nb::handle k_out,
                                const std::string& layout, int device_type) {
   RotateOperands ops;
-  ops.q_in = read_array(q, "q");
-  ops.q_out = write_array(q_out, "q_out");
+  import_pair(q, q_out, "q", ops.q_in, ops.q_out);
   ops.has_k = !k.is_none();
-  if (ops.has_k) {
-    ops.k_in = read_array(k, "k");
-    ops.k_out = write_array(k_out, "k_out");
-  }
+  if (ops.has_k) import_pair(k, k_out, "k", ops.k_in, ops.k_out);
   ops.q = describe(ops.q_in, "q", layout, device_type);
   ops.qo = describe(ops.q_out, "q_out", layout, device_type);
   if (ops.has_k) {
     ops.k = describe(ops.k_in, "k", layout, device_type);
     ops.ko = describe(ops.k_out, "k_out", layout, device_type);
   }
+  check_same_tokens(ops);
+  return ops;
+}
+
+void check_same_tokens(const RotateOperands& ops) {
   const auto same_tokens = [](const Batched& a, const Batched& b) {
     return a.batch == b.batch && a.tokens == b.tokens;
   };
@@ -244,7 +267,6 @@ RotateOperands rotate_operands(nb::handle q, nb::handle q_out, nb::handle k, nb:
     invalid(!same_tokens(ops.q, ops.k) ? "k" : "k_out",
             "expected the batch and sequence sizes of q");
   }
-  return ops;
 }
 
 void check_batched_memory(const RotateOperands& ops) {
@@ -263,6 +285,376 @@ Positions positions_view(const PositionArray& p, int num_axes) {
     return {std::span<const int32_t>(static_cast<const int32_t*>(p.data()), n), num_axes};
   }
   invalid("positions", "expected int32 or int64, got " + dtype_name(t));
+}
+
+}  // namespace rotary::python
+
+// --- direct reads (Rope.rotate's direct path) ----------------------------------------------------
+
+namespace rotary::python {
+
+namespace {
+
+// The Python objects the direct reads use are looked up once and kept for the process: never
+// released, since nothing may touch them after the interpreter has finalized.
+
+// A module's attribute along a dotted path (new reference), or null with no error set.
+PyObject* module_attribute(const char* module, std::initializer_list<const char*> path) {
+  PyObject* object = PyDict_GetItemString(PyImport_GetModuleDict(), module);
+  if (object == nullptr) return nullptr;
+  Py_INCREF(object);
+  for (const char* name : path) {
+    PyObject* next = PyObject_GetAttrString(object, name);
+    Py_DECREF(object);
+    if (next == nullptr) {
+      PyErr_Clear();
+      return nullptr;
+    }
+    object = next;
+  }
+  return object;
+}
+
+// numpy.ndarray once NumPy is imported (the package imports it), else null.
+PyTypeObject* numpy_array_type() {
+  static PyObject* type = nullptr;
+  if (type == nullptr) type = module_attribute("numpy", {"ndarray"});
+  return reinterpret_cast<PyTypeObject*>(type);
+}
+
+// What torch.Tensor's attributes are, resolved once on the class: reading one through its
+// descriptor skips the attribute lookup that dominates a per-tensor read (torch.Tensor has a long
+// method resolution order). Properties are read through their __get__, methods called with the
+// tensor as their first argument: what `tensor.name` and `tensor.name()` run for a torch.Tensor.
+struct TensorAttributes {
+  PyObject *is_cpu, *requires_grad, *layout, *dtype, *shape;  // properties
+  PyObject *is_neg, *stride, *data_ptr;                       // methods
+};
+
+struct TorchObjects {
+  PyObject *tensor, *strided, *float32, *float16, *bfloat16, *int32, *int64, *increment_version;
+  TensorAttributes attributes;
+};
+
+// torch's objects once someone has imported torch (rotary never imports it itself), else null: no
+// object can then be a torch.Tensor.
+const TorchObjects* torch_objects() {
+  static const TorchObjects* cached = nullptr;
+  if (cached != nullptr) return cached;
+  if (PyDict_GetItemString(PyImport_GetModuleDict(), "torch") == nullptr) return nullptr;
+  const auto tensor = [](const char* name) { return module_attribute("torch", {"Tensor", name}); };
+  const TorchObjects found{
+      module_attribute("torch", {"Tensor"}),
+      module_attribute("torch", {"strided"}),
+      module_attribute("torch", {"float32"}),
+      module_attribute("torch", {"float16"}),
+      module_attribute("torch", {"bfloat16"}),
+      module_attribute("torch", {"int32"}),
+      module_attribute("torch", {"int64"}),
+      module_attribute("torch", {"autograd", "graph", "increment_version"}),
+      {tensor("is_cpu"), tensor("requires_grad"), tensor("layout"), tensor("dtype"),
+       tensor("shape"), tensor("is_neg"), tensor("stride"), tensor("data_ptr")}};
+  const TensorAttributes& a = found.attributes;
+  for (PyObject* o : {found.tensor, found.strided, found.float32, found.float16, found.bfloat16,
+                      found.int32, found.int64, found.increment_version, a.is_cpu, a.requires_grad,
+                      a.layout, a.dtype, a.shape, a.is_neg, a.stride, a.data_ptr}) {
+    if (o == nullptr) return nullptr;  // torch still importing: ask again on the next call
+  }
+  for (PyObject* property : {a.is_cpu, a.requires_grad, a.layout, a.dtype, a.shape}) {
+    if (Py_TYPE(property)->tp_descr_get == nullptr) return nullptr;
+  }
+  cached = new TorchObjects(found);
+  return cached;
+}
+
+// `tensor.property` (new reference, or null with an error set).
+PyObject* read_property(PyObject* tensor, PyObject* property) {
+  return Py_TYPE(property)->tp_descr_get(property, tensor,
+                                         reinterpret_cast<PyObject*>(Py_TYPE(tensor)));
+}
+
+// `tensor.method()` (new reference, or null with an error set).
+PyObject* call_method(PyObject* tensor, PyObject* method) {
+  return PyObject_Vectorcall(method, &tensor, 1, nullptr);
+}
+
+bool is_torch_tensor(PyObject* o) {
+  const TorchObjects* torch = torch_objects();
+  return torch != nullptr && Py_TYPE(o) == reinterpret_cast<PyTypeObject*>(torch->tensor);
+}
+
+constexpr nb::dlpack::dtype kF32{static_cast<uint8_t>(nb::dlpack::dtype_code::Float), 32, 1};
+constexpr nb::dlpack::dtype kF16{static_cast<uint8_t>(nb::dlpack::dtype_code::Float), 16, 1};
+constexpr nb::dlpack::dtype kBF16{static_cast<uint8_t>(nb::dlpack::dtype_code::Bfloat), 16, 1};
+constexpr nb::dlpack::dtype kI32{static_cast<uint8_t>(nb::dlpack::dtype_code::Int), 32, 1};
+constexpr nb::dlpack::dtype kI64{static_cast<uint8_t>(nb::dlpack::dtype_code::Int), 64, 1};
+
+bool same_dtype(nb::dlpack::dtype a, nb::dlpack::dtype b) {
+  return a.code == b.code && a.bits == b.bits && a.lanes == b.lanes;
+}
+
+// What a direct read accepts: q/k values (3 or 4 dimensions, f32/f16/bf16) or positions (0 to 2
+// dimensions, int32/int64).
+struct Wanted {
+  bool positions;
+  std::size_t min_rank() const { return positions ? 0 : 3; }
+  std::size_t max_rank() const { return positions ? 2 : 4; }
+};
+
+// The element type of a NumPy buffer format in native byte order, or false.
+bool numpy_dtype(const Py_buffer& view, Wanted wanted, nb::dlpack::dtype& type) {
+  const std::string_view format = view.format != nullptr ? view.format : "";
+  const auto match = [&](Py_ssize_t itemsize, std::initializer_list<std::string_view> formats,
+                         nb::dlpack::dtype t) {
+    if (view.itemsize != itemsize ||
+        std::find(formats.begin(), formats.end(), format) == formats.end()) {
+      return false;
+    }
+    type = t;
+    return true;
+  };
+  if (wanted.positions) return match(8, {"l", "q"}, kI64) || match(4, {"i", "l"}, kI32);
+  return match(4, {"f"}, kF32) || match(2, {"e"}, kF16);
+}
+
+// The element type of a torch dtype object, or false.
+bool torch_dtype(PyObject* dtype, Wanted wanted, nb::dlpack::dtype& type) {
+  const TorchObjects& torch = *torch_objects();
+  const std::pair<PyObject*, nb::dlpack::dtype> values[] = {
+      {torch.float32, kF32}, {torch.float16, kF16}, {torch.bfloat16, kBF16}};
+  const std::pair<PyObject*, nb::dlpack::dtype> positions[] = {{torch.int64, kI64},
+                                                               {torch.int32, kI32}};
+  using Table = std::span<const std::pair<PyObject*, nb::dlpack::dtype>>;
+  for (const auto& [object, code] : wanted.positions ? Table(positions) : Table(values)) {
+    if (dtype == object) {
+      type = code;
+      return true;
+    }
+  }
+  return false;
+}
+
+// A tuple of ints (torch.Size, a stride tuple) into `out`, or false.
+bool int_tuple(PyObject* tuple, std::size_t rank, int64_t* out) {
+  if (tuple == nullptr || !PyTuple_Check(tuple) ||
+      static_cast<std::size_t>(PyTuple_GET_SIZE(tuple)) != rank) {
+    return false;
+  }
+  for (std::size_t i = 0; i < rank; ++i) {
+    out[i] = PyLong_AsLongLong(PyTuple_GET_ITEM(tuple, static_cast<Py_ssize_t>(i)));
+    if (out[i] == -1 && PyErr_Occurred()) return false;
+  }
+  return true;
+}
+
+bool read_numpy(PyObject* o, bool writable, Wanted wanted, Py_buffer& view, bool& held,
+                DirectArray& a) {
+  const int flags = PyBUF_STRIDES | PyBUF_FORMAT | (writable ? PyBUF_WRITABLE : 0);
+  if (PyObject_GetBuffer(o, &view, flags) != 0) return false;
+  held = true;
+  const auto rank = static_cast<std::size_t>(view.ndim);
+  if (rank < wanted.min_rank() || rank > wanted.max_rank()) return false;
+  if (!numpy_dtype(view, wanted, a.type)) return false;
+  for (std::size_t i = 0; i < rank; ++i) {
+    if (view.strides[i] % view.itemsize != 0) return false;
+    a.sizes[i] = view.shape[i];
+    a.element_strides[i] = view.strides[i] / view.itemsize;
+  }
+  a.rank = rank;
+  a.ptr = view.buf;
+  return true;
+}
+
+// A CPU, strided torch.Tensor without the negative bit; values must not require grad (the general
+// path reads those through a detached alias, or refuses to write them).
+bool read_torch(PyObject* o, Wanted wanted, DirectArray& a) {
+  const TensorAttributes& t = torch_objects()->attributes;
+  const auto is = [](PyObject* value, PyObject* expected) {
+    const nb::object held = nb::steal(value);
+    return value != nullptr && value == expected;
+  };
+  if (!is(read_property(o, t.is_cpu), Py_True)) return false;
+  if (!is(read_property(o, t.requires_grad), Py_False)) return false;
+  if (!is(read_property(o, t.layout), torch_objects()->strided)) return false;
+  if (!is(call_method(o, t.is_neg), Py_False)) return false;
+  const nb::object dtype = nb::steal(read_property(o, t.dtype));
+  if (!dtype.is_valid() || !torch_dtype(dtype.ptr(), wanted, a.type)) return false;
+  const nb::object shape = nb::steal(read_property(o, t.shape));
+  if (!shape.is_valid() || !PyTuple_Check(shape.ptr())) return false;
+  const auto rank = static_cast<std::size_t>(PyTuple_GET_SIZE(shape.ptr()));
+  if (rank < wanted.min_rank() || rank > wanted.max_rank()) return false;
+  const nb::object strides = nb::steal(call_method(o, t.stride));
+  if (!int_tuple(shape.ptr(), rank, a.sizes) ||
+      !int_tuple(strides.ptr(), rank, a.element_strides)) {
+    return false;
+  }
+  const nb::object address = nb::steal(call_method(o, t.data_ptr));
+  if (!address.is_valid()) return false;
+  a.ptr = PyLong_AsVoidPtr(address.ptr());
+  a.rank = rank;
+  return !PyErr_Occurred();
+}
+
+}  // namespace
+
+std::size_t DirectArray::size() const {
+  std::size_t n = 1;
+  for (std::size_t i = 0; i < rank; ++i) n *= static_cast<std::size_t>(sizes[i]);
+  return n;
+}
+
+DirectImport::~DirectImport() {
+  if (held_) PyBuffer_Release(&view_);
+}
+
+bool DirectImport::read(nb::handle h, bool writable) {
+  return read_as(h, writable, /*positions=*/false);
+}
+
+bool DirectImport::read_positions(nb::handle h) {
+  return read_as(h, /*writable=*/false, /*positions=*/true);
+}
+
+bool DirectImport::read_as(nb::handle h, bool writable, bool positions) {
+  const Wanted wanted{positions};
+  PyObject* o = h.ptr();
+  bool ok = false;
+  if (Py_TYPE(o) == numpy_array_type()) {
+    ok = read_numpy(o, writable, wanted, view_, held_, array_);
+  } else if (is_torch_tensor(o)) {
+    torch_ = true;
+    ok = read_torch(o, wanted, array_);
+  }
+  if (!ok) PyErr_Clear();
+  return ok;
+}
+
+namespace {
+
+// Up to two token dimensions; a source of fewer dimensions is aligned to the right, as NumPy
+// broadcasts. The element stride of each token dimension in the source (0 where broadcast), or
+// false when the source does not broadcast to the tokens.
+bool broadcast_strides(const DirectArray& source, std::span<const int64_t> tokens,
+                       int64_t (&strides)[2]) {
+  const std::size_t n = tokens.size();
+  if (source.rank > n) return false;
+  for (std::size_t i = 0; i < n; ++i) {
+    strides[i] = 0;
+    if (i + source.rank < n) continue;
+    const std::size_t axis = i + source.rank - n;
+    const int64_t size = source.sizes[axis];
+    if (size != tokens[i] && size != 1) return false;
+    if (size != 1) strides[i] = source.element_strides[axis];
+  }
+  return true;
+}
+
+template <typename T>
+void expand_positions(const T* source, std::span<const int64_t> tokens, const int64_t (&strides)[2],
+                      std::vector<int64_t>& out) {
+  const int64_t rows = tokens.size() == 2 ? tokens[0] : 1;
+  const int64_t columns = tokens.back();
+  const int64_t row_stride = tokens.size() == 2 ? strides[0] : 0;
+  const int64_t column_stride = strides[tokens.size() - 1];
+  for (int64_t r = 0; r < rows; ++r) {
+    for (int64_t c = 0; c < columns; ++c) {
+      out.push_back(static_cast<int64_t>(source[r * row_stride + c * column_stride]));
+    }
+  }
+}
+
+// A Python int or a list of Python ints (not bools) that all fit int64, as NumPy reads them.
+bool python_integers(PyObject* o, std::vector<int64_t>& values, DirectArray& a) {
+  const bool scalar = PyLong_CheckExact(o);
+  if (!scalar && !PyList_CheckExact(o)) return false;
+  const Py_ssize_t n = scalar ? 1 : PyList_GET_SIZE(o);
+  if (n > DirectPositions::kMaxDirectPositions) return false;
+  values.resize(static_cast<std::size_t>(n));
+  for (Py_ssize_t i = 0; i < n; ++i) {
+    PyObject* item = scalar ? o : PyList_GET_ITEM(o, i);
+    int overflow = 0;
+    if (!PyLong_CheckExact(item)) return false;
+    values[static_cast<std::size_t>(i)] = PyLong_AsLongLongAndOverflow(item, &overflow);
+    if (overflow != 0 || PyErr_Occurred()) {
+      PyErr_Clear();
+      return false;
+    }
+  }
+  a.ptr = values.data();
+  a.type = kI64;
+  a.rank = scalar ? 0 : 1;
+  a.sizes[0] = n;
+  a.element_strides[0] = 1;
+  return true;
+}
+
+}  // namespace
+
+bool DirectPositions::read(nb::handle h, std::span<const int64_t> token_shape) {
+  count = 1;
+  for (int64_t size : token_shape) count *= size;
+  if (count > kMaxDirectPositions || token_shape.empty() || token_shape.size() > 2) return false;
+  std::vector<int64_t> values;
+  DirectArray python;
+  const bool from_python = python_integers(h.ptr(), values, python);
+  if (!from_python && !source.read_positions(h)) return false;
+  const DirectArray& a = from_python ? python : source.array();
+  int64_t strides[2];
+  if (!broadcast_strides(a, token_shape, strides)) return false;
+  is_int64 = same_dtype(a.type, kI64);
+  // One per token in C order already: borrowed (a Python list's values move into `owned`).
+  const bool contiguous =
+      static_cast<int64_t>(a.size()) == count &&
+      (token_shape.size() == 1 || token_shape[0] <= 1 || strides[0] == token_shape[1]) &&
+      (token_shape.back() <= 1 || strides[token_shape.size() - 1] == 1);
+  if (contiguous) {
+    if (from_python) owned = std::move(values);
+    data = from_python ? owned.data() : a.ptr;
+    return true;
+  }
+  owned.reserve(static_cast<std::size_t>(count));
+  if (is_int64) {
+    expand_positions(static_cast<const int64_t*>(a.ptr), token_shape, strides, owned);
+  } else {
+    expand_positions(static_cast<const int32_t*>(a.ptr), token_shape, strides, owned);
+  }
+  is_int64 = true;
+  data = owned.data();
+  return true;
+}
+
+Positions DirectPositions::view() const {
+  const auto n = static_cast<std::size_t>(count);
+  if (is_int64) return {std::span<const int64_t>(static_cast<const int64_t*>(data), n), 1};
+  return {std::span<const int32_t>(static_cast<const int32_t*>(data), n), 1};
+}
+
+void mark_torch_modified(nb::handle q_target, nb::handle k_target) {
+  nb::handle tensors[2];
+  std::size_t count = 0;
+  for (nb::handle target : {q_target, k_target}) {
+    if (target.is_valid() && is_torch_tensor(target.ptr())) tensors[count++] = target;
+  }
+  if (count == 0) return;
+  const nb::handle increment_version(torch_objects()->increment_version);
+  // One call for both tensors where increment_version takes an iterable (newer PyTorch; the call
+  // costs as much as one tensor's); PyTorch 2.4 takes a single tensor, and raises TypeError for a
+  // tuple without bumping anything.
+  static bool takes_iterable = true;
+  if (count == 2 && takes_iterable) {
+    PyObject* both = PyTuple_Pack(2, tensors[0].ptr(), tensors[1].ptr());
+    if (both == nullptr) throw nb::python_error();
+    PyObject* done = PyObject_CallOneArg(increment_version.ptr(), both);
+    Py_DECREF(both);
+    if (done != nullptr) {
+      Py_DECREF(done);
+      return;
+    }
+    if (!PyErr_ExceptionMatches(PyExc_TypeError)) throw nb::python_error();
+    PyErr_Clear();
+    takes_iterable = false;
+  }
+  for (std::size_t i = 0; i < count; ++i) increment_version(tensors[i]);
 }
 
 }  // namespace rotary::python

@@ -20,8 +20,10 @@
 
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "rotary/rotary.h"
 #ifdef ROTARY_HAVE_CUDA
@@ -91,8 +93,8 @@ struct Batched {
 
 // Describes array `a` (argument `name`) in `layout` ("shd", "hsd", "bshd" or "bhsd"), checking its
 // element type, dimension count and head_dim stride. `device_type`: the DLPack device the call runs
-// on (CPU, or CUDA for the CUDA backend); an array elsewhere is refused. Defined for ReadArray and
-// WriteArray.
+// on (CPU, or CUDA for the CUDA backend); an array elsewhere is refused. Defined for ReadArray,
+// WriteArray and DirectArray.
 template <typename Array>
 Batched describe(const Array& a, const std::string& name, const std::string& layout,
                  int device_type = nb::device::cpu::value);
@@ -131,6 +133,80 @@ void check_batched_memory(const RotateOperands& ops);
 // `num_axes` rows of one component per token, axis-major (the Python layer flattens (A, ...) ids);
 // int32 or int64.
 Positions positions_view(const PositionArray& p, int num_axes = 1);
+
+// Rope.rotate's direct path (rotate_direct in rope_binding.cc). A DLPack export costs more than a
+// decode step's rotation (PyTorch's __dlpack__ alone takes microseconds), so the common arguments
+// are read without one: a NumPy array through the buffer protocol, a CPU torch.Tensor through its
+// attributes. Only plain cases are read; for anything else the import says no, writes nothing and
+// raises nothing, and Rope.rotate takes the general path, which checks and reports as always.
+
+// A q/k array read directly: describe() reads it like an nb::ndarray (always on the CPU).
+struct DirectArray {
+  void* ptr = nullptr;
+  nb::dlpack::dtype type{};
+  std::size_t rank = 0;
+  int64_t sizes[4] = {}, element_strides[4] = {};
+
+  int32_t device_type() const { return nb::device::cpu::value; }
+  nb::dlpack::dtype dtype() const { return type; }
+  std::size_t ndim() const { return rank; }
+  std::size_t shape(std::size_t i) const { return static_cast<std::size_t>(sizes[i]); }
+  int64_t stride(std::size_t i) const { return element_strides[i]; }
+  const void* data() const { return ptr; }
+  std::size_t size() const;
+};
+
+// One argument read directly, held (a NumPy buffer is released) until the call ends.
+class DirectImport {
+ public:
+  DirectImport() = default;
+  DirectImport(const DirectImport&) = delete;
+  DirectImport& operator=(const DirectImport&) = delete;
+  ~DirectImport();
+
+  // Reads `h` when it is a NumPy ndarray (exactly) of float32/float16 in native byte order, or a
+  // torch.Tensor (exactly) on the CPU, strided, float32/float16/bfloat16, without the negative bit
+  // or requires_grad, with 3 or 4 dimensions; `writable`: a NumPy array must be writeable. False
+  // for anything else (no Python error is left set).
+  bool read(nb::handle h, bool writable);
+  // Positions: a NumPy ndarray or CPU torch.Tensor (exactly) of int32/int64 with at most 2
+  // dimensions, any strides.
+  bool read_positions(nb::handle h);
+  const DirectArray& array() const { return array_; }
+  bool is_torch() const { return torch_; }
+
+ private:
+  bool read_as(nb::handle h, bool writable, bool positions);
+
+  DirectArray array_;
+  Py_buffer view_{};
+  bool held_ = false;
+  bool torch_ = false;
+};
+
+// Positions read directly and broadcast to the tokens: a Python int, a list of Python ints, a
+// C-contiguous int32/int64 NumPy array or CPU torch.Tensor, whose shape broadcasts to
+// `token_shape` (one or two sizes) without more than kMaxDirectPositions positions. Borrowed where
+// they already are one per token, else expanded into `owned`.
+struct DirectPositions {
+  static constexpr int64_t kMaxDirectPositions = int64_t{1} << 20;
+  DirectImport source;
+  std::vector<int64_t> owned;
+  const void* data = nullptr;
+  bool is_int64 = true;
+  int64_t count = 0;
+
+  bool read(nb::handle h, std::span<const int64_t> token_shape);
+  Positions view() const;
+};
+
+// Bumps the autograd version counter of q_target and k_target where they are torch.Tensors
+// (written through their data pointers, which PyTorch does not see), with
+// torch.autograd.graph.increment_version; k_target may be an invalid handle.
+void mark_torch_modified(nb::handle q_target, nb::handle k_target);
+
+// rotate_operands' closing check: q, q_out, k and k_out agree on the batch and sequence sizes.
+void check_same_tokens(const RotateOperands& ops);
 
 // --- config_binding.cc ---------------------------------------------------------------------------
 

@@ -8,7 +8,9 @@
 
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -79,13 +81,11 @@ void rotate_per_entry(const PyRope& self, const RotateOperands& ops, const Posit
   }
 }
 
-void rotate(const PyRope& self, nb::handle q_obj, nb::handle q_out_obj, nb::handle k_obj,
-            nb::handle k_out_obj, const PositionArray& positions_array, int num_axes,
-            const std::string& layout, bool inverse) {
-  const RotateOperands ops = rotate_operands(q_obj, q_out_obj, k_obj, k_out_obj, layout);
-  const Positions positions = positions_view(positions_array, num_axes);
+// The rotation of described operands: one library call when every operand folds, else one per
+// batch entry. Runs without the GIL.
+void run_rotation(const PyRope& self, const RotateOperands& ops, const Positions& positions,
+                  bool inverse) {
   const Direction direction = inverse ? Direction::kInverse : Direction::kForward;
-
   nb::gil_scoped_release release;
   if (ops.folds()) {
     self.rope.rotate(ops.q.folded(), ops.qo.folded(), ops.k_folded(), ops.ko_folded(), positions,
@@ -93,6 +93,85 @@ void rotate(const PyRope& self, nb::handle q_obj, nb::handle q_out_obj, nb::hand
     return;
   }
   rotate_per_entry(self, ops, positions, direction);
+}
+
+void rotate(const PyRope& self, nb::handle q_obj, nb::handle q_out_obj, nb::handle k_obj,
+            nb::handle k_out_obj, const PositionArray& positions_array, int num_axes,
+            const std::string& layout, bool inverse) {
+  const RotateOperands ops = rotate_operands(q_obj, q_out_obj, k_obj, k_out_obj, layout);
+  run_rotation(self, ops, positions_view(positions_array, num_axes), inverse);
+}
+
+// Rope.rotate's layout argument for a q of `ndim` dimensions, as _rope._layout_and_tokens reads it
+// (None: shd / bshd), or null where that would refuse it.
+const char* direct_layout(std::size_t ndim, nb::handle layout) {
+  const char* const names[2][2] = {{"shd", "hsd"}, {"bshd", "bhsd"}};
+  if (ndim != 3 && ndim != 4) return nullptr;
+  const auto& allowed = names[ndim - 3];
+  if (layout.is_none()) return allowed[0];
+  if (!PyUnicode_CheckExact(layout.ptr())) return nullptr;
+  for (const char* name : allowed) {
+    if (PyUnicode_CompareWithASCIIString(layout.ptr(), name) == 0) return name;
+  }
+  return nullptr;
+}
+
+// The sizes of q's token dimensions in `layout`: (seq) or (batch, seq).
+std::span<const int64_t> token_shape(const DirectArray& q, std::string_view layout,
+                                     int64_t (&storage)[2]) {
+  std::size_t n = 0;
+  for (const char axis : {'b', 's'}) {
+    const std::size_t at = layout.find(axis);
+    if (at != std::string_view::npos) storage[n++] = q.sizes[at];
+  }
+  return {storage, n};
+}
+
+// Rope.rotate in one call for the arguments it reads directly (DirectImport, DirectPositions):
+// reads them, then checks, rotates and bumps torch's version counters exactly as the general path
+// does (the same describe / library checks, in the same order, with the same messages). Returns
+// what Rope.rotate returns, or None, having written and raised nothing, where any argument is not
+// one it reads directly or the general path would refuse it before reaching the library: then
+// Rope.rotate takes the general path. One position per token only (no multi-axis components).
+nb::object rotate_direct(const PyRope& self, nb::handle q, nb::handle positions, nb::handle k,
+                         nb::handle q_out, nb::handle k_out, nb::handle inverse,
+                         nb::handle layout) {
+  const bool in_place_q = q_out.is_none();
+  const bool in_place_k = k_out.is_none();
+  const bool has_k = !k.is_none();
+  if (self.rope.config().num_axes() != 1 || (!has_k && !in_place_k)) return nb::none();
+  if (!inverse.is(Py_True) && !inverse.is(Py_False)) return nb::none();
+  DirectImport q_in, q_target, k_in, k_target;
+  if (!q_in.read(q, /*writable=*/in_place_q)) return nb::none();
+  const char* layout_name = direct_layout(q_in.array().ndim(), layout);
+  if (layout_name == nullptr) return nb::none();
+  int64_t tokens[2];
+  DirectPositions direct_positions;
+  if (!direct_positions.read(positions, token_shape(q_in.array(), layout_name, tokens))) {
+    return nb::none();
+  }
+  if (!in_place_q && !q_target.read(q_out, /*writable=*/true)) return nb::none();
+  if (has_k && !k_in.read(k, /*writable=*/in_place_k)) return nb::none();
+  if (has_k && !in_place_k && !k_target.read(k_out, /*writable=*/true)) return nb::none();
+
+  // From here on: the general path's checks, then the rotation.
+  const std::string layout_text = layout_name;
+  RotateOperands ops;
+  ops.q = describe(q_in.array(), "q", layout_text);
+  ops.qo = in_place_q ? ops.q : describe(q_target.array(), "q_out", layout_text);
+  ops.has_k = has_k;
+  if (has_k) {
+    ops.k = describe(k_in.array(), "k", layout_text);
+    ops.ko = in_place_k ? ops.k : describe(k_target.array(), "k_out", layout_text);
+  }
+  check_same_tokens(ops);
+  run_rotation(self, ops, direct_positions.view(), inverse.is(Py_True));
+
+  const nb::handle q_result = in_place_q ? q : q_out;
+  const nb::handle k_result = in_place_k ? k : k_out;
+  mark_torch_modified(q_result, has_k ? k_result : nb::handle());
+  if (!has_k) return nb::borrow(q_result);
+  return nb::make_tuple(q_result, k_result);
 }
 
 auto frequencies_for(const PyRope& r, const PositionArray& positions, int num_axes) {
@@ -144,6 +223,9 @@ void bind_rope(nb::module_& m) {
       .def("rotate", &rotate, nb::arg("q"), nb::arg("q_out"), nb::arg("k").none(),
            nb::arg("k_out").none(), nb::arg("positions").noconvert(), nb::arg("num_axes"),
            nb::arg("layout"), nb::arg("inverse"))
+      .def("rotate_direct", &rotate_direct, nb::arg("q"), nb::arg("positions").none(),
+           nb::arg("k").none(), nb::arg("q_out").none(), nb::arg("k_out").none(),
+           nb::arg("inverse").none(), nb::arg("layout").none())
       .def("rotate_cuda", &rotate_cuda, nb::arg("q"), nb::arg("q_out"), nb::arg("k").none(),
            nb::arg("k_out").none(), nb::arg("positions"), nb::arg("num_axes"), nb::arg("layout"),
            nb::arg("inverse"), nb::arg("sequence_length"), nb::arg("stream"))
