@@ -41,6 +41,13 @@ sample lets ORT's spinning pool threads stop, --ort-settle-ms); each sample repe
 more than --max-foreign-load cores busy (/proc/stat minus this process) is run again, up to twice;
 the table gives the foreign load seen.
 
+Python decode call (after the cases; --decode-call-rounds 0 skips it): one Llama-3-8B token, the
+whole call from Python timed with ``timeit`` (min and median µs per call, 1 thread): rotary's
+``Rope.rotate`` in place on NumPy arrays and torch tensors, ORT's contrib RotaryEmbedding through
+IOBinding (bound once, ``run_with_iobinding`` per call), transformers' ``apply_rotary_pos_emb``
+with cos/sin computed beforehand and with the rotary embedding module. At this size the call's
+fixed cost (argument handling, dispatch) is what is measured, not memory bandwidth.
+
 Threads: torch.set_num_threads(n) for torch, eager and compiled code and the limits; ORT
 intra_op_num_threads = n; rotary max_threads = n (when the Python package has the argument).
 """
@@ -62,6 +69,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import timeit
 import traceback
 from dataclasses import dataclass, field
 
@@ -734,6 +742,96 @@ def run_case(shape, dtype_name, threads, args, rotary_api, meter, compile_state,
 
 
 # ------------------------------------------------------------------------------------------------
+# Python decode call: one token through each Python API, the whole call timed
+
+
+def decode_call_tensors(shape, dtype, numpy_arrays=False):
+    """q (1, 1, 32, 128) and k (1, 1, 8, 128), BSHD, as torch tensors or NumPy arrays."""
+    generator = torch.Generator().manual_seed(1)
+    q = torch.randn(shape.batch, shape.seq, shape.q_heads, shape.head_dim, generator=generator).to(dtype)
+    k = torch.randn(shape.batch, shape.seq, shape.k_heads, shape.head_dim, generator=generator).to(dtype)
+    return (q.numpy(), k.numpy()) if numpy_arrays else (q, k)
+
+
+def rotary_decode_calls(rotary_api, shape):
+    """rotary.Rope.rotate in place on NumPy arrays and torch tensors, 3-d (shd) and 4-d (bshd)."""
+    rope = rotary_api.rope(shape, 1)
+    positions = shape.positions().numpy()  # (1, 1): transformers' position_ids for one token
+    calls = []
+    for tensors, dtype_names in (("NumPy", ("f32", "f16")), ("torch", ("f32", "f16", "bf16"))):
+        for dtype_name in dtype_names:
+            q, k = decode_call_tensors(shape, DTYPES[dtype_name], numpy_arrays=tensors == "NumPy")
+            calls.append((f"rotary {tensors}", "shd", dtype_name, rotary_api.in_place(rope, q[0], k[0], positions[0])))
+            calls.append((f"rotary {tensors}", "bshd", dtype_name, rotary_api.in_place(rope, q, k, positions)))
+    return calls
+
+
+def peer_decode_calls(shape):
+    """ORT's com.microsoft RotaryEmbedding through IOBinding (bound once, run per call), and
+    transformers' Llama code: apply_rotary_pos_emb with cos/sin computed beforehand, and the full
+    step (the rotary embedding module's forward + the apply). Both write new tensors."""
+    positions = shape.positions()
+    calls = []
+    for dtype_name in ("f32", "f16"):
+        dtype = DTYPES[dtype_name]
+        q, k = decode_call_tensors(shape, dtype)
+        cos_cache, sin_cache = cos_sin_cache(shape, positions, dtype)
+        flat = {name: t.view(shape.batch, shape.seq, -1) for name, t in (("q", q), ("k", k))}
+        bound = {
+            "q": (flat["q"], "in"),
+            "k": (flat["k"], "in"),
+            "position_ids": (positions, "in"),
+            "cos_cache": (cos_cache, "in"),
+            "sin_cache": (sin_cache, "in"),
+            "q_out": (torch.empty_like(flat["q"]), "out"),
+            "k_out": (torch.empty_like(flat["k"]), "out"),
+        }
+        run = ort_call(ort_session("contrib", shape, dtype, 1), bound)
+        run.keepalive = bound  # the binding holds raw pointers into these tensors
+        calls.append(("ort contrib, IOBinding", "bsd", dtype_name, run))
+    for dtype_name in ("f32", "f16", "bf16"):
+        q, k = decode_call_tensors(shape, DTYPES[dtype_name])
+        full, apply, cos_sin = hf_functions(shape, DTYPES[dtype_name], positions)
+        cos, sin = cos_sin(q)
+        calls.append(("hf apply_rotary_pos_emb", "bhsd", dtype_name, bind_call(apply, q, k, cos, sin)))
+        calls.append(("hf rotary module + apply", "bhsd", dtype_name, bind_call(full, q, k)))
+    return calls
+
+
+def bind_call(fn, *call_args):
+    return lambda: fn(*call_args)
+
+
+def decode_call_timings(rotary_api, args):
+    """Min and median µs per call of every decode call, 1 thread, timed in interleaved rounds of
+    timeit samples (each >= --decode-call-sample-ms)."""
+    shape = SHAPES["decode"]
+    torch.set_num_threads(1)
+    calls = rotary_decode_calls(rotary_api, shape) + peer_decode_calls(shape)
+    numbers = []
+    for *_, fn in calls:
+        fn()  # warm-up
+        per_call = min(timeit.repeat(fn, number=200, repeat=3)) / 200
+        numbers.append(max(1, int(args.decode_call_sample_ms / 1000 / per_call)))
+    samples = [[] for _ in calls]
+    for _ in range(args.decode_call_rounds):
+        for (*_, fn), number, times in zip(calls, numbers, samples, strict=True):
+            times.append(timeit.timeit(fn, number=number) / number * 1e6)
+    return [
+        {
+            "impl": name,
+            "layout": layout,
+            "dtype": dtype_name,
+            "min_us": min(times),
+            "median_us": statistics.median(times),
+            "calls_per_sample": number,
+            "samples": len(times),
+        }
+        for (name, layout, dtype_name, _), number, times in zip(calls, numbers, samples, strict=True)
+    ]
+
+
+# ------------------------------------------------------------------------------------------------
 # Report
 
 
@@ -914,10 +1012,40 @@ def details_case(r):
     return out
 
 
+def decode_call_section(rows, meta):
+    """The Python decode call: each API's whole call for one token, min and median µs."""
+    out = ["## Python decode call: one token, the whole call from Python\n"]
+    out.append(
+        f"One Llama-3-8B decode step (q (1, 1, 32, 128), k (1, 1, 8, 128), position 123457, cos/sin "
+        f"on the fly where the API computes them), 1 thread, on {meta['cpu_model']}. Each sample is "
+        "`timeit` of many calls; min and median over the samples. rotary: `Rope.rotate(q, positions, k)` "
+        "in place (shd: the 3-d (1, 32, 128) tensors, bshd: the 4-d ones). ORT: the com.microsoft "
+        "RotaryEmbedding session with q, k, position_ids, cos/sin caches and outputs bound once "
+        "(IOBinding), `run_with_iobinding` per call (out of place; no bfloat16 kernel). transformers: "
+        "Llama's `apply_rotary_pos_emb` on the (batch, heads, seq, head_dim) views with cos/sin computed "
+        "beforehand, and with the rotary embedding module's forward (out of place). "
+        "× rotary: median over rotary torch bshd's median in the same dtype.\n"
+    )
+    out.append("| call | layout | dtype | min µs | median µs | × rotary |")
+    out.append("|---|---|---|---|---|---|")
+    reference = {r["dtype"]: r["median_us"] for r in rows if r["impl"] == "rotary torch" and r["layout"] == "bshd"}
+    for r in rows:
+        ratio = r["median_us"] / reference[r["dtype"]] if r["dtype"] in reference else float("nan")
+        out.append(
+            f"| {r['impl']} | {r['layout']} | {r['dtype']} | {r['min_us']:.2f} | {r['median_us']:.2f} | "
+            f"{fmt(ratio, 2)} |"
+        )
+    out.append("")
+    return out
+
+
 def report(results, meta):
-    """The markdown report: the run's context, rotary's summary, the C++ medians, every case in detail."""
+    """The markdown report: the run's context, rotary's summary, the Python decode call, the C++
+    medians, every case in detail."""
     out = report_header(meta)
     out += summary_section(results)
+    if meta.get("decode_call"):
+        out += decode_call_section(meta["decode_call"], meta)
     if meta.get("gbench_json"):
         out.append(gbench_section(meta["gbench_json"], meta.get("gbench_seconds")))
     out.append("## Details\n")
@@ -952,6 +1080,13 @@ def add_case_options(parser):
         default=200.0,
         help="pause after each multi-threaded ORT sample: its pool spins on after a run",
     )
+    parser.add_argument(
+        "--decode-call-rounds",
+        type=int,
+        default=31,
+        help="rounds of the Python decode call section; 0 skips it (default %(default)s)",
+    )
+    parser.add_argument("--decode-call-sample-ms", type=float, default=5.0, help="one decode call sample")
     parser.add_argument(
         "--max-foreign-load",
         type=float,
@@ -1134,6 +1269,9 @@ def main():
     log_progress(f"rotary ({rotary_source}), SIMD target {meta['simd']}; commit {meta['commit'][:12]}")
     compile_state = {}
     results = run_cases(shapes, dtypes, threads, args, rotary_api, compile_state)
+    if args.decode_call_rounds > 0:
+        log_progress("python decode call ...")
+        meta["decode_call"] = decode_call_timings(rotary_api, args)
     meta["elapsed_s"] = time.perf_counter() - started
     meta["compile_seconds"] = compile_state.get("seconds", 0.0)
     if compile_state.get("broken"):
