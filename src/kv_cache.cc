@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "cache_rotation.h"
 #include "kv_storage.h"
 #include "rope_call.h"
 #include "rotary/error.h"
@@ -117,14 +118,40 @@ ConstTensorView KvCache::values(int64_t block, int64_t first, int64_t count) con
   return detail::kv_rows(values_.data(), shape(), block, first, count);
 }
 
+namespace {
+
+// KvCache::append's rotation: Rope::rotate's, after the append's checks.
+class RopeRotation final : public detail::CacheRotation {
+ public:
+  explicit RopeRotation(const Rope& rope) : rope_(rope) {}
+  void check(const TensorView&, const ConstTensorView&) const override {}
+  void rotate(const TensorView& q, const ConstTensorView& k, const TensorView& key_rows,
+              const Positions& positions, int64_t sequence_length) const override {
+    detail::rotate_checked(rope_, q, q, k, key_rows, positions, sequence_length,
+                           Direction::kForward);
+  }
+
+ private:
+  const Rope& rope_;
+};
+
+}  // namespace
+
 void KvCache::append(const Rope& rope, TensorView q, ConstTensorView k, ConstTensorView v,
                      Positions positions, BlockTable& sequence) {
+  append(RopeRotation(rope), rope, q, k, v, positions, sequence);
+}
+
+void KvCache::append(const detail::CacheRotation& rotation, const Rope& rope, TensorView q,
+                     ConstTensorView k, ConstTensorView v, Positions positions,
+                     BlockTable& sequence) {
   // Every check before the first write: the cache, the sequence and q stay as they were on error.
   const int64_t n = k.num_tokens;
   const bool has_q =
       detail::check_append_views(rope.head_dim(), num_kv_heads_, head_dim_, dtype_, q, k, v,
                                  {keys_.data(), values_.data(), keys_.size()});
   const int64_t length = detail::check_positions(positions, n, rope.config().num_axes());
+  rotation.check(q, k);
   if (sequence.length < 0) invalid("sequence.length", "expected >= 0");
   if (sequence.length > capacity(sequence) || n > capacity(sequence) - sequence.length) {
     invalid("sequence", "appending " + std::to_string(n) + " tokens to " +
@@ -156,9 +183,8 @@ void KvCache::append(const Rope& rope, TensorView q, ConstTensorView k, ConstTen
     k_chunk.num_tokens = count;
     // Checked above as one call: its frequency set follows the whole call's length (dynamic NTK
     // and LongRoPE pick one set per call, not per block).
-    detail::rotate_checked(rope, q_chunk, q_chunk, k_chunk,
-                           detail::kv_rows(keys_.data(), shape(), block, offset, count),
-                           positions.slice(done, count), length, Direction::kForward);
+    rotation.rotate(q_chunk, k_chunk, detail::kv_rows(keys_.data(), shape(), block, offset, count),
+                    positions.slice(done, count), length);
     const TensorView v_cache = detail::kv_rows(values_.data(), shape(), block, offset, count);
     const std::size_t row_bytes = static_cast<std::size_t>(head_dim_) * esize;
     for (int64_t t = 0; t < count; ++t) {

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "cache_rotation.h"
 #include "cpu/kernels.h"
 #include "cpu/parallel.h"
 #include "cpu/rms_norm.h"
@@ -114,20 +115,24 @@ void norm_rotate_checked(const Rope& rope, const QkNorm& norms, const ConstTenso
   detail::parallel_for(num_tokens, per_token, rope.options().max_threads, token);
 }
 
-// k normalised (not rotated) into `out`, contiguous: the keys KvCache::append then rotates.
-void normalise_into(const RmsNorm& norm, const ConstTensorView& k, void* out, int max_threads) {
-  const std::vector<float> multiplier = multiplier_of(norm);
-  const detail::NormParams params{multiplier.data(), norm.eps, norm.round_before_weight,
-                                  norm.scope == NormScope::kToken};
-  const detail::NormHeadsFn normalise = detail::simd_norm_kernel(k.dtype);
-  const std::size_t esize = dtype_size(k.dtype);
-  const int64_t per_token = k.num_heads * k.head_dim;
-  detail::parallel_for(k.num_tokens, per_token, max_threads, [&](int64_t t) {
-    normalise(params, static_cast<const char*>(k.data) + t * k.token_stride * esize, k.num_heads,
-              k.head_stride, k.head_dim,
-              static_cast<char*>(out) + static_cast<std::size_t>(t * per_token) * esize);
-  });
-}
+// rms_norm_rotate_append's rotation: each block's q normalised and rotated in place, its k
+// normalised and rotated straight into the cache rows, one pass over each.
+class NormRotation final : public detail::CacheRotation {
+ public:
+  NormRotation(const Rope& rope, const QkNorm& norms) : rope_(rope), norms_(norms) {}
+  void check(const TensorView& q, const ConstTensorView& k) const override {
+    if (q.num_heads > 0) check_norm(norms_.q, "norms.q", ConstTensorView(q));
+    check_norm(norms_.k, "norms.k", k);
+  }
+  void rotate(const TensorView& q, const ConstTensorView& k, const TensorView& key_rows,
+              const Positions& positions, int64_t sequence_length) const override {
+    norm_rotate_checked(rope_, norms_, q, q, k, key_rows, positions, sequence_length);
+  }
+
+ private:
+  const Rope& rope_;
+  const QkNorm& norms_;
+};
 
 }  // namespace
 
@@ -152,33 +157,9 @@ void rms_norm_rotate(const Rope& rope, const QkNorm& norms, ConstTensorView q_in
 void rms_norm_rotate_append(KvCache& cache, const Rope& rope, const QkNorm& norms, TensorView q,
                             ConstTensorView k, ConstTensorView v, Positions positions,
                             BlockTable& sequence) {
-  // KvCache::append's view checks with the caller's q (k and v are checked again by the append
-  // itself, on the normalised copy of k), the positions and the norms: all before any write.
-  const int64_t rows = cache.num_blocks() * cache.block_size();
-  const std::size_t bytes =
-      static_cast<std::size_t>(rows * cache.num_kv_heads() * cache.head_dim()) *
-      dtype_size(cache.dtype());
-  const detail::KvStorage storage{cache.keys(0, 0, cache.block_size()).data,
-                                  cache.values(0, 0, cache.block_size()).data, bytes};
-  const bool has_q = detail::check_append_views(rope.head_dim(), cache.num_kv_heads(),
-                                                cache.head_dim(), cache.dtype(), q, k, v, storage);
-  const int64_t length = detail::check_positions(positions, k.num_tokens, rope.config().num_axes());
-  if (has_q) check_norm(norms.q, "norms.q", q);
-  check_norm(norms.k, "norms.k", k);
-
-  // k normalised into a copy, which the append rotates into the cache: the caller's k is only
-  // read. The append checks the sequence and the block table before writing anything; q is
-  // normalised and rotated only once it has succeeded, so an error leaves q as it was.
-  std::vector<unsigned char> normalised(
-      static_cast<std::size_t>(k.num_tokens * k.num_heads * k.head_dim) * dtype_size(k.dtype));
-  normalise_into(norms.k, k, normalised.data(), rope.options().max_threads);
-  const ConstTensorView k_normalised =
-      ConstTensorView::contiguous(normalised.empty() ? nullptr : normalised.data(), k.dtype,
-                                  k.num_tokens, k.num_heads, k.head_dim);
-  const TensorView no_q{nullptr, k.dtype, k.num_tokens, 0, cache.head_dim(), 0, 0};
-  cache.append(rope, no_q, k_normalised, v, positions, sequence);
-  if (has_q)
-    norm_rotate_checked(rope, norms, q, q, ConstTensorView(), TensorView(), positions, length);
+  // Every check of KvCache::append (views, positions, then the norms, capacity and block table)
+  // before any write: on error q, the cache and the sequence stay as they were.
+  cache.append(NormRotation(rope, norms), rope, q, k, v, positions, sequence);
 }
 
 }  // namespace rotary

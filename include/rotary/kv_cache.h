@@ -27,7 +27,9 @@
 namespace rotary {
 namespace detail {
 struct KvStorageShape;
+class CacheRotation;  // src/cache_rotation.h
 }  // namespace detail
+struct QkNorm;  // rotary/qk_norm.h
 
 // One sequence's place in a cache: logical block i of the sequence is physical block blocks[i],
 // and the sequence holds `length` tokens (cache indices [0, length)).
@@ -78,6 +80,13 @@ class KvCache {
   KvCache(int64_t num_blocks, int64_t block_size, int64_t num_kv_heads, int64_t head_dim,
           DType dtype);
   detail::KvStorageShape shape() const;
+  // append's checks and its loop over the blocks the call writes, each block's tokens rotated by
+  // `rotation` (Rope::rotate's kernels, or the fused norm and rotation of qk_norm.h).
+  void append(const detail::CacheRotation& rotation, const Rope& rope, TensorView q,
+              ConstTensorView k, ConstTensorView v, Positions positions, BlockTable& sequence);
+  friend void rms_norm_rotate_append(KvCache& cache, const Rope& rope, const QkNorm& norms,
+                                     TensorView q, ConstTensorView k, ConstTensorView v,
+                                     Positions positions, BlockTable& sequence);
 
   int64_t num_blocks_ = 0, block_size_ = 0, num_kv_heads_ = 0, head_dim_ = 0;
   DType dtype_ = DType::kF32;
