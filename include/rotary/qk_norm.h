@@ -81,9 +81,8 @@ void rms_norm_rotate(const Rope& rope, const QkNorm& norms, ConstTensorView q_in
 
 // KvCache::append with the norms: q normalised and rotated in place, k normalised and rotated into
 // the cache, v copied; the same checks, errors and all-or-nothing guarantee as KvCache::append
-// (kv_cache.h), plus the norms'. k is only read: it is normalised into a temporary copy that
-// KvCache::append rotates into the cache (one extra pass over k, which decode steps hardly notice;
-// q takes the one-pass path).
+// (kv_cache.h), plus the norms'. One pass per token, as rms_norm_rotate: k is only read, and each
+// normalised, rotated key is written straight into its cache row.
 void rms_norm_rotate_append(KvCache& cache, const Rope& rope, const QkNorm& norms, TensorView q,
                             ConstTensorView k, ConstTensorView v, Positions positions,
                             BlockTable& sequence);
