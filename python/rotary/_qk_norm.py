@@ -294,8 +294,8 @@ def rms_norm_rotate_append(cache, rope, q, k, v, positions, sequence, *, q_norm=
     None), k normalised and rotated into the cache, v copied.
 
     Equal bit for bit to normalising and rotating q and k with :func:`rms_norm_rotate` and then
-    storing k and v. k is only read: it is normalised into a temporary copy, which the append
-    rotates into the cache.
+    storing k and v, in one pass per token: k is only read, and each normalised, rotated key is
+    written straight into its cache row.
 
     Parameters
     ----------
