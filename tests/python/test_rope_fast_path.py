@@ -185,6 +185,7 @@ def _refusals():
         "head_dim 64": (lambda: (q[..., :64].copy(), [1, 2, 3], k[..., :64].copy()), {}, "head_dim"),
         "strided head_dim": (lambda: (np.repeat(q, 2, -1)[..., ::2], [1, 2, 3], k.copy()), {}, "contiguous"),
         "q overlaps k": (lambda: (packed[:, :Q_HEADS], [1, 2, 3], packed[:, Q_HEADS - 1 : Q_HEADS + 7]), {}, "k"),
+        "reversed q (negative token stride)": (lambda: (q.copy()[::-1], [1, 2, 3], k.copy()), {}, "token_stride"),
         "k is q": (lambda: (lambda x: (x, [1, 2, 3], x))(q.copy()), {}, "k"),
         "two positions for three tokens": (lambda: (q.copy(), [1, 2], k.copy()), {}, "positions"),
         "positions (3, 1)": (lambda: (q.copy(), np.array([[1], [2], [3]]), k.copy()), {}, "positions"),
