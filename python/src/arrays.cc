@@ -322,17 +322,20 @@ PyTypeObject* numpy_array_type() {
   return reinterpret_cast<PyTypeObject*>(type);
 }
 
-// What torch.Tensor's attributes are, resolved once on the class: reading one through its
-// descriptor skips the attribute lookup that dominates a per-tensor read (torch.Tensor has a long
-// method resolution order). Properties are read through their __get__, methods called with the
-// tensor as their first argument: what `tensor.name` and `tensor.name()` run for a torch.Tensor.
+// The torch.Tensor attributes a direct read checks, resolved once on the class: reading one
+// through its descriptor skips the attribute lookup (torch.Tensor has a long method resolution
+// order). Properties are read through their __get__, methods called with the tensor as their first
+// argument: what `tensor.name` and `tensor.name()` run for a torch.Tensor.
 struct TensorAttributes {
-  PyObject *is_cpu, *requires_grad, *layout, *dtype, *shape;  // properties
-  PyObject *is_neg, *stride, *data_ptr;                       // methods
+  PyObject *requires_grad, *layout;  // properties
+  PyObject* is_neg;                  // a method
 };
 
 struct TorchObjects {
-  PyObject *tensor, *strided, *float32, *float16, *bfloat16, *int32, *int64, *increment_version;
+  PyObject *tensor, *strided, *increment_version;
+  PyObject* to_dlpack;  // torch.utils.dlpack.to_dlpack
+  // torch._C._increment_version, what increment_version calls, or null where torch lacks it.
+  PyObject* increment_versions;
   TensorAttributes attributes;
 };
 
@@ -343,24 +346,18 @@ const TorchObjects* torch_objects() {
   if (cached != nullptr) return cached;
   if (PyDict_GetItemString(PyImport_GetModuleDict(), "torch") == nullptr) return nullptr;
   const auto tensor = [](const char* name) { return module_attribute("torch", {"Tensor", name}); };
-  const TorchObjects found{
-      module_attribute("torch", {"Tensor"}),
-      module_attribute("torch", {"strided"}),
-      module_attribute("torch", {"float32"}),
-      module_attribute("torch", {"float16"}),
-      module_attribute("torch", {"bfloat16"}),
-      module_attribute("torch", {"int32"}),
-      module_attribute("torch", {"int64"}),
-      module_attribute("torch", {"autograd", "graph", "increment_version"}),
-      {tensor("is_cpu"), tensor("requires_grad"), tensor("layout"), tensor("dtype"),
-       tensor("shape"), tensor("is_neg"), tensor("stride"), tensor("data_ptr")}};
+  const TorchObjects found{module_attribute("torch", {"Tensor"}),
+                           module_attribute("torch", {"strided"}),
+                           module_attribute("torch", {"autograd", "graph", "increment_version"}),
+                           module_attribute("torch", {"utils", "dlpack", "to_dlpack"}),
+                           module_attribute("torch", {"_C", "_increment_version"}),
+                           {tensor("requires_grad"), tensor("layout"), tensor("is_neg")}};
   const TensorAttributes& a = found.attributes;
-  for (PyObject* o : {found.tensor, found.strided, found.float32, found.float16, found.bfloat16,
-                      found.int32, found.int64, found.increment_version, a.is_cpu, a.requires_grad,
-                      a.layout, a.dtype, a.shape, a.is_neg, a.stride, a.data_ptr}) {
+  for (PyObject* o : {found.tensor, found.strided, found.increment_version, found.to_dlpack,
+                      a.requires_grad, a.layout, a.is_neg}) {
     if (o == nullptr) return nullptr;  // torch still importing: ask again on the next call
   }
-  for (PyObject* property : {a.is_cpu, a.requires_grad, a.layout, a.dtype, a.shape}) {
+  for (PyObject* property : {a.requires_grad, a.layout}) {
     if (Py_TYPE(property)->tp_descr_get == nullptr) return nullptr;
   }
   cached = new TorchObjects(found);
@@ -417,36 +414,6 @@ bool numpy_dtype(const Py_buffer& view, Wanted wanted, nb::dlpack::dtype& type) 
   return match(4, {"f"}, kF32) || match(2, {"e"}, kF16);
 }
 
-// The element type of a torch dtype object, or false.
-bool torch_dtype(PyObject* dtype, Wanted wanted, nb::dlpack::dtype& type) {
-  const TorchObjects& torch = *torch_objects();
-  const std::pair<PyObject*, nb::dlpack::dtype> values[] = {
-      {torch.float32, kF32}, {torch.float16, kF16}, {torch.bfloat16, kBF16}};
-  const std::pair<PyObject*, nb::dlpack::dtype> positions[] = {{torch.int64, kI64},
-                                                               {torch.int32, kI32}};
-  using Table = std::span<const std::pair<PyObject*, nb::dlpack::dtype>>;
-  for (const auto& [object, code] : wanted.positions ? Table(positions) : Table(values)) {
-    if (dtype == object) {
-      type = code;
-      return true;
-    }
-  }
-  return false;
-}
-
-// A tuple of ints (torch.Size, a stride tuple) into `out`, or false.
-bool int_tuple(PyObject* tuple, std::size_t rank, int64_t* out) {
-  if (tuple == nullptr || !PyTuple_Check(tuple) ||
-      static_cast<std::size_t>(PyTuple_GET_SIZE(tuple)) != rank) {
-    return false;
-  }
-  for (std::size_t i = 0; i < rank; ++i) {
-    out[i] = PyLong_AsLongLong(PyTuple_GET_ITEM(tuple, static_cast<Py_ssize_t>(i)));
-    if (out[i] == -1 && PyErr_Occurred()) return false;
-  }
-  return true;
-}
-
 bool read_numpy(PyObject* o, bool writable, Wanted wanted, Py_buffer& view, bool& held,
                 DirectArray& a) {
   const int flags = PyBUF_STRIDES | PyBUF_FORMAT | (writable ? PyBUF_WRITABLE : 0);
@@ -465,34 +432,38 @@ bool read_numpy(PyObject* o, bool writable, Wanted wanted, Py_buffer& view, bool
   return true;
 }
 
-// A CPU, strided torch.Tensor without the negative bit; values must not require grad (the general
-// path reads those through a detached alias, or refuses to write them).
-bool read_torch(PyObject* o, Wanted wanted, DirectArray& a) {
-  const TensorAttributes& t = torch_objects()->attributes;
+// A strided CPU torch.Tensor without the negative bit, exported with torch.utils.dlpack.to_dlpack:
+// one call instead of reading shape, strides, dtype, device and address one attribute at a time,
+// and without Tensor.__dlpack__'s Python-level checks (requires_grad and the negative bit, which
+// to_dlpack does not refuse, are read here). Values must not require grad: the general path reads
+// those through a detached alias, or refuses to write them. `held` keeps the export for the call.
+bool read_torch(PyObject* o, Wanted wanted, DirectArray& a, WriteArray& held) {
+  const TorchObjects& torch = *torch_objects();
+  const TensorAttributes& t = torch.attributes;
   const auto is = [](PyObject* value, PyObject* expected) {
-    const nb::object held = nb::steal(value);
+    const nb::object owned = nb::steal(value);
     return value != nullptr && value == expected;
   };
-  if (!is(read_property(o, t.is_cpu), Py_True)) return false;
   if (!is(read_property(o, t.requires_grad), Py_False)) return false;
-  if (!is(read_property(o, t.layout), torch_objects()->strided)) return false;
+  if (!is(read_property(o, t.layout), torch.strided)) return false;
   if (!is(call_method(o, t.is_neg), Py_False)) return false;
-  const nb::object dtype = nb::steal(read_property(o, t.dtype));
-  if (!dtype.is_valid() || !torch_dtype(dtype.ptr(), wanted, a.type)) return false;
-  const nb::object shape = nb::steal(read_property(o, t.shape));
-  if (!shape.is_valid() || !PyTuple_Check(shape.ptr())) return false;
-  const auto rank = static_cast<std::size_t>(PyTuple_GET_SIZE(shape.ptr()));
-  if (rank < wanted.min_rank() || rank > wanted.max_rank()) return false;
-  const nb::object strides = nb::steal(call_method(o, t.stride));
-  if (!int_tuple(shape.ptr(), rank, a.sizes) ||
-      !int_tuple(strides.ptr(), rank, a.element_strides)) {
-    return false;
+  const nb::object capsule = nb::steal(PyObject_CallOneArg(torch.to_dlpack, o));
+  if (!capsule.is_valid() || !nb::try_cast(capsule, held, /*convert=*/false)) return false;
+  if (held.device_type() != nb::device::cpu::value) return false;
+  const nb::dlpack::dtype type = held.dtype();
+  const bool accepted = wanted.positions ? same_dtype(type, kI64) || same_dtype(type, kI32)
+                                         : same_dtype(type, kF32) || same_dtype(type, kF16) ||
+                                               same_dtype(type, kBF16);
+  const std::size_t rank = held.ndim();
+  if (!accepted || rank < wanted.min_rank() || rank > wanted.max_rank()) return false;
+  for (std::size_t i = 0; i < rank; ++i) {
+    a.sizes[i] = static_cast<int64_t>(held.shape(i));
+    a.element_strides[i] = held.stride(i);
   }
-  const nb::object address = nb::steal(call_method(o, t.data_ptr));
-  if (!address.is_valid()) return false;
-  a.ptr = PyLong_AsVoidPtr(address.ptr());
+  a.type = type;
   a.rank = rank;
-  return !PyErr_Occurred();
+  a.ptr = held.data();
+  return true;
 }
 
 }  // namespace
@@ -523,7 +494,7 @@ bool DirectImport::read_as(nb::handle h, bool writable, bool positions) {
     ok = read_numpy(o, writable, wanted, view_, held_, array_);
   } else if (is_torch_tensor(o)) {
     torch_ = true;
-    ok = read_torch(o, wanted, array_);
+    ok = read_torch(o, wanted, array_, torch_array_);
   }
   if (!ok) PyErr_Clear();
   return ok;
@@ -636,24 +607,27 @@ void mark_torch_modified(nb::handle q_target, nb::handle k_target) {
     if (target.is_valid() && is_torch_tensor(target.ptr())) tensors[count++] = target;
   }
   if (count == 0) return;
-  const nb::handle increment_version(torch_objects()->increment_version);
-  // One call for both tensors where increment_version takes an iterable (newer PyTorch; the call
-  // costs as much as one tensor's); PyTorch 2.4 takes a single tensor, and raises TypeError for a
-  // tuple without bumping anything.
+  const TorchObjects& torch = *torch_objects();
+  // torch.autograd.graph.increment_version is a Python function that wraps one tensor in a tuple
+  // for torch._C._increment_version, which takes an iterable of tensors in current PyTorch: calling
+  // that once with a tuple of the targets costs half as much (and never passes it a bare tensor,
+  // which it would iterate row by row). Older PyTorch takes one tensor there and refuses a tuple,
+  // bumping nothing: from the first refusal on, the documented function, per tensor.
   static bool takes_iterable = true;
-  if (count == 2 && takes_iterable) {
-    PyObject* both = PyTuple_Pack(2, tensors[0].ptr(), tensors[1].ptr());
-    if (both == nullptr) throw nb::python_error();
-    PyObject* done = PyObject_CallOneArg(increment_version.ptr(), both);
-    Py_DECREF(both);
+  if (takes_iterable && torch.increment_versions != nullptr) {
+    PyObject* all = count == 2 ? PyTuple_Pack(2, tensors[0].ptr(), tensors[1].ptr())
+                               : PyTuple_Pack(1, tensors[0].ptr());
+    if (all == nullptr) throw nb::python_error();
+    PyObject* done = PyObject_CallOneArg(torch.increment_versions, all);
+    Py_DECREF(all);
     if (done != nullptr) {
       Py_DECREF(done);
       return;
     }
-    if (!PyErr_ExceptionMatches(PyExc_TypeError)) throw nb::python_error();
     PyErr_Clear();
     takes_iterable = false;
   }
+  const nb::handle increment_version(torch.increment_version);
   for (std::size_t i = 0; i < count; ++i) increment_version(tensors[i]);
 }
 

@@ -136,9 +136,10 @@ Positions positions_view(const PositionArray& p, int num_axes = 1);
 
 // Rope.rotate's direct path (rotate_direct in rope_binding.cc). A DLPack export costs more than a
 // decode step's rotation (PyTorch's __dlpack__ alone takes microseconds), so the common arguments
-// are read without one: a NumPy array through the buffer protocol, a CPU torch.Tensor through its
-// attributes. Only plain cases are read; for anything else the import says no, writes nothing and
-// raises nothing, and Rope.rotate takes the general path, which checks and reports as always.
+// are read without one: a NumPy array through the buffer protocol, a CPU torch.Tensor through
+// torch.utils.dlpack.to_dlpack (one C call, not Tensor.__dlpack__'s Python wrapper). Only plain
+// cases are read; for anything else the import says no, writes nothing and raises nothing, and
+// Rope.rotate takes the general path, which checks and reports as always.
 
 // A q/k array read directly: describe() reads it like an nb::ndarray (always on the CPU).
 struct DirectArray {
@@ -180,6 +181,7 @@ class DirectImport {
 
   DirectArray array_;
   Py_buffer view_{};
+  WriteArray torch_array_;  // a torch.Tensor's DLPack export, held for the call
   bool held_ = false;
   bool torch_ = false;
 };
