@@ -105,7 +105,8 @@ void norm_rotate_checked(const Rope& rope, const QkNorm& norms, const ConstTenso
   const Side k(norms.k, has_k ? k_in : q_in, has_k ? k_out : q_out, layout);
   const auto token = [&](int64_t t) {
     const auto [cos, sin] = angles.row(t);
-    const detail::RotateParams params{cos, sin, rope.rotary_dim(), rope.head_dim()};
+    // The kernels rotate from per-thread scratch, already in cache: no prefetch.
+    const detail::RotateParams params{cos, sin, rope.rotary_dim(), rope.head_dim(), false};
     if (has_q) q.run(0, params, t);
     if (has_k) k.run(1, params, t);
   };

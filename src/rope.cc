@@ -155,6 +155,11 @@ namespace detail {
 
 namespace {
 
+// Calls up to this many bytes of input are taken to be in cache already (a decode step: a few tens
+// of KB; 64 sequences of Llama-3-8B's 40 heads in bfloat16: 640 KiB): below every L2 of the CPUs
+// rotary targets.
+constexpr int64_t kCacheResidentBytes = int64_t{512} << 10;
+
 // Per thread (rows are computed in worker threads): the gathered row, the negated sin and a
 // computed row.
 float* row_scratch(int64_t half) {
@@ -264,11 +269,18 @@ void rotate_checked(const Rope& rope, const ConstTensorView& q_in, const TensorV
   const std::size_t k_size = dtype_size(k_in.dtype);
   const int64_t rotary_dim = rope.rotary_dim();
   const int64_t head_dim = rope.head_dim();
+  const int64_t num_tokens = has_q ? q_in.num_tokens : k_in.num_tokens;
+  const int64_t q_elements = has_q ? q_in.num_heads * head_dim : 0;
+  const int64_t k_elements = has_k ? k_in.num_heads * head_dim : 0;
+  // Whether the call's inputs come from memory rather than cache, so that prefetching pays.
+  const bool streaming = num_tokens * (q_elements * static_cast<int64_t>(q_size) +
+                                       k_elements * static_cast<int64_t>(k_size)) >
+                         kCacheResidentBytes;
 
   // Each token's cos/sin row is computed once and shared by all of its Q and K heads.
   const auto rotate_token = [&](int64_t t) {
     const auto [cos, sin] = angles.row(t);
-    const RotateParams params{cos, sin, rotary_dim, head_dim};
+    const RotateParams params{cos, sin, rotary_dim, head_dim, streaming};
     if (has_q) {
       q_kernel(params, {static_cast<const char*>(q_in.data) + t * q_in.token_stride * q_size,
                         static_cast<char*>(q_out.data) + t * q_out.token_stride * q_size,
@@ -280,10 +292,7 @@ void rotate_checked(const Rope& rope, const ConstTensorView& q_in, const TensorV
                         k_in.num_heads, k_in.head_stride, k_out.head_stride});
     }
   };
-  const int64_t num_tokens = has_q ? q_in.num_tokens : k_in.num_tokens;
-  const int64_t elements_per_token =
-      ((has_q ? q_in.num_heads : 0) + (has_k ? k_in.num_heads : 0)) * head_dim;
-  parallel_for(num_tokens, elements_per_token, rope.options().max_threads, rotate_token);
+  parallel_for(num_tokens, q_elements + k_elements, rope.options().max_threads, rotate_token);
 }
 
 }  // namespace detail

@@ -106,9 +106,13 @@ void compare_on_current_target(const std::string& target) {
                ++k) {
             set_bits(in, static_cast<size_t>(2 * head_stride) + 2 * k, special[k]);
           }
-          const RotateParams params{cos.data(), sin.data(), rotary_dim, head_dim};
-          expect_same_bits(target + " stride " + std::to_string(head_stride), dtype, layout, in,
-                           params, heads, head_stride);
+          // With and without the prefetch of heads ahead (streaming calls and cached ones).
+          for (const bool prefetch : {false, true}) {
+            const RotateParams params{cos.data(), sin.data(), rotary_dim, head_dim, prefetch};
+            expect_same_bits(
+                target + " stride " + std::to_string(head_stride) + (prefetch ? " prefetch" : ""),
+                dtype, layout, in, params, heads, head_stride);
+          }
         }
       }
     }
@@ -145,7 +149,7 @@ void check_ties_on_current_target(const std::string& target) {
             in.set(static_cast<size_t>(h * head_stride + y_at(j)), 1.0f);
           }
         }
-        const RotateParams params{cos.data(), sin.data(), rotary_dim, head_dim};
+        const RotateParams params{cos.data(), sin.data(), rotary_dim, head_dim, false};
         expect_same_bits(target + " ties", dtype, layout, in, params, heads, head_stride);
         Buffer out = in;
         simd_kernel(dtype, layout)(params,

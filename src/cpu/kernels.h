@@ -17,6 +17,10 @@ struct RotateParams {
   const float* sin;    // idem; negated by the driver for the inverse rotation
   int64_t rotary_dim;  // even, <= head_dim
   int64_t head_dim;
+  // The call streams from memory (more than a cache holds): the kernels request each head's lines
+  // a few heads ahead. Off for calls whose heads are already in cache (a decode step), where the
+  // prefetch instructions would only cost time.
+  bool prefetch = false;
 };
 
 struct HeadRange {

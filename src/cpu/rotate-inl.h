@@ -117,9 +117,12 @@ HWY_INLINE void CopyPassThrough(const RotateParams& p, const Storage* in, Storag
 // On heads already in L1 the prefetches cost float32 up to ~20 % (its loop is load-bound).
 inline constexpr int64_t kPrefetchHeads = 4;
 
+// The channels PrefetchHeadAhead requests: none when the call's heads are already in cache.
+HWY_INLINE int64_t PrefetchChannels(const RotateParams& p) { return p.prefetch ? p.rotary_dim : 0; }
+
 template <typename Storage>
 HWY_INLINE void PrefetchHeadAhead(const HeadRange& heads, int64_t h, int64_t channels) {
-  if (h + kPrefetchHeads >= heads.num_heads) return;
+  if (channels <= 0 || h + kPrefetchHeads >= heads.num_heads) return;
   const auto* first =
       static_cast<const uint8_t*>(heads.in) +
       (h + kPrefetchHeads) * heads.in_head_stride * static_cast<int64_t>(sizeof(Storage));
@@ -149,7 +152,7 @@ template <typename Storage>
 void RotateHalfSplit(const RotateParams& p, const HeadRange& heads) {
   const int64_t half = p.rotary_dim / 2;
   for (int64_t h = 0; h < heads.num_heads; ++h) {
-    PrefetchHeadAhead<Storage>(heads, h, p.rotary_dim);
+    PrefetchHeadAhead<Storage>(heads, h, PrefetchChannels(p));
     const Storage* in = static_cast<const Storage*>(heads.in) + h * heads.in_head_stride;
     Storage* out = static_cast<Storage*>(heads.out) + h * heads.out_head_stride;
     for (int64_t j = HalfSplitWidened(TagFor<Storage>(), p, in, out, 0); j < half; ++j) {
@@ -193,7 +196,7 @@ void RotateInterleaved(const RotateParams& p, const HeadRange& heads) {
     ExpandPairs(d, p.cos + i / 2, p.sin + i / 2, cos2 + i, sin2 + i);
   }
   for (int64_t h = 0; h < heads.num_heads; ++h) {
-    PrefetchHeadAhead<Storage>(heads, h, dim);
+    PrefetchHeadAhead<Storage>(heads, h, PrefetchChannels(p));
     const Storage* in = static_cast<const Storage*>(heads.in) + h * heads.in_head_stride;
     Storage* out = static_cast<Storage*>(heads.out) + h * heads.out_head_stride;
     for (int64_t i = 0; i < vector_end; i += n) {
@@ -304,7 +307,7 @@ void RotateInterleavedBf16(const RotateParams& p, const HeadRange& heads) {
             StoreBf16Pairs(df, JoinBf16Pairs(df, x_out, y_out), out + 2 * j);
           }
         },
-        begin == 0 ? p.rotary_dim : 0);
+        begin == 0 ? PrefetchChannels(p) : 0);
     return end;
   });
   if (done == pairs && !NeedsPassThrough(p, heads)) return;
@@ -358,7 +361,7 @@ void RotateHalfSplitBf16(const RotateParams& p, const HeadRange& heads) {
             StoreBf16Pairs(df, JoinBf16Pairs(df, y_out_even, y_out_odd), out + half + j);
           }
         },
-        p.rotary_dim);
+        PrefetchChannels(p));
     return end;
   };
   const hn::ScalableTag<float> df;
@@ -374,7 +377,7 @@ void RotateHalfSplitBf16(const RotateParams& p, const HeadRange& heads) {
         }
         CopyPassThrough(p, in, out);
       },
-      done == 0 ? p.rotary_dim : 0);
+      done == 0 ? PrefetchChannels(p) : 0);
 }
 
 template <typename Storage>
