@@ -76,6 +76,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from targets import targets_section  # bench/targets.py, beside this script
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 # ------------------------------------------------------------------------------------------------
@@ -854,7 +857,10 @@ def gbench_section(path, seconds=None):
         f"{f' ({seconds:.0f} s)' if seconds else ''}; load average at start: "
         f"{' '.join(f'{x:.2f}' for x in context.get('load_avg', []))}"
     )
-    out.append(f"- SIMD target: {context.get('rotary_simd_target')}; CPU: {context.get('cpu')}")
+    out.append(
+        f"- SIMD target: {context.get('rotary_simd_target')} (pinned: {context.get('rotary_simd_target_pinned', 'no')}); "
+        f"CPU: {context.get('cpu')}"
+    )
     out.append(f"- Bytes: {context.get('bytes_counted')}")
     out.append(
         '- Medians of the repetitions (`--benchmark_repetitions`); "limit GB/s" is the paired limit of each '
@@ -1043,11 +1049,17 @@ def report(results, meta):
     """The markdown report: the run's context, rotary's summary, the Python decode call, the C++
     medians, every case in detail."""
     out = report_header(meta)
+    runs = meta.get("gbench_runs") or []
+    out += targets_section(
+        [(label, path) for label, path, _ in runs],
+        meta.get("decode_call"),
+        os.path.join(REPO, "bench", "callgrind-baseline.txt"),
+    )
     out += summary_section(results)
     if meta.get("decode_call"):
         out += decode_call_section(meta["decode_call"], meta)
-    if meta.get("gbench_json"):
-        out.append(gbench_section(meta["gbench_json"], meta.get("gbench_seconds")))
+    for _, path, seconds in runs:
+        out.append(gbench_section(path, seconds))
     out.append("## Details\n")
     for r in results:
         out += details_case(r)
@@ -1111,6 +1123,12 @@ def add_gbench_options(parser):
         help="report this existing rotate_bench JSON output "
         "(--benchmark_out=FILE --benchmark_out_format=json) instead of running --gbench",
     )
+    parser.add_argument(
+        "--gbench-targets",
+        default="best",
+        help="comma-separated SIMD targets to run --gbench on: 'best' (this CPU's dispatch) and/or "
+        "Highway target names passed as --rotary_target, e.g. best,AVX2 (default %(default)s)",
+    )
 
 
 def build_parser():
@@ -1158,23 +1176,33 @@ def selected_cases(args):
 
 
 def run_gbench(args):
-    """Runs --gbench into a temporary JSON file (now args.gbench_json); returns the seconds it took.
+    """Runs --gbench once per --gbench-targets entry, each into a temporary JSON file; returns
+    [(target label, JSON path, seconds)]. An existing --gbench-json is reported as it is.
 
     The C++ side first, alone on the machine (nothing of this process runs meanwhile)."""
-    args.gbench_json = os.path.join(tempfile.mkdtemp(prefix="rotate-bench-"), "rotate_bench.json")
-    print(f"running {args.gbench} ...", file=sys.stderr, flush=True)
-    gbench_started = time.perf_counter()
-    subprocess.run(
-        [
-            args.gbench,
-            f"--benchmark_out={args.gbench_json}",
-            "--benchmark_out_format=json",
-            *shlex.split(args.gbench_args),
-        ],
-        check=True,
-        stdout=subprocess.DEVNULL,
-    )
-    return time.perf_counter() - gbench_started
+    if args.gbench_json:
+        return [("best", args.gbench_json, None)]
+    if not args.gbench:
+        return []
+    runs = []
+    for target in [t for t in args.gbench_targets.split(",") if t]:
+        path = os.path.join(tempfile.mkdtemp(prefix="rotate-bench-"), f"rotate_bench-{target}.json")
+        print(f"running {args.gbench} (target {target}) ...", file=sys.stderr, flush=True)
+        started = time.perf_counter()
+        pin = [] if target == "best" else [f"--rotary_target={target}"]
+        subprocess.run(
+            [
+                args.gbench,
+                f"--benchmark_out={path}",
+                "--benchmark_out_format=json",
+                *pin,
+                *shlex.split(args.gbench_args),
+            ],
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
+        runs.append((target, path, time.perf_counter() - started))
+    return runs
 
 
 def peer_versions():
@@ -1186,7 +1214,7 @@ def peer_versions():
     return {"transformers": transformers.__version__, "onnxruntime": onnxruntime.__version__, "onnx": onnx.__version__}
 
 
-def run_metadata(args, command, threads, rotary_api, rotary_source, peers, gbench_seconds):
+def run_metadata(args, command, threads, rotary_api, rotary_source, peers, gbench_runs):
     """What the report says about the run: library, machine, versions, settings."""
     model, flags, all_flags = cpu_description()
     commit, dirty = git_state()
@@ -1211,8 +1239,7 @@ def run_metadata(args, command, threads, rotary_api, rotary_source, peers, gbenc
         "repeats_long": args.repeats_long,
         "sample_ms": args.sample_ms,
         "loadavg": " ".join(f"{x:.2f}" for x in os.getloadavg()),
-        "gbench_json": args.gbench_json,
-        "gbench_seconds": gbench_seconds,
+        "gbench_runs": gbench_runs,
     }
 
 
@@ -1257,7 +1284,7 @@ def main():
     shapes, dtypes, threads = selected_cases(args)
     started = time.perf_counter()
     command = "python3 " + " ".join([os.path.relpath(sys.argv[0], REPO)] + [shlex.quote(a) for a in sys.argv[1:]])
-    gbench_seconds = run_gbench(args) if args.gbench and not args.gbench_json else None
+    gbench_runs = run_gbench(args)
     rotary_module, rotary_source = import_rotary(args.rotary_build, args.rotary_from)
     rotary_api = RotaryAdapter(rotary_module)
     peers = peer_versions()
@@ -1265,7 +1292,7 @@ def main():
     torch._dynamo.config.cache_size_limit = 1024
     torch._dynamo.config.accumulated_cache_size_limit = 4096
 
-    meta = run_metadata(args, command, threads, rotary_api, rotary_source, peers, gbench_seconds)
+    meta = run_metadata(args, command, threads, rotary_api, rotary_source, peers, gbench_runs)
     log_progress(f"rotary ({rotary_source}), SIMD target {meta['simd']}; commit {meta['commit'][:12]}")
     compile_state = {}
     results = run_cases(shapes, dtypes, threads, args, rotary_api, compile_state)
