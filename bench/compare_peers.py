@@ -857,10 +857,8 @@ def gbench_section(path, seconds=None):
         f"{f' ({seconds:.0f} s)' if seconds else ''}; load average at start: "
         f"{' '.join(f'{x:.2f}' for x in context.get('load_avg', []))}"
     )
-    out.append(
-        f"- SIMD target: {context.get('rotary_simd_target')} (pinned: {context.get('rotary_simd_target_pinned', 'no')}); "
-        f"CPU: {context.get('cpu')}"
-    )
+    pinned = context.get("rotary_simd_target_pinned", "no")
+    out.append(f"- SIMD target: {context.get('rotary_simd_target')} (pinned: {pinned}); CPU: {context.get('cpu')}")
     out.append(f"- Bytes: {context.get('bytes_counted')}")
     out.append(
         '- Medians of the repetitions (`--benchmark_repetitions`); "limit GB/s" is the paired limit of each '

@@ -1,6 +1,6 @@
 """rotary.rms_norm_rotate against the torch sequence it replaces, on the prefill shape.
 
-    python bench/qk_norm_torch.py [--threads N] [--repeats R]
+    python bench/qk_norm_torch.py [--threads 1,2] [--repeats R] [--markdown]
 
 The shape of rotate_bench's qk_norm rows: T = 4096 tokens, 32 query and 8 key heads of 128,
 Qwen3's norms (transformers' Qwen3RMSNorm modules) and RoPE (theta 1e6). Three timings per dtype,
@@ -36,10 +36,27 @@ def median_ms(run, inputs, repeats):
 
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--threads", default="2", help="comma-separated thread counts (default %(default)s)")
     parser.add_argument("--repeats", type=int, default=15)
+    parser.add_argument("--markdown", action="store_true", help="print a section for bench/results-cpu.md")
     args = parser.parse_args()
-    torch.set_num_threads(args.threads)
+    rows = []
+    for threads in [int(t) for t in args.threads.split(",")]:
+        rows += timings(threads, args.repeats)
+    if args.markdown:
+        print(markdown(rows))
+        return
+    for r in rows:
+        print(
+            f"{r['dtype']:9s} threads {r['threads']}: torch {r['torch']:.2f} ms, unfused {r['unfused']:.2f} ms, "
+            f"fused {r['fused']:.2f} ms; fused vs torch {r['torch'] / r['fused']:.2f}x, "
+            f"vs unfused {r['unfused'] / r['fused']:.2f}x"
+        )
+
+
+def timings(threads, repeats):
+    """[{dtype, threads, torch, unfused, fused}] in ms, float32 and bfloat16."""
+    torch.set_num_threads(threads)
     config = AutoConfig.for_model(
         "qwen3",
         hidden_size=HEADS * HEAD_DIM,
@@ -50,18 +67,35 @@ def main():
         rope_theta=1e6,
         max_position_embeddings=T,
     )
-    rope = rotary.Rope(rotary.config_from_dict(config.to_dict()), cache_positions=T, max_threads=args.threads)
+    rope = rotary.Rope(rotary.config_from_dict(config.to_dict()), cache_positions=T, max_threads=threads)
     embedding = qwen3.Qwen3RotaryEmbedding(config)
     positions = torch.arange(T).view(1, T)
+    rows = []
     for dtype in (torch.float32, torch.bfloat16):
-        times = measure(dtype, config, rope, embedding, positions, args.repeats)
-        fused = times["fused"]
-        ratios = f"fused vs torch {times['torch'] / fused:.2f}x, vs unfused {times['unfused'] / fused:.2f}x"
-        print(
-            f"{str(dtype).replace('torch.', ''):9s} threads {args.threads}: "
-            + ", ".join(f"{name} {ms:.2f} ms" for name, ms in times.items())
-            + f"; {ratios}"
+        times = measure(dtype, config, rope, embedding, positions, repeats)
+        rows.append({"dtype": str(dtype).replace("torch.", ""), "threads": threads, **times})
+    return rows
+
+
+def markdown(rows):
+    out = [
+        "## Fused QK-RMSNorm + RoPE against the torch sequence (bench/qk_norm_torch.py)\n",
+        (
+            f"Prefill, Qwen3's norms and RoPE: {T} tokens, {HEADS} Q + {KV_HEADS} KV heads x {HEAD_DIM}, "
+            "in place, medians. torch: transformers' Qwen3RMSNorm modules, then its apply_rotary_pos_emb "
+            "(cos/sin computed outside the timing); unfused: the same norm modules, then "
+            "rotary.Rope.rotate; fused: rotary.rms_norm_rotate.\n"
+        ),
+        "| dtype | threads | torch ms | unfused ms | fused ms | fused vs torch | fused vs unfused (goal >= 1.6x) |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        speedup = r["unfused"] / r["fused"]
+        out.append(
+            f"| {r['dtype']} | {r['threads']} | {r['torch']:.1f} | {r['unfused']:.1f} | {r['fused']:.1f} | "
+            f"{r['torch'] / r['fused']:.1f}x | {speedup:.1f}x ({'met' if speedup >= 1.6 else 'not met'}) |"
         )
+    return "\n".join(out) + "\n"
 
 
 def measure(dtype, config, rope, embedding, positions, repeats):
