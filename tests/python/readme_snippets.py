@@ -58,6 +58,15 @@ k_new, v_new, new_positions = torch.randn(3, 8, 128), torch.randn(3, 8, 128), to
 key_cache, value_cache = torch.zeros(4, 16, 8, 128), torch.zeros(4, 16, 8, 128)
 slots = torch.tensor([2 * 16 + 0, 2 * 16 + 1, 2 * 16 + 2])
 """,
+    "rotary.rms_norm_rotate(rope, q, positions, k, q_norm=attn.q_norm": """
+import torch
+from transformers import Qwen3Config, Qwen3ForCausalLM
+torch.manual_seed(0)
+model = Qwen3ForCausalLM(Qwen3Config(vocab_size=64, hidden_size=64, intermediate_size=128, num_hidden_layers=1,
+                                     num_attention_heads=4, num_key_value_heads=2, head_dim=16)).eval()
+q, k = torch.randn(1, 5, 4, 16), torch.randn(1, 5, 2, 16)
+positions = torch.arange(5)
+""",
     "rotary.patch(model)": """
 import torch
 from transformers import LlamaConfig, LlamaForCausalLM
@@ -79,6 +88,13 @@ CPP_CONTEXTS = {
         (
             "const rotary::Rope& rope, rotary::TensorView q, rotary::ConstTensorView k, rotary::ConstTensorView v,"
             " std::span<const int64_t> positions, std::span<float> out"
+        ),
+    ),
+    "rotary::rms_norm_rotate(rope, norms": (
+        "",
+        (
+            "const rotary::Rope& rope, rotary::TensorView q, rotary::TensorView k, std::span<const int64_t> positions,"
+            " const std::vector<float>& q_norm_weight, const std::vector<float>& k_norm_weight"
         ),
     ),
     "rotary::CudaRope rope(config)": (
