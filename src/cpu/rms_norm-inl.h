@@ -17,6 +17,7 @@
 #include <type_traits>
 
 #include "cpu/rms_norm.h"
+#include "cpu/storage-inl.h"
 #include "hwy/highway.h"
 #include "numeric/float16.h"
 
@@ -36,45 +37,6 @@ inline constexpr bool kVectorFloat16 = true;
 template <typename Storage>
 inline constexpr bool kVectorised = !std::is_same_v<Storage, Float16> || kVectorFloat16;
 
-template <class D, typename Storage>
-HWY_INLINE hn::Vec<D> LoadAsFloat(D d, const Storage* p) {
-  if constexpr (std::is_same_v<Storage, float>) {
-    return hn::LoadU(d, p);
-  } else if constexpr (std::is_same_v<Storage, Float16>) {
-    const hn::Rebind<hwy::float16_t, D> d16;
-    return hn::PromoteTo(d, hn::LoadU(d16, reinterpret_cast<const hwy::float16_t*>(p)));
-  } else {
-    // bfloat16 is the upper half of a float32: widening is a shift of the bits.
-    const hn::Rebind<uint16_t, D> du16;
-    const hn::Rebind<uint32_t, D> du32;
-    const auto wide = hn::PromoteTo(du32, hn::LoadU(du16, reinterpret_cast<const uint16_t*>(p)));
-    return hn::BitCast(d, hn::ShiftLeft<16>(wide));
-  }
-}
-
-// Rounds to the storage type once, to nearest even (bfloat16: NaN stays a quiet NaN), as
-// numeric/float16.h's one-lane conversions do.
-template <class D, typename Storage>
-HWY_INLINE void StoreRounded(D d, hn::Vec<D> v, Storage* p) {
-  if constexpr (std::is_same_v<Storage, float>) {
-    hn::StoreU(v, d, p);
-  } else if constexpr (std::is_same_v<Storage, Float16>) {
-    const hn::Rebind<hwy::float16_t, D> d16;
-    hn::StoreU(hn::DemoteTo(d16, v), d16, reinterpret_cast<hwy::float16_t*>(p));
-  } else {
-    const hn::Rebind<uint32_t, D> du32;
-    const hn::Rebind<uint16_t, D> du16;
-    const auto bits = hn::BitCast(du32, v);
-    const auto odd = hn::And(hn::ShiftRight<16>(bits), hn::Set(du32, 1u));
-    const auto nearest = hn::Add(bits, hn::Add(hn::Set(du32, 0x7FFFu), odd));
-    const auto nan = hn::Or(bits, hn::Set(du32, 0x00400000u));
-    const auto chosen = hn::IfThenElse(hn::RebindMask(du32, hn::IsNaN(v)), nan, nearest);
-    // The upper halves fit 16 bits: an ordered truncation of each lane.
-    const auto upper = hn::ShiftRight<16>(chosen);
-    hn::StoreU(hn::TruncateTo(du16, upper), du16, reinterpret_cast<uint16_t*>(p));
-  }
-}
-
 // Adds the squares of x[0, n) to the 8 partial sums (see the top of the file).
 template <typename Storage>
 HWY_INLINE void AddSquares(const Storage* x, int64_t n, float* partial) {
@@ -86,7 +48,7 @@ HWY_INLINE void AddSquares(const Storage* x, int64_t n, float* partial) {
     if (lanes == 8) {
       auto sum = hn::LoadU(d, partial);
       for (; j < whole; j += 8) {
-        const auto v = LoadAsFloat(d, x + j);
+        const auto v = LoadFloats(d, x + j);
         sum = hn::Add(sum, hn::Mul(v, v));
       }
       hn::StoreU(sum, d, partial);
@@ -94,8 +56,8 @@ HWY_INLINE void AddSquares(const Storage* x, int64_t n, float* partial) {
       auto low = hn::LoadU(d, partial);
       auto high = hn::LoadU(d, partial + 4);
       for (; j < whole; j += 8) {
-        const auto a = LoadAsFloat(d, x + j);
-        const auto b = LoadAsFloat(d, x + j + 4);
+        const auto a = LoadFloats(d, x + j);
+        const auto b = LoadFloats(d, x + j + 4);
         low = hn::Add(low, hn::Mul(a, a));
         high = hn::Add(high, hn::Mul(b, b));
       }
@@ -119,13 +81,13 @@ HWY_INLINE void ScaleHead(const Storage* x, int64_t n, float r, const float* mul
     const int64_t lanes = static_cast<int64_t>(hn::Lanes(d));
     const auto rv = hn::Set(d, r);
     for (; j + lanes <= n; j += lanes) {
-      auto y = hn::Mul(LoadAsFloat(d, x + j), rv);
+      auto y = hn::Mul(LoadFloats(d, x + j), rv);
       if (round_before_weight) {
         // The storage round trip is the rounding: out is this head's scratch, in L1.
-        StoreRounded(d, y, out + j);
-        y = LoadAsFloat(d, out + j);
+        StoreFloats(d, y, out + j);
+        y = LoadFloats(d, out + j);
       }
-      StoreRounded(d, hn::Mul(y, hn::LoadU(d, multiplier + j)), out + j);
+      StoreFloats(d, hn::Mul(y, hn::LoadU(d, multiplier + j)), out + j);
     }
   }
   for (; j < n; ++j) {
