@@ -14,7 +14,7 @@ import numpy as np
 
 from . import _rotary
 from ._errors import invalid
-from ._rope import _as_positions, _layout_and_tokens, _mark_modified, _readable, _torch_tensor, _writable
+from ._rope import _as_positions, _layout_and_tokens, _mark_modified, _readable, _targets, _torch_tensor, _writable
 
 _SCOPES = ("head", "token", "auto")
 _DTYPE_NAMES = {"float32": "float32", "float16": "float16", "bfloat16": "bfloat16"}
@@ -268,10 +268,7 @@ def rms_norm_rotate(rope, q, positions, k=None, *, q_norm, k_norm=None, q_out=No
     k_tuple = None
     if k is not None:
         k_tuple = _as_norm(k_norm, "k_norm")._as_tuple(k, layout, "k")
-    q_target = _writable(q if q_out is None else q_out, "q" if q_out is None else "q_out")
-    k_target = None
-    if k is not None:
-        k_target = _writable(k if k_out is None else k_out, "k" if k_out is None else "k_out")
+    q_target, k_target = _targets(q, k, q_out, k_out)
     _rotary.rms_norm_rotate(
         rope._rope,
         _readable(q),

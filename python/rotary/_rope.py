@@ -106,6 +106,15 @@ def _writable(x, name):
     return x
 
 
+def _targets(q, k, q_out, k_out):
+    """The tensors a call writes: q_out (else q) and k_out (else k, None without k), each checked
+    writable; errors name the argument."""
+    q_target = _writable(q if q_out is None else q_out, "q" if q_out is None else "q_out")
+    if k is None:
+        return q_target, None
+    return q_target, _writable(k if k_out is None else k_out, "k" if k_out is None else "k_out")
+
+
 def _mark_modified(x):
     # Memory written through DLPack bypasses PyTorch's version counter; bump it so that autograd
     # still notices when a tensor it saved for a backward pass was overwritten.
@@ -353,10 +362,7 @@ class Rope:
         flat_positions, axes = _as_positions(positions, token_shape, self.num_axes)
         if k is None and k_out is not None:
             raise invalid("k_out", "given without k")
-        q_target = _writable(q if q_out is None else q_out, "q" if q_out is None else "q_out")
-        k_target = None
-        if k is not None:
-            k_target = _writable(k if k_out is None else k_out, "k" if k_out is None else "k_out")
+        q_target, k_target = _targets(q, k, q_out, k_out)
         self._rope.rotate(
             _readable(q),
             q_target,
@@ -411,10 +417,7 @@ class Rope:
             device_positions = torch.from_numpy(flat).to(q.device)
         if k is None and k_out is not None:
             raise invalid("k_out", "given without k")
-        q_target = _writable(q if q_out is None else q_out, "q" if q_out is None else "q_out")
-        k_target = None
-        if k is not None:
-            k_target = _writable(k if k_out is None else k_out, "k" if k_out is None else "k_out")
+        q_target, k_target = _targets(q, k, q_out, k_out)
         with torch.cuda.device(q.device):
             stream = torch.cuda.current_stream(q.device).cuda_stream
             self._rope.rotate_cuda(

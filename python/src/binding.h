@@ -19,6 +19,7 @@
 #include <nanobind/ndarray.h>
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <span>
 #include <string>
@@ -231,6 +232,13 @@ struct PyRope {
 
 // rotary.Rope (needs RopeConfig) with its CPU and CUDA rotations.
 void bind_rope(nb::module_& m);
+
+// A batch that does not fold into one view, one library call per entry: first what no entry's
+// call can see (one position per token, every position, the entries' memory against each other),
+// then entry(rope, b, positions of entry b) for each b, `rope` giving the whole call's frequency
+// set (a Rope pinned to it where the set depends on the length). Runs without the GIL.
+void for_each_entry(const PyRope& self, const RotateOperands& ops, const Positions& positions,
+                    const std::function<void(const Rope&, int64_t, const Positions&)>& entry);
 
 // --- cuda_binding.cc -----------------------------------------------------------------------------
 

@@ -38,31 +38,6 @@ RmsNorm norm_of(const NormTuple& t, const std::string& name) {
   return norm;
 }
 
-// A batch that does not fold into one view: one call per entry, after the checks no entry's call
-// can see, with the frequency set of the whole call (a Rope pinned to it where it depends on the
-// length). Runs without the GIL.
-void per_entry(const PyRope& self, const QkNorm& norms, const RotateOperands& ops,
-               const Positions& positions) {
-  const Batched& q = ops.q;
-  if (positions.size() != q.batch * q.tokens) {
-    invalid("positions", "expected one position per token (" + std::to_string(q.batch * q.tokens) +
-                             "), got " + std::to_string(positions.size()));
-  }
-  const Frequencies call_frequencies = self.rope.frequencies_for(positions);
-  check_batched_memory(ops);
-  std::optional<Rope> pinned;
-  if (!self.fixed && frequencies_depend_on_length(self.rope.config())) {
-    RopeOptions options = self.rope.options();
-    options.cache_positions = 0;
-    pinned.emplace(self.rope.config(), call_frequencies, options);
-  }
-  const Rope& rope = pinned ? *pinned : self.rope;
-  for (int64_t b = 0; b < q.batch; ++b) {
-    rms_norm_rotate(rope, norms, q.entry(b), ops.qo.entry(b), ops.k_entry(b), ops.ko_entry(b),
-                    positions.slice(b * q.tokens, q.tokens));
-  }
-}
-
 void norm_rotate(const PyRope& self, nb::handle q_obj, nb::handle q_out_obj, nb::handle k_obj,
                  nb::handle k_out_obj, const PositionArray& positions_array, int num_axes,
                  const std::string& layout, const NormTuple& q_norm,
@@ -80,7 +55,10 @@ void norm_rotate(const PyRope& self, nb::handle q_obj, nb::handle q_out_obj, nb:
                     ops.ko_folded(), positions);
     return;
   }
-  per_entry(self, norms, ops, positions);
+  for_each_entry(self, ops, positions, [&](const Rope& rope, int64_t b, const Positions& entry) {
+    rms_norm_rotate(rope, norms, ops.q.entry(b), ops.qo.entry(b), ops.k_entry(b), ops.ko_entry(b),
+                    entry);
+  });
 }
 
 // rms_norm_rotate_append from Python: q (or None), k, v of layout "shd" (tokens, heads, head_dim).

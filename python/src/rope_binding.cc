@@ -54,31 +54,11 @@ PyRope make_rope(const RopeConfig& config, const std::string& angle_mode, int64_
   return with_cuda(Rope(config, f, options), true);
 }
 
-// The rotation of a batch that does not fold: one library call per batch entry, after everything
-// that a per-entry check cannot see. Runs without the GIL.
 void rotate_per_entry(const PyRope& self, const RotateOperands& ops, const Positions& positions,
                       Direction direction) {
-  const Batched& q = ops.q;
-  if (positions.size() != q.batch * q.tokens) {
-    invalid("positions", "expected one position per token (" + std::to_string(q.batch * q.tokens) +
-                             "), got " + std::to_string(positions.size()));
-  }
-  // Checks every position and gives the call's frequency set.
-  const Frequencies call_frequencies = self.rope.frequencies_for(positions);
-  check_batched_memory(ops);
-  const bool per_call = !self.fixed && frequencies_depend_on_length(self.rope.config());
-  std::optional<Rope> pinned;
-  if (per_call) {
-    RopeOptions options = self.rope.options();
-    options.cache_positions = 0;
-    pinned.emplace(self.rope.config(), call_frequencies, options);
-  }
-  const Rope& rope = pinned ? *pinned : self.rope;
-  for (int64_t b = 0; b < q.batch; ++b) {
-    const Positions entry_positions = positions.slice(b * q.tokens, q.tokens);
-    rope.rotate(q.entry(b), ops.qo.entry(b), ops.k_entry(b), ops.ko_entry(b), entry_positions,
-                direction);
-  }
+  for_each_entry(self, ops, positions, [&](const Rope& rope, int64_t b, const Positions& entry) {
+    rope.rotate(ops.q.entry(b), ops.qo.entry(b), ops.k_entry(b), ops.ko_entry(b), entry, direction);
+  });
 }
 
 // The rotation of described operands: one library call when every operand folds, else one per
@@ -194,6 +174,26 @@ void cos_sin(const PyRope& r, const PositionArray& positions, int num_axes, Floa
 }
 
 }  // namespace
+
+void for_each_entry(const PyRope& self, const RotateOperands& ops, const Positions& positions,
+                    const std::function<void(const Rope&, int64_t, const Positions&)>& entry) {
+  const Batched& q = ops.q;
+  if (positions.size() != q.batch * q.tokens) {
+    invalid("positions", "expected one position per token (" + std::to_string(q.batch * q.tokens) +
+                             "), got " + std::to_string(positions.size()));
+  }
+  // Checks every position and gives the call's frequency set.
+  const Frequencies call_frequencies = self.rope.frequencies_for(positions);
+  check_batched_memory(ops);
+  std::optional<Rope> pinned;
+  if (!self.fixed && frequencies_depend_on_length(self.rope.config())) {
+    RopeOptions options = self.rope.options();
+    options.cache_positions = 0;
+    pinned.emplace(self.rope.config(), call_frequencies, options);
+  }
+  const Rope& rope = pinned ? *pinned : self.rope;
+  for (int64_t b = 0; b < q.batch; ++b) entry(rope, b, positions.slice(b * q.tokens, q.tokens));
+}
 
 void bind_rope(nb::module_& m) {
   nb::class_<PyRope>(m, "Rope")
