@@ -49,6 +49,7 @@ import numpy as np, torch, rotary
 q, k = torch.randn(577, 16, 88), torch.randn(577, 16, 88)
 """,
     "def broken_rope(": "",
+    "rd.packed_shard(cu_seqlens": "",
     'rotary.config_from_file("tests/data/configs/llama-3.1-8b.json")': "",
     "rt.apply_rotary(q, k, positions, rope": """
 import torch
