@@ -261,8 +261,6 @@ def rms_norm_rotate(rope, q, positions, k=None, *, q_norm, k_norm=None, q_out=No
     q_norm = _as_norm(q_norm, "q_norm")
     if k is not None and k_norm is None:
         raise invalid("k_norm", "required when k is given")
-    if k is None and k_out is not None:
-        raise invalid("k_out", "given without k")
     flat_positions, axes = _as_positions(positions, token_shape, rope.num_axes)
     q_tuple = q_norm._as_tuple(q, layout, "q")
     k_tuple = None

@@ -109,6 +109,8 @@ def _writable(x, name):
 def _targets(q, k, q_out, k_out):
     """The tensors a call writes: q_out (else q) and k_out (else k, None without k), each checked
     writable; errors name the argument."""
+    if k is None and k_out is not None:
+        raise invalid("k_out", "given without k")
     q_target = _writable(q if q_out is None else q_out, "q" if q_out is None else "q_out")
     if k is None:
         return q_target, None
@@ -360,8 +362,6 @@ class Rope:
         if _torch_tensor(q) and q.is_cuda:
             return self._rotate_cuda(q, positions, k, q_out, k_out, inverse, layout, token_shape)
         flat_positions, axes = _as_positions(positions, token_shape, self.num_axes)
-        if k is None and k_out is not None:
-            raise invalid("k_out", "given without k")
         q_target, k_target = _targets(q, k, q_out, k_out)
         self._rope.rotate(
             _readable(q),
@@ -415,8 +415,6 @@ class Rope:
             flat, axes = _as_positions(positions, token_shape, self.num_axes)
             sequence_length = int(flat.max()) + 1 if flat.size else 0
             device_positions = torch.from_numpy(flat).to(q.device)
-        if k is None and k_out is not None:
-            raise invalid("k_out", "given without k")
         q_target, k_target = _targets(q, k, q_out, k_out)
         with torch.cuda.device(q.device):
             stream = torch.cuda.current_stream(q.device).cuda_stream
