@@ -15,6 +15,7 @@
 #include "rotary/layers.h"
 #include "rotary/limits.h"
 #include "rotary/multimodal.h"
+#include "rotary/packing.h"
 #include "rotary/positions.h"
 #include "rotary/qk_norm.h"
 #include "rotary/rope.h"
