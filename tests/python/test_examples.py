@@ -51,6 +51,7 @@ def test_a_patched_model_generates_the_same_tokens():
             "| 1 | 0 | 10 11 12 13 14 15 16 17 18 19 | 10 11 12 13 14 15 16 17 18 19 |",
         ),
     ],
+    ids=["zigzag-packed", "contiguous-unpacked"],
 )
 def test_context_parallel_shards_gather_into_the_whole_rotation(args, rank_1_row):
     # Two processes over gloo on CPU, as torchrun launches them; one OpenMP thread each on a small CI box.
