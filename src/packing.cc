@@ -128,10 +128,14 @@ int64_t copy_chunk(std::span<const int64_t> cu_seqlens, std::span<const int64_t>
 
 }  // namespace
 
+int64_t packed_tokens(std::span<const int64_t> cu_seqlens, std::span<const int64_t> offsets) {
+  check_packed(cu_seqlens, offsets);
+  return cu_seqlens.back();
+}
+
 void packed_positions(std::span<const int64_t> cu_seqlens, std::span<const int64_t> offsets,
                       std::span<int64_t> positions) {
-  check_packed(cu_seqlens, offsets);
-  check_size(positions, cu_seqlens.back(), "positions", "one per token");
+  check_size(positions, packed_tokens(cu_seqlens, offsets), "positions", "one per token");
   for (int64_t s = 0; s < sequence_count(cu_seqlens); ++s) {
     const int64_t start = cu_seqlens[static_cast<std::size_t>(s)], offset = offset_of(offsets, s);
     for (int64_t i = 0; i < length_of(cu_seqlens, s); ++i) {

@@ -67,6 +67,13 @@ TEST(PackedPositions, RestartPerSequenceFromTheirOffsets) {
   EXPECT_EQ(positions, (Ints{5, 6, 7, 2, 3, 4, 5}));
 }
 
+TEST(PackedPositions, TokensAreTheLastCumulativeLength) {
+  EXPECT_EQ(packed_tokens(Ints{0, 3, 3, 7}, {}), 7);
+  EXPECT_EQ(packed_tokens(Ints{0}, {}), 0);
+  EXPECT_EQ(testing::thrown_by([] { packed_tokens(Ints{0, 3, 2}, {}); }).argument(), "cu_seqlens");
+  EXPECT_EQ(testing::thrown_by([] { packed_tokens(Ints{0, 3}, Ints{-2}); }).argument(), "offsets");
+}
+
 TEST(PackedPositions, NoSequencesAndEmptySequencesGiveNoPositions) {
   Ints none;
   packed_positions(Ints{0}, {}, none);

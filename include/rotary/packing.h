@@ -47,6 +47,10 @@ enum class CpScheme {
   kZigzag,      // 2 * cp_size chunks, rank r holds chunks r and 2 * cp_size - 1 - r
 };
 
+// The number of tokens of a packed batch, cu_seqlens.back(), once cu_seqlens and offsets are
+// checked (as packed_positions checks them). For sizing packed_positions' output.
+int64_t packed_tokens(std::span<const int64_t> cu_seqlens, std::span<const int64_t> offsets);
+
 // The positions of a packed batch: token t of sequence s gets offsets[s] + t - cu_seqlens[s].
 // `positions` holds cu_seqlens.back() values (one per token).
 void packed_positions(std::span<const int64_t> cu_seqlens, std::span<const int64_t> offsets,
