@@ -31,10 +31,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from . import _rotary
 from ._errors import invalid
-from ._limits import allocating, check_size
+from ._limits import allocating, check_size, integer
 
 SCHEMES = ("contiguous", "zigzag")
+
+# The layouts and every check of cu_seqlens, offsets, cp_size and cp_rank are the C++ library's
+# (include/rotary/packing.h), which inference engines share; this module coerces the arguments and
+# bounds the sizes before the core allocates.
 
 
 @dataclass(frozen=True)
@@ -52,20 +57,15 @@ def _int_array(value, name, ndim=1):
     array = np.asarray(value)
     if array.ndim != ndim or (array.size and not np.issubdtype(array.dtype, np.integer)):
         raise invalid(name, f"expected a {ndim}-d array of integers, got shape {array.shape} of {array.dtype}")
-    return array.astype(np.int64, copy=False)
+    return np.ascontiguousarray(array, dtype=np.int64)
 
 
 def _check_cp(cp_size, cp_rank, scheme):
-    if not isinstance(cp_size, (int, np.integer)) or cp_size < 1:
-        raise invalid("cp_size", f"expected an integer >= 1, got {cp_size!r}")
-    if not isinstance(cp_rank, (int, np.integer)) or not 0 <= cp_rank < cp_size:
-        raise invalid("cp_rank", f"expected an integer in [0, cp_size = {cp_size}), got {cp_rank!r}")
+    """The Python side of the checks: integers and a known scheme (the ranges are the core's)."""
+    cp_size, cp_rank = integer(cp_size, "cp_size"), integer(cp_rank, "cp_rank")
     if scheme not in SCHEMES:
         raise invalid("scheme", f"expected one of {SCHEMES}, got {scheme!r}")
-
-
-def _chunks(scheme, cp_size):
-    return cp_size if scheme == "contiguous" else 2 * cp_size
+    return cp_size, cp_rank
 
 
 def shard_indices(length, cp_size, cp_rank, scheme="zigzag", *, name="length"):
@@ -74,19 +74,17 @@ def shard_indices(length, cp_size, cp_rank, scheme="zigzag", *, name="length"):
     ``length`` must divide into ``cp_size`` (contiguous) or ``2 * cp_size`` (zigzag) equal chunks;
     otherwise :class:`rotary.Error` says so (pad the sequence, as the attention kernels require).
     """
-    _check_cp(cp_size, cp_rank, scheme)
-    if not isinstance(length, (int, np.integer)) or length < 0:
+    cp_size, cp_rank = _check_cp(cp_size, cp_rank, scheme)
+    if isinstance(length, bool) or not isinstance(length, (int, np.integer)) or length < 0:
         raise invalid(name, f"expected an integer >= 0, got {length!r}")
-    chunks = _chunks(scheme, cp_size)
-    if length % chunks:
-        raise invalid(
-            name,
-            f"{length} tokens do not split into {chunks} equal chunks ({scheme} over cp_size = {cp_size}); "
-            f"pad to a multiple of {chunks}",
-        )
-    size = length // chunks
-    owned = [cp_rank] if scheme == "contiguous" else [cp_rank, chunks - 1 - cp_rank]
-    return np.concatenate([np.arange(c * size, (c + 1) * size, dtype=np.int64) for c in owned])
+    try:
+        return packed_shard([0, length], cp_size, cp_rank, scheme).indices
+    except _rotary.Error as error:
+        if error.argument != "cu_seqlens":
+            raise
+        # The one sequence of cu_seqlens = [0, length] is the caller's `name`.
+        message = str(error).removeprefix("cu_seqlens: ").removeprefix("sequence 0: ")
+        raise invalid(name, message) from None
 
 
 def shard(length, cp_size, cp_rank, scheme="zigzag", *, offset=0):
@@ -103,29 +101,25 @@ def packed_positions(cu_seqlens, offsets=None):
     and TransformerEngine's convention). ``offsets``: each sequence's first position (default 0),
     e.g. the tokens of a prefix already cached.
     """
-    cu, offsets = _check_packed(cu_seqlens, offsets)
-    tokens = int(cu[-1])
+    cu, offsets = _packed_arrays(cu_seqlens, offsets)
+    tokens = _rotary.packed_tokens(cu, offsets)
     # Bounded before allocating: cu_seqlens is the caller's number, not memory that exists.
-    need = check_size("cu_seqlens", f"{tokens} tokens", tokens * 8 * 3, "positions (int64, with scratch)")
-    return allocating(
-        "cu_seqlens", need, lambda: np.arange(tokens, dtype=np.int64) - np.repeat(cu[:-1] - offsets, np.diff(cu))
-    )
+    need = check_size("cu_seqlens", f"{tokens} tokens", tokens * 8, "positions (int64)")
+    return allocating("cu_seqlens", need, lambda: _rotary.packed_positions(cu, offsets))
 
 
 def packed_shard(cu_seqlens, cp_size, cp_rank, scheme="zigzag", *, offsets=None):
     """Rank ``cp_rank``'s :class:`Shard` of a packed batch: every sequence cut into ``cp_size``
     (contiguous) or ``2 * cp_size`` (zigzag) chunks on its own, the rank's part of each in sequence
     order. Each sequence's length must divide into the chunks."""
-    _check_cp(cp_size, cp_rank, scheme)
-    cu, offsets = _check_packed(cu_seqlens, offsets)
-    positions = packed_positions(cu, offsets)
-    parts = [
-        cu[s] + shard_indices(int(cu[s + 1] - cu[s]), cp_size, cp_rank, scheme, name=f"cu_seqlens (sequence {s})")
-        for s in range(len(cu) - 1)
-    ]
-    indices = np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
-    local = np.concatenate([[0], np.cumsum([len(p) for p in parts], dtype=np.int64)])
-    return Shard(indices=indices, positions=positions[indices], cu_seqlens=local.astype(np.int64))
+    cp_size, cp_rank = _check_cp(cp_size, cp_rank, scheme)
+    cu, offsets = _packed_arrays(cu_seqlens, offsets)
+    size = _rotary.packed_shard_size(cu, cp_size, scheme)
+    need = check_size("cu_seqlens", f"{size} tokens per rank", size * 8 * 2, "indices and positions (int64)")
+    indices, positions, local = allocating(
+        "cu_seqlens", need, lambda: _rotary.packed_shard(cu, offsets, cp_size, cp_rank, scheme)
+    )
+    return Shard(indices=indices, positions=positions, cu_seqlens=local)
 
 
 def shard_mrope_positions(position_ids, indices):
@@ -138,18 +132,15 @@ def shard_mrope_positions(position_ids, indices):
     return ids[:, idx]
 
 
-def _check_packed(cu_seqlens, offsets):
+def _packed_arrays(cu_seqlens, offsets):
+    """cu_seqlens and offsets (none: an empty array, every sequence from 0) as int64 arrays for the
+    core, which checks their values."""
     cu = _int_array(cu_seqlens, "cu_seqlens")
-    if cu.size < 1 or cu[0] != 0:
-        raise invalid("cu_seqlens", "expected the cumulative sequence lengths, starting at 0")
-    if np.any(np.diff(cu) < 0):
-        raise invalid("cu_seqlens", "expected non-decreasing values (cumulative lengths)")
-    sequences = cu.size - 1
     if offsets is None:
-        return cu, np.zeros(sequences, dtype=np.int64)
+        return cu, np.zeros(0, dtype=np.int64)
     offsets = _int_array(offsets, "offsets")
-    if offsets.size != sequences:
-        raise invalid("offsets", f"expected one offset per sequence ({sequences}), got {offsets.size}")
-    if np.any(offsets < 0):
-        raise invalid("offsets", "expected offsets >= 0")
+    sequences = cu.size - 1
+    if offsets.size == 0 and sequences > 0:
+        # The core reads no offsets as all zero; offsets given empty for sequences is a mistake.
+        raise invalid("offsets", f"expected one offset per sequence ({sequences}), got 0")
     return cu, offsets

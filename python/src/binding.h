@@ -13,6 +13,8 @@
 //   qk_norm_binding.cc   RMSNorm of q and k fused with the rotation (rotary/qk_norm.h).
 //   verify_binding.cc    the verifier's core (rotary/verify.h) for rotary.verify.
 //   decay_binding.cc     RoFormer's long-term decay bound (rotary/decay.h) for rotary.plot.
+//   packing_binding.cc   packed sequences and their context-parallel shards (rotary/packing.h)
+//                        for rotary.distributed.
 #pragma once
 
 #include <nanobind/nanobind.h>
@@ -275,5 +277,10 @@ void bind_verify(nb::module_& m);
 
 // long_term_decay_bound(inv_freq, distances): B(r) at each distance, as a float64 array.
 void bind_decay(nb::module_& m);
+
+// --- packing_binding.cc --------------------------------------------------------------------------
+
+// packed_tokens, packed_positions, packed_shard_size and packed_shard over int64 NumPy arrays.
+void bind_packing(nb::module_& m);
 
 }  // namespace rotary::python

@@ -28,4 +28,5 @@ NB_MODULE(_rotary, m) {
   rotary::python::bind_qk_norm(m);   // rms_norm_rotate, after Rope
   rotary::python::bind_verify(m);    // the verifier's core, after RopeConfig
   rotary::python::bind_decay(m);     // the long-term decay bound
+  rotary::python::bind_packing(m);   // packed sequences and context-parallel shards
 }

@@ -117,7 +117,7 @@ def test_mrope_position_ids_shard_like_the_tokens():
         (lambda: rd.packed_positions([0, 4], offsets=[1, 2]), "offsets", "one offset per sequence"),
         (lambda: rd.packed_positions([0, 4], offsets=[-1]), "offsets", ">= 0"),
         (lambda: rd.packed_positions([0, 2**50]), "cu_seqlens", "per request"),
-        (lambda: rd.packed_shard([0, 8, 14], 2, 0), "cu_seqlens (sequence 1)", "6 tokens"),
+        (lambda: rd.packed_shard([0, 8, 14], 2, 0), "cu_seqlens", "sequence 1: 6 tokens do not split"),
         (lambda: rd.shard_mrope_positions(np.zeros((3, 4), dtype=np.int64), [4]), "indices", "[0, 4)"),
     ],
 )
