@@ -14,7 +14,9 @@ schemes zigzag and contiguous. For each, medians (time.perf_counter_ns) of
                      cp_size, 8, 128), and rotary.torch.apply_rotary_ on the same shapes in bfloat16;
                      cos/sin cached for every position (Rope(cache_positions=131072)), the fastest
                      rotation, so the ratios are the helpers' largest share.
-Ratios are packed_shard's median over the rotation's. Prints a Markdown table on stdout.
+Ratios are packed_shard's median over the rotation's. Prints a Markdown table on stdout, then how
+many cores other processes kept busy meanwhile (/proc/stat less this process's own CPU time): on a
+shared machine the rotation, which uses every core, slows down the most.
 """
 
 import argparse
@@ -46,6 +48,17 @@ def cpu_model():
     except OSError:
         pass
     return platform.processor() or "unknown CPU"
+
+
+def busy_cpu_seconds():
+    """CPU time every process on the machine has used (/proc/stat), or None where there is none."""
+    try:
+        with open("/proc/stat") as f:
+            fields = [int(x) for x in f.readline().split()[1:]]
+    except (OSError, ValueError):
+        return None
+    user, nice, system, _idle, _iowait, irq, softirq, steal = fields[:8]
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
 
 
 def median_us(call, repeats):
@@ -84,14 +97,7 @@ def rows_for(name, lengths, rope, args):
     return rows
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--threads", type=int, default=os.cpu_count(), help="rotary max_threads (default: every core)")
-    parser.add_argument("--repeats", type=int, default=201, help="timed calls per helper median")
-    parser.add_argument("--rotation-repeats", type=int, default=15, help="timed calls per rotation median")
-    args = parser.parse_args()
-    torch.set_num_threads(args.threads)
-    rope = rotary.Rope("llama-3.1-8b", cache_positions=max(sum(x) for x in BATCHES.values()), max_threads=args.threads)
+def print_header(args):
     print(f"CPU: {cpu_model()}, {os.cpu_count()} logical CPUs; rotary threads: {args.threads}")
     print(
         f"Load average at start: {' '.join(f'{x:.2f}' for x in os.getloadavg())}; medians of {args.repeats} helper "
@@ -102,6 +108,18 @@ def main():
         "| rotate bf16 µs | packed_shard / rotate f32 | packed_shard / rotate bf16 |"
     )
     print("|---|---|---|---|---|---|---|---|---|---|")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--threads", type=int, default=os.cpu_count(), help="rotary max_threads (default: every core)")
+    parser.add_argument("--repeats", type=int, default=201, help="timed calls per helper median")
+    parser.add_argument("--rotation-repeats", type=int, default=15, help="timed calls per rotation median")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    rope = rotary.Rope("llama-3.1-8b", cache_positions=max(sum(x) for x in BATCHES.values()), max_threads=args.threads)
+    print_header(args)
+    start_wall, start_own, start_all = time.perf_counter(), time.process_time(), busy_cpu_seconds()
     for name, lengths in BATCHES.items():
         for batch, cp_size, scheme, tokens, shard_us, positions_us, rotate in rows_for(name, lengths, rope, args):
             f32, bf16 = rotate["float32"], rotate["bfloat16"]
@@ -110,6 +128,9 @@ def main():
                 f"| {bf16:.0f} | {shard_us / f32:.2%} | {shard_us / bf16:.2%} |",
                 flush=True,
             )
+    if start_all is not None:  # the timings are only as quiet as the machine was
+        others = busy_cpu_seconds() - start_all - (time.process_time() - start_own)
+        print(f"\nOther processes kept {others / (time.perf_counter() - start_wall):.2f} cores busy during the run.")
 
 
 if __name__ == "__main__":
