@@ -91,6 +91,7 @@ CPP_CONTEXTS = {
             " std::span<const int64_t> positions, std::span<float> out"
         ),
     ),
+    "rotary::packed_shard(cu_seqlens": ("", ""),
     "rotary::rms_norm_rotate(rope, norms": (
         "",
         (
