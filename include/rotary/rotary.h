@@ -10,6 +10,7 @@
 #include "rotary/error.h"
 #include "rotary/float16.h"
 #include "rotary/frequencies.h"
+#include "rotary/gguf.h"
 #include "rotary/json.h"
 #include "rotary/kv_cache.h"
 #include "rotary/layers.h"
