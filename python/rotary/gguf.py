@@ -1,0 +1,325 @@
+"""The RoPE-relevant metadata of a llama.cpp GGUF file, read in Python with llama.cpp's own ``gguf``
+package (``pip install "rotary[gguf]"``).
+
+Example::
+
+    import rotary.gguf
+    metadata = rotary.gguf.read_metadata("model.gguf")
+    metadata.architecture                          # "llama"
+    metadata.keys["llama.rope.freq_base"]          # 500000.0
+    metadata.rope_tensors["rope_freqs"]            # float32 array, one factor per rotated pair
+
+Values follow the rules of the C++ reader (``rotary/gguf.h``), so that both read a file alike:
+integers of every width become ``int`` (a uint64 above 2^63 - 1 is refused by name), float32 and
+float64 become ``float`` (a float32 exactly as stored: 0.1 reads back as 0.10000000149011612), bools
+``bool``, strings ``str``; an array of numbers becomes a tuple (of ints for integer and bool
+elements, of floats for float elements). Arrays of strings, arrays of arrays (tokenizer
+vocabularies and merges), arrays of more than 2^20 numbers and strings over 16 MiB are read past and
+not kept. The file is closed and unmapped when :func:`read_metadata` returns or raises.
+"""
+
+import os
+import re
+import struct
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import _rotary
+from ._errors import invalid
+
+__all__ = ["GgufMetadata", "ROPE_TENSORS", "read_metadata"]
+
+#: The RoPE tensors kept, by GGUF tensor name without ".weight" (llama.cpp's LLM_TENSOR_ROPE_*).
+ROPE_TENSORS = ("rope_freqs", "rope_factors_long", "rope_factors_short")
+
+_INSTALL_HINT = 'pip install "rotary[gguf]"'
+_HEADER = struct.Struct("<4sIQQ")  # magic, version, tensor_count, kv_count
+_VERSIONS = (2, 3)
+# The smallest encodings, which bound the counts the header claims by the bytes the file holds:
+# a key/value is a key length, a type and a one-byte value; a tensor info a name length, n_dims
+# (llama.cpp's reader accepts 0), a type and a data offset.
+_MIN_KEY_VALUE_BYTES = 8 + 4 + 1
+_MIN_TENSOR_INFO_BYTES = 8 + 4 + 4 + 8
+# What the C++ reader keeps, and so this one: no RoPE setting is larger.
+_MAX_KEPT_ARRAY_ELEMENTS = 1 << 20
+_MAX_KEPT_STRING_BYTES = 1 << 24
+_INT64_MAX = (1 << 63) - 1
+_PER_LAYER_ROPE = re.compile(r"blk\..*\.(" + "|".join(ROPE_TENSORS) + r")\.")
+
+
+@dataclass(frozen=True, eq=False)
+class GgufMetadata:
+    """What a GGUF file says about its RoPE.
+
+    Attributes
+    ----------
+    architecture : str
+        ``general.architecture`` ("llama", "qwen2", "phi3", ...).
+    keys : dict
+        Every key kept, by its full name (``"llama.rope.freq_base"``), with the value rules of the
+        module's description. The reader's own header fields (GGUF version, counts) are not keys.
+    rope_tensors : dict
+        The RoPE tensors present (a subset of :data:`ROPE_TENSORS`), each a read-only 1-D float32
+        array copied out of the file.
+    """
+
+    architecture: str
+    keys: dict
+    rope_tensors: dict
+
+
+def read_metadata(path) -> GgufMetadata:
+    """The metadata of the GGUF file `path`: every key and the RoPE tensors.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        A GGUF file (version 2 or 3, little-endian).
+
+    Returns
+    -------
+    GgufMetadata
+
+    Raises
+    ------
+    rotary.Error
+        On argument ``path``: the ``gguf`` package is not installed (``pip install "rotary[gguf]"``);
+        no such file, a directory, or a file that cannot be opened (code ``io_error``); a file
+        that is not a readable GGUF file, with the reason (code ``parse_error``): not GGUF, an
+        unknown version, counts the file cannot hold, a truncated file, what ``gguf.GGUFReader``
+        refuses, a value outside the rules above, no ``general.architecture``, a RoPE tensor that
+        is not float32, not finite or per layer.
+    """
+    gguf = _gguf()
+    path = os.fspath(path)
+    _check_header(path)
+    try:
+        return _read(gguf, path)
+    except _rotary.Error as e:
+        error = e
+    # Raised here, without the traceback of the reading frames: they hold views of the file's
+    # memory map, which would keep it mapped (and its descriptor open) as long as the error lives.
+    error.__traceback__ = error.__context__ = error.__cause__ = None
+    raise error
+
+
+# ---- the gguf package, imported when needed --------------------------------------------------
+
+
+def _gguf():
+    """llama.cpp's gguf package, or a rotary.Error that says how to install it."""
+    try:
+        import gguf
+    except ImportError:
+        raise invalid("path", f"reading GGUF files needs the gguf package: {_INSTALL_HINT}") from None
+    return gguf
+
+
+_reader_classes = {}
+
+
+def _reader_class(gguf):
+    """gguf.GGUFReader, bounded by the file's size and quick on the arrays rotary does not keep.
+
+    gguf.GGUFReader reads past the end of the file as empty arrays, so an array claiming 10^12
+    elements at the end of a file loops without end; and it reads arrays one element at a time (15 s
+    for a 150,000-token vocabulary). This subclass refuses every read that runs past the end of the
+    file, reads a numeric array in one slice and steps over string arrays and nested arrays
+    without building them. It overrides two helpers of gguf 0.19.0 (the version pinned by the
+    extra ``rotary[gguf]``).
+    """
+    if gguf not in _reader_classes:
+        _reader_classes[gguf] = _bounded_reader(gguf)
+    return _reader_classes[gguf]
+
+
+def _bounded_reader(gguf):
+    array_type = gguf.GGUFValueType.ARRAY
+    string_type = gguf.GGUFValueType.STRING
+
+    class BoundedReader(gguf.GGUFReader):
+        def _get(self, offset, dtype, count=1, override_order=None):
+            end = int(offset) + np.dtype(dtype).itemsize * int(count)
+            if end > self.data.shape[0]:
+                raise ValueError(
+                    f"{int(count)} x {np.dtype(dtype).name} at byte {int(offset)} run past the end of "
+                    f"the file ({self.data.shape[0]} bytes): truncated, or a count too large"
+                )
+            return super()._get(offset, dtype, count, override_order)
+
+        def _get_field_parts(self, orig_offs, raw_type):
+            if raw_type != array_type:
+                return super()._get_field_parts(orig_offs, raw_type)
+            element_type, count = self._get(orig_offs, np.uint32), self._get(orig_offs + 4, np.uint64)
+            element, n = gguf.GGUFValueType(int(element_type[0])), int(count[0])
+            scalar = self.gguf_scalar_to_np.get(element)
+            parts, data = [element_type, count], []
+            if scalar is not None:
+                values = self._get(orig_offs + 12, scalar, n)
+                end = orig_offs + 12 + values.nbytes
+                if n <= _MAX_KEPT_ARRAY_ELEMENTS:
+                    parts, data = [element_type, count, values], [2]
+            else:
+                end = self._skip_elements(orig_offs + 12, element, n, nested=False)
+            return end - orig_offs, parts, data, [array_type, element]
+
+        def _skip_elements(self, offset, element, n, nested):
+            """The offset after `n` string or array elements at `offset`, read no further than the file."""
+            scalar = self.gguf_scalar_to_np.get(element)
+            if scalar is not None:
+                return offset + self._get(offset, scalar, n).nbytes
+            if element == array_type and nested:
+                raise ValueError(f"an array of arrays of arrays at byte {offset}; expected at most one nesting")
+            smallest = 8 if element == string_type else 12  # a string's length; an array's type and count
+            if n > (self.data.shape[0] - offset) // smallest:
+                raise ValueError(
+                    f"{n} {element.name.lower()} elements at byte {offset} cannot fit in the rest of the file "
+                    f"({self.data.shape[0]} bytes)"
+                )
+            return self._skip_strings(offset, n) if element == string_type else self._skip_arrays(offset, n)
+
+        def _skip_strings(self, offset, n):
+            size = self.data.shape[0]
+            length = struct.Struct(("<" if self.endianess == gguf.GGUFEndian.LITTLE else ">") + "Q")
+            with memoryview(self.data) as raw:
+                for _ in range(n):
+                    if offset + 8 > size:
+                        raise ValueError(
+                            f"a string length at byte {offset} runs past the end of the file ({size} bytes)"
+                        )
+                    offset += 8 + length.unpack_from(raw, offset)[0]
+                    if offset > size:
+                        raise ValueError(
+                            f"a string ending at byte {offset} runs past the end of the file ({size} bytes)"
+                        )
+            return offset
+
+        def _skip_arrays(self, offset, n):
+            for _ in range(n):
+                element_type, count = self._get(offset, np.uint32), self._get(offset + 4, np.uint64)
+                element = gguf.GGUFValueType(int(element_type[0]))
+                offset = self._skip_elements(offset + 12, element, int(count[0]), nested=True)
+            return offset
+
+    return BoundedReader
+
+
+# ---- before the reader: the file and its header ----------------------------------------------
+
+
+def _io_error(path, message):
+    error = invalid("path", f"{path}: {message}")
+    error.code = "io_error"
+    return error
+
+
+def _unreadable(path, why):
+    error = invalid("path", f"{path}: not a readable GGUF file: {why}")
+    error.code = "parse_error"
+    return error
+
+
+def _check_header(path):
+    """Refuses what is not GGUF 2 or 3 and counts the file cannot hold, before gguf.GGUFReader sees
+    the file (it would loop over a claimed count). A bound on the header only, not a parser."""
+    try:
+        with open(path, "rb") as f:
+            size = os.fstat(f.fileno()).st_size
+            header = f.read(_HEADER.size)
+    except FileNotFoundError:
+        raise _io_error(path, "no such file") from None
+    except IsADirectoryError:
+        raise _io_error(path, "a directory; expected a GGUF file") from None
+    except OSError as e:
+        raise _io_error(path, f"cannot be read: {e.strerror or e}") from None
+    if len(header) < _HEADER.size:
+        raise _unreadable(path, f"{len(header)} bytes, shorter than the {_HEADER.size}-byte GGUF header")
+    magic, version, tensor_count, kv_count = _HEADER.unpack(header)
+    if magic != b"GGUF":
+        raise _unreadable(path, f"magic {magic!r} at byte 0, expected b'GGUF'")
+    if version not in _VERSIONS:
+        swapped = int.from_bytes(version.to_bytes(4, "little"), "big")
+        hint = " (a big-endian file; only little-endian GGUF is read)" if swapped in _VERSIONS else ""
+        raise _unreadable(path, f"version {version}{hint}, expected 2 or 3")
+    room = size - _HEADER.size
+    if kv_count > room // _MIN_KEY_VALUE_BYTES:
+        raise _unreadable(path, f"kv_count {kv_count} cannot fit in the {size}-byte file")
+    if tensor_count > room // _MIN_TENSOR_INFO_BYTES:
+        raise _unreadable(path, f"tensor_count {tensor_count} cannot fit in the {size}-byte file")
+
+
+# ---- the reader's fields and tensors, copied out ---------------------------------------------
+
+
+def _read(gguf, path):
+    try:
+        reader = _reader_class(gguf)(path)
+    except Exception as e:  # noqa: BLE001 - the reader raises ValueError, IndexError, KeyError, ... from numpy
+        raise _unreadable(path, f"{e} ({type(e).__name__} from gguf.GGUFReader)") from None
+    keys = {}
+    for name, field in reader.fields.items():
+        if name.startswith("GGUF."):  # the reader's own entries for the version and the counts
+            continue
+        value = _value(gguf, path, name, field)
+        if value is not None:
+            keys[name] = value
+    architecture = keys.get("general.architecture")
+    if not isinstance(architecture, str):
+        raise _unreadable(path, "no string key 'general.architecture'; expected the model's architecture")
+    return GgufMetadata(architecture, keys, _rope_tensors(gguf, path, reader.tensors))
+
+
+def _value(gguf, path, name, field):
+    """The value of `field` by the module's rules; None for a value not kept."""
+    types = gguf.GGUFValueType
+    kind = field.types[0]
+    if kind == types.ARRAY:
+        if not field.data:
+            return None  # strings, arrays, or too many elements: read past
+        element = field.types[1]
+        values = field.parts[field.data[0]]
+        return tuple(_scalar(path, name, element, values, types))
+    if kind == types.STRING:
+        raw = field.parts[-1]
+        if raw.nbytes > _MAX_KEPT_STRING_BYTES:
+            return None
+        try:
+            return bytes(raw).decode("utf-8")
+        except UnicodeDecodeError as e:
+            raise _unreadable(path, f"the string '{name}' is not UTF-8 ({e.reason} at byte {e.start})") from None
+    value = _scalar(path, name, kind, field.parts[-1], types)[0]
+    return bool(value) if kind == types.BOOL else value
+
+
+def _scalar(path, name, kind, values, types):
+    """Python numbers of the numpy array `values` of GGUF type `kind` (bools as 0 and 1)."""
+    if kind in (types.FLOAT32, types.FLOAT64):
+        return values.tolist()  # a float32 becomes the double it is exactly
+    if kind == types.BOOL:
+        values = values.view(np.uint8)
+        if values.size and values.max() > 1:
+            raise _unreadable(path, f"'{name}' holds a bool stored as {int(values.max())}, expected 0 or 1")
+    if kind == types.UINT64 and values.size and values.max() > _INT64_MAX:
+        raise _unreadable(path, f"'{name}' holds the uint64 {int(values.max())}, expected at most {_INT64_MAX}")
+    return [int(v) for v in values.tolist()]
+
+
+def _rope_tensors(gguf, path, tensors):
+    found = {}
+    for tensor in tensors:
+        if _PER_LAYER_ROPE.match(tensor.name):
+            raise _unreadable(path, f"tensor '{tensor.name}' is per layer; expected one tensor for all layers")
+        name = tensor.name.removesuffix(".weight")
+        if name not in ROPE_TENSORS or tensor.name == name:
+            continue
+        if tensor.tensor_type != gguf.GGMLQuantizationType.F32:
+            raise _unreadable(path, f"tensor '{tensor.name}' has type {tensor.tensor_type.name}, expected F32")
+        values = np.array(tensor.data, dtype=np.float32).reshape(-1)  # a copy, in native byte order
+        bad = np.flatnonzero(~np.isfinite(values))
+        if bad.size:
+            i = int(bad[0])
+            raise _unreadable(path, f"tensor '{tensor.name}'[{i}] is {values[i]}, expected a finite number")
+        values.flags.writeable = False
+        found[name] = values
+    return found
