@@ -204,9 +204,11 @@ def test_every_value_type(tmp_path):
         "t.bools": (1, 0),  # as the C++ reader: bool elements become integers
     }
     assert {k: v for k, v in keys_read.items() if k.startswith("t.")} == expected
-    for key, value in expected.items():
-        element = value[0] if isinstance(value, tuple) else value
-        assert type(element) is type(keys_read[key][0] if isinstance(value, tuple) else keys_read[key]), key
+    for key, value in expected.items():  # == holds between 1 and True, 1 and 1.0: the types too
+        got = keys_read[key]
+        assert type(got) is type(value), key
+        if isinstance(value, tuple):
+            assert [type(v) for v in got] == [type(v) for v in value], key
 
 
 def test_string_arrays_and_nested_arrays_are_dropped_and_what_follows_is_read(tmp_path):
@@ -238,7 +240,7 @@ def test_a_large_vocabulary_is_read_quickly(tmp_path):
     assert metadata.keys["tokenizer.ggml.token_type"] == (1,) * n  # a numeric array: kept
     assert "tokenizer.ggml.tokens" not in metadata.keys and "tokenizer.ggml.merges" not in metadata.keys
     assert metadata.keys["qwen2.context_length"] == 4096
-    assert elapsed < 1.5, f"{elapsed:.2f} s"
+    assert elapsed < 3, f"{elapsed:.2f} s"  # about 0.1 s; gguf.GGUFReader alone about 10 s
 
 
 def test_arrays_over_the_kept_size_are_dropped(tmp_path):
@@ -259,14 +261,12 @@ def test_path_like_and_str(llama_file):
 def test_every_truncation_is_refused(llama_file):
     data = llama_file.read_bytes()
     cut = llama_file.parent / "cut.gguf"
-    start = time.perf_counter()
-    for length in range(len(data)):  # every length: the file is about 800 bytes
+    for length in range(len(data)):  # every length of the 576-byte file (about 2 s in all)
         cut.write_bytes(data[:length])
         with pytest.raises(rotary.Error) as caught:
             rotary.gguf.read_metadata(cut)
         assert caught.value.argument == "path", length
         assert "not a readable GGUF file" in str(caught.value), length
-    assert time.perf_counter() - start < 5
 
 
 def test_header_refusals(llama_file, tmp_path):
@@ -321,6 +321,14 @@ def test_values_outside_the_rules_are_refused(tmp_path):
     refused(raw_gguf(tmp_path / "a.gguf", [key_value("t.x", INT32, bytes(4))]), "general.architecture")
     unknown = key_value("t.x", 99, bytes(4))
     refused(raw_gguf(tmp_path / "k.gguf", [ARCHITECTURE, unknown]), "99")
+
+
+def test_the_readers_own_refusals_are_wrapped_with_its_message(tmp_path):
+    refused(
+        raw_gguf(tmp_path / "twice.gguf", [ARCHITECTURE, ARCHITECTURE]), "Duplicate general.architecture", "KeyError"
+    )
+    alignment = key_value("general.alignment", INT32, struct.pack("<i", 32))  # llama.cpp wants a uint32
+    refused(raw_gguf(tmp_path / "align.gguf", [ARCHITECTURE, alignment]), "Bad type for general.alignment field")
 
 
 def test_rope_tensor_of_another_type_is_refused_by_name(tmp_path):
