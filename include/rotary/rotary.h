@@ -11,6 +11,7 @@
 #include "rotary/float16.h"
 #include "rotary/frequencies.h"
 #include "rotary/gguf.h"
+#include "rotary/gguf_rope.h"
 #include "rotary/json.h"
 #include "rotary/kv_cache.h"
 #include "rotary/layers.h"
