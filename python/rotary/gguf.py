@@ -15,9 +15,11 @@ float64 become ``float`` (a float32 exactly as stored: 0.1 reads back as 0.10000
 ``bool``, strings ``str``; an array of numbers becomes a tuple (of ints for integer and bool
 elements, of floats for float elements). Arrays of strings, arrays of arrays (tokenizer
 vocabularies and merges), arrays of more than 2^20 numbers and strings over 16 MiB are read past and
-not kept. The file is closed and unmapped when :func:`read_metadata` returns or raises.
+not kept. Of the tensors only the RoPE ones are read. The file is closed and unmapped when
+:func:`read_metadata` returns or raises.
 """
 
+import importlib.metadata
 import os
 import re
 import struct
@@ -34,6 +36,7 @@ __all__ = ["GgufMetadata", "ROPE_TENSORS", "read_metadata"]
 ROPE_TENSORS = ("rope_freqs", "rope_factors_long", "rope_factors_short")
 
 _INSTALL_HINT = 'pip install "rotary[gguf]"'
+_GGUF_VERSION = "0.19.0"  # as pinned by the extra rotary[gguf] in pyproject.toml
 _HEADER = struct.Struct("<4sIQQ")  # magic, version, tensor_count, kv_count
 _VERSIONS = (2, 3)
 # The smallest encodings, which bound the counts the header claims by the bytes the file holds:
@@ -45,6 +48,7 @@ _MIN_TENSOR_INFO_BYTES = 8 + 4 + 4 + 8
 _MAX_KEPT_ARRAY_ELEMENTS = 1 << 20
 _MAX_KEPT_STRING_BYTES = 1 << 24
 _INT64_MAX = (1 << 63) - 1
+_MAX_ROPE_TENSOR_ELEMENTS = 1 << 20  # one factor per rotated pair
 _PER_LAYER_ROPE = re.compile(r"blk\..*\.(" + "|".join(ROPE_TENSORS) + r")\.")
 
 
@@ -108,11 +112,22 @@ def read_metadata(path) -> GgufMetadata:
 
 
 def _gguf():
-    """llama.cpp's gguf package, or a rotary.Error that says how to install it."""
+    """llama.cpp's gguf package at the pinned version, or a rotary.Error that says how to install it."""
     try:
         import gguf
     except ImportError:
         raise invalid("path", f"reading GGUF files needs the gguf package: {_INSTALL_HINT}") from None
+    try:
+        found = importlib.metadata.version("gguf")
+    except importlib.metadata.PackageNotFoundError:
+        found = "of no installed distribution"
+    # The reader's internals that _bounded_reader overrides may change in another version, and
+    # with them what the values read mean: refused rather than guessed.
+    if found != _GGUF_VERSION:
+        raise invalid(
+            "path",
+            f"rotary.gguf works with gguf {_GGUF_VERSION} (it extends its reader), found gguf {found}: {_INSTALL_HINT}",
+        )
     return gguf
 
 
@@ -120,14 +135,15 @@ _reader_classes = {}
 
 
 def _reader_class(gguf):
-    """gguf.GGUFReader, bounded by the file's size and quick on the arrays rotary does not keep.
+    """gguf.GGUFReader, bounded by the file's size and reading only what rotary keeps.
 
     gguf.GGUFReader reads past the end of the file as empty arrays, so an array claiming 10^12
-    elements at the end of a file loops without end; and it reads arrays one element at a time (15 s
-    for a 150,000-token vocabulary). This subclass refuses every read that runs past the end of the
-    file, reads a numeric array in one slice and steps over string arrays and nested arrays
-    without building them. It overrides two helpers of gguf 0.19.0 (the version pinned by the
-    extra ``rotary[gguf]``).
+    elements at the end of a file loops without end; it reads arrays one element at a time (15 s
+    for a 150,000-token vocabulary); and it refuses a whole file whose weights have a type newer
+    than it knows. This subclass refuses every read that runs past the end of the file, reads a
+    numeric array in one slice, steps over string arrays and nested arrays without building them,
+    and builds only the RoPE tensors. It overrides three helpers of gguf 0.19.0 (the version
+    pinned by the extra ``rotary[gguf]``).
     """
     if gguf not in _reader_classes:
         _reader_classes[gguf] = _bounded_reader(gguf)
@@ -163,6 +179,12 @@ def _bounded_reader(gguf):
             else:
                 end = self._skip_elements(orig_offs + 12, element, n, nested=False)
             return end - orig_offs, parts, data, [array_type, element]
+
+        def _build_tensors(self, start_offs, fields):
+            # Only the RoPE tensors get views of their data: the others' types may be newer than
+            # gguf 0.19.0 knows, and their data is not rotary's (as in the C++ reader).
+            self.tensor_names = [field.name for field in fields]
+            super()._build_tensors(start_offs, [f for f in fields if f.name.removesuffix(".weight") in ROPE_TENSORS])
 
         def _skip_elements(self, offset, element, n, nested):
             """The offset after `n` string or array elements at `offset`, read no further than the file."""
@@ -267,7 +289,10 @@ def _read(gguf, path):
     architecture = keys.get("general.architecture")
     if not isinstance(architecture, str):
         raise _unreadable(path, "no string key 'general.architecture'; expected the model's architecture")
-    return GgufMetadata(architecture, keys, _rope_tensors(gguf, path, reader.tensors))
+    for name in reader.tensor_names:
+        if _PER_LAYER_ROPE.match(name):
+            raise _unreadable(path, f"tensor '{name}' is per layer; expected one tensor for all layers")
+    return GgufMetadata(architecture, keys, _rope_tensors(gguf, path, reader))
 
 
 def _value(gguf, path, name, field):
@@ -305,21 +330,28 @@ def _scalar(path, name, kind, values, types):
     return [int(v) for v in values.tolist()]
 
 
-def _rope_tensors(gguf, path, tensors):
+def _rope_tensors(gguf, path, reader):
     found = {}
-    for tensor in tensors:
-        if _PER_LAYER_ROPE.match(tensor.name):
-            raise _unreadable(path, f"tensor '{tensor.name}' is per layer; expected one tensor for all layers")
+    for tensor in reader.tensors:  # only RoPE tensors (BoundedReader._build_tensors)
+        what = f"tensor '{tensor.name}'"
         name = tensor.name.removesuffix(".weight")
         if name not in ROPE_TENSORS or tensor.name == name:
             continue
         if tensor.tensor_type != gguf.GGMLQuantizationType.F32:
-            raise _unreadable(path, f"tensor '{tensor.name}' has type {tensor.tensor_type.name}, expected F32")
+            raise _unreadable(path, f"{what} has type {tensor.tensor_type.name}, expected F32")
+        if tensor.n_elements > _MAX_ROPE_TENSOR_ELEMENTS:
+            raise _unreadable(
+                path,
+                f"{what} has {tensor.n_elements} elements, expected at most {_MAX_ROPE_TENSOR_ELEMENTS} (one per pair)",
+            )
+        offset = tensor.data_offset - reader.data_offset
+        if offset % int(reader.alignment):
+            raise _unreadable(path, f"{what} has data offset {offset}, expected a multiple of {int(reader.alignment)}")
         values = np.array(tensor.data, dtype=np.float32).reshape(-1)  # a copy, in native byte order
         bad = np.flatnonzero(~np.isfinite(values))
         if bad.size:
             i = int(bad[0])
-            raise _unreadable(path, f"tensor '{tensor.name}'[{i}] is {values[i]}, expected a finite number")
+            raise _unreadable(path, f"{what}[{i}] is {values[i]}, expected a finite number")
         values.flags.writeable = False
         found[name] = values
     return found

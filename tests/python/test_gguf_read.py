@@ -4,6 +4,7 @@ files (truncated at every length, wrong magic or version, counts no file could h
 another type) are refused with rotary.Error on argument "path", quickly and without another
 exception; and the file is closed and unmapped once the call returns or raises."""
 
+import importlib.metadata
 import os
 import struct
 import subprocess
@@ -338,6 +339,35 @@ def test_rope_tensor_of_another_type_is_refused_by_name(tmp_path):
     refused(path, "'rope_freqs.weight'", "F16", "expected F32")
 
 
+def tensor_info_at(data, name):
+    """The byte offset of the ggml type in the tensor info of `name` (after its name, n_dims and dims)."""
+    start = data.index(gguf_string(name)) + 8 + len(name)
+    (n_dims,) = struct.unpack_from("<I", data, start)
+    return start + 4 + 8 * n_dims
+
+
+def test_other_tensors_are_not_read(tmp_path):
+    # Only the RoPE tensors are: another tensor's type may be newer than the gguf package knows.
+    embedding = np.arange(32, dtype=np.float32).reshape(4, 8)
+    tensors = [("token_embd.weight", embedding), ("rope_freqs.weight", LLAMA_FREQS)]
+    path = write_gguf(tmp_path / "two.gguf", "llama", llama_keys, tensors)
+    data = bytearray(path.read_bytes())
+    type_at = tensor_info_at(data, "token_embd.weight")
+    data[type_at : type_at + 4] = struct.pack("<I", 1000)  # no ggml type
+    path.write_bytes(data)
+    metadata = rotary.gguf.read_metadata(path)
+    np.testing.assert_array_equal(metadata.rope_tensors["rope_freqs"], LLAMA_FREQS)
+
+
+def test_a_rope_tensor_off_the_alignment_is_refused(llama_file):
+    data = bytearray(llama_file.read_bytes())
+    offset_at = tensor_info_at(data, "rope_freqs.weight") + 4  # after the type
+    assert struct.unpack_from("<Q", data, offset_at) == (0,)
+    data[offset_at : offset_at + 8] = struct.pack("<Q", 4)
+    llama_file.write_bytes(data + bytes(4))
+    refused(llama_file, "'rope_freqs.weight' has data offset 4, expected a multiple of 32")
+
+
 def test_per_layer_and_non_finite_rope_tensors_are_refused(tmp_path):
     per_layer = write_gguf(tmp_path / "blk.gguf", "llama", llama_keys, [("blk.0.rope_freqs.weight", LLAMA_FREQS)])
     refused(per_layer, "'blk.0.rope_freqs.weight'", "per layer")
@@ -389,6 +419,16 @@ def test_without_the_gguf_package_the_error_names_the_extra(monkeypatch, llama_f
     with pytest.raises(rotary.Error, match=r'gguf package: pip install "rotary\[gguf\]"') as caught:
         rotary.gguf.read_metadata(llama_file)
     assert caught.value.argument == "path"
+
+
+@pytest.mark.parametrize("version", ["0.18.0", "0.20.0"])
+def test_another_gguf_version_is_refused_by_name(monkeypatch, llama_file, version):
+    real = importlib.metadata.version
+    monkeypatch.setattr(importlib.metadata, "version", lambda name: version if name == "gguf" else real(name))
+    with pytest.raises(
+        rotary.Error, match=rf'works with gguf 0.19.0 .*found gguf {version}: pip install "rotary\[gguf\]"'
+    ):
+        rotary.gguf.read_metadata(llama_file)
 
 
 def test_rotary_and_rotary_gguf_import_without_the_gguf_package():
