@@ -37,6 +37,8 @@ ROPE_TENSORS = ("rope_freqs", "rope_factors_long", "rope_factors_short")
 
 _INSTALL_HINT = 'pip install "rotary[gguf]"'
 _GGUF_VERSION = "0.19.0"  # as pinned by the extra rotary[gguf] in pyproject.toml
+# The entries gguf.GGUFReader adds to the fields for the header (a key of the same name it refuses).
+_READER_ENTRIES = ("GGUF.version", "GGUF.tensor_count", "GGUF.kv_count")
 _HEADER = struct.Struct("<4sIQQ")  # magic, version, tensor_count, kv_count
 _VERSIONS = (2, 3)
 # The smallest encodings, which bound the counts the header claims by the bytes the file holds:
@@ -88,7 +90,8 @@ def read_metadata(path) -> GgufMetadata:
     Raises
     ------
     rotary.Error
-        On argument ``path``: the ``gguf`` package is not installed (``pip install "rotary[gguf]"``);
+        On argument ``path``: the ``gguf`` package is not installed, or not at the version the
+        extra pins (``pip install "rotary[gguf]"``);
         no such file, a directory, or a file that cannot be opened (code ``io_error``); a file
         that is not a readable GGUF file, with the reason (code ``parse_error``): not GGUF, an
         unknown version, counts the file cannot hold, a truncated file, what ``gguf.GGUFReader``
@@ -246,13 +249,15 @@ def _check_header(path):
     """Refuses what is not GGUF 2 or 3 and counts the file cannot hold, before gguf.GGUFReader sees
     the file (it would loop over a claimed count). A bound on the header only, not a parser."""
     try:
+        if os.path.isdir(path):
+            raise _io_error(path, "a directory; expected a GGUF file")
+        if os.path.exists(path) and not os.path.isfile(path):  # a pipe would block, a device not end
+            raise _io_error(path, "not a regular file; expected a GGUF file")
         with open(path, "rb") as f:
             size = os.fstat(f.fileno()).st_size
             header = f.read(_HEADER.size)
     except FileNotFoundError:
         raise _io_error(path, "no such file") from None
-    except IsADirectoryError:
-        raise _io_error(path, "a directory; expected a GGUF file") from None
     except OSError as e:
         raise _io_error(path, f"cannot be read: {e.strerror or e}") from None
     if len(header) < _HEADER.size:
@@ -281,7 +286,7 @@ def _read(gguf, path):
         raise _unreadable(path, f"{e} ({type(e).__name__} from gguf.GGUFReader)") from None
     keys = {}
     for name, field in reader.fields.items():
-        if name.startswith("GGUF."):  # the reader's own entries for the version and the counts
+        if name in _READER_ENTRIES:
             continue
         value = _value(gguf, path, name, field)
         if value is not None:

@@ -376,9 +376,15 @@ def test_per_layer_and_non_finite_rope_tensors_are_refused(tmp_path):
     refused(write_gguf(tmp_path / "nan.gguf", "llama", llama_keys, [("rope_freqs.weight", nan)]), "[5] is nan")
 
 
-def test_missing_file_and_directory(tmp_path):
+def test_missing_file_directory_and_special_files(tmp_path):
     refused(tmp_path / "absent.gguf", "no such file", code="io_error")
     refused(tmp_path, "a directory", code="io_error")
+    if os.path.exists("/dev/zero"):
+        refused("/dev/zero", "not a regular file", code="io_error")
+    fifo = tmp_path / "fifo.gguf"
+    if hasattr(os, "mkfifo"):
+        os.mkfifo(fifo)  # opening it would wait for a writer
+        refused(fifo, "not a regular file", code="io_error")
 
 
 # ---- the file is let go; the package is optional ---------------------------------------------
