@@ -221,6 +221,13 @@ GgufRope gguf_rope(const GgufMetadata& metadata, std::optional<int64_t> context_
                     "checkpoint's own layout");
   }
   detail::set_scaling(c, metadata, keys, g.rotary_dim, context_length, notes);
+  for (const std::string_view nope : {"llama4", "afmoe", "smallthinker"}) {
+    if (metadata.architecture == nope) {
+      notes.push_back("'" + metadata.architecture +
+                      "': llama.cpp leaves some layers unrotated (n_no_rope_layer_step); this is "
+                      "the rotation of the others");
+    }
+  }
   if (is_mrope(mode.rope_mode)) {
     set_mrope(c, mode.rope_mode, keys, notes);
   } else if (keys.has("rope.dimension_sections")) {

@@ -161,9 +161,57 @@ double yarn_cos_sin_scale(std::string_view arch, const GgufKeys& keys, double fa
   return yarn_mscale(factor, mscale) / yarn_mscale(factor, log_mul);
 }
 
+// The architectures whose loader gives sliding-window layers the other layers' base (and, for
+// the second list, scale) where the file states none; the others keep llama-hparams.h's 10000
+// and 1 (src/models/<arch>.cpp, llama_model::get_rope_freq_base/scale).
+bool copies_base_to_swa(std::string_view arch) {
+  return among(arch, {"exaone-moe", "exaone4", "olmo2", "llama4", "muse-glimmer", "gpt-oss",
+                      "spark2_5", "cohere2moe", "afmoe"});
+}
+bool copies_scale_to_swa(std::string_view arch) {
+  return among(arch,
+               {"exaone-moe", "exaone4", "llama4", "gpt-oss", "spark2_5", "cohere2moe", "afmoe"});
+}
+
+// Sliding-window layers rotate with their own base, scale and rotated channels in llama.cpp;
+// rotary builds one rotation per file, so a difference is refused, and where the file cannot
+// say (no freq_base_swa) the assumption is noted.
+void check_sliding_window(const GgufKeys& keys, std::string_view arch, const RopeConfig& c,
+                          double factor, std::vector<std::string>& notes) {
+  const std::string base_key = keys.name("rope.freq_base_swa");
+  const std::string dim_key = keys.name("rope.dimension_count_swa");
+  const auto differs = [](const std::string& key, double value, double other) {
+    invalid_gguf(key, "sliding-window layers rotate differently from the others (" + show(value) +
+                          " instead of " + show(other) +
+                          "); one rotation per file, not supported yet");
+  };
+  if (const auto dim = keys.integer("rope.dimension_count_swa")) {
+    const int64_t rotary_dim = c.resolved_rotary_dim();
+    if (*dim != rotary_dim)
+      differs(dim_key, static_cast<double>(*dim), static_cast<double>(rotary_dim));
+    notes.push_back(dim_key + ": the same as the other layers'");
+  }
+  const std::optional<double> base = keys.number("rope.freq_base_swa");
+  if (base && *base != c.rope_theta) differs(base_key, *base, c.rope_theta);
+  const bool unscaled_swa = factor != 1 && !copies_scale_to_swa(arch);
+  if (base && unscaled_swa) {
+    invalid_gguf(base_key, "llama.cpp rotates sliding-window layers without rope.scaling.factor " +
+                               show(factor) + "; one rotation per file, not supported yet");
+  }
+  if (base) notes.push_back(base_key + ": the same as the other layers'");
+  if (!base && keys.has("attention.sliding_window") && !copies_base_to_swa(arch) &&
+      (c.rope_theta != 10000 || unscaled_swa)) {
+    notes.push_back(
+        "attention.sliding_window without rope.freq_base_swa: llama.cpp rotates the "
+        "sliding-window layers '" +
+        std::string(arch) +
+        "' has (if any) with base 10000 and no scaling; this describes the others");
+  }
+}
+
 // The keys under `<arch>.rope.` this file does not read: noted when llama.cpp ignores them for
 // this architecture, refused when they change the rotation.
-void check_other_rope_keys(const GgufMetadata& metadata, const GgufKeys& keys, const RopeConfig& c,
+void check_other_rope_keys(const GgufMetadata& metadata, const GgufKeys& keys,
                            std::vector<std::string>& notes) {
   const std::string_view arch = metadata.architecture;
   const std::string rope_prefix = keys.name("rope.");
@@ -180,15 +228,7 @@ void check_other_rope_keys(const GgufMetadata& metadata, const GgufKeys& keys, c
       continue;  // read where they apply
     }
     if (suffix == "rope.freq_base_swa" || suffix == "rope.dimension_count_swa") {
-      const double same = suffix == "rope.freq_base_swa"
-                              ? c.rope_theta
-                              : static_cast<double>(c.resolved_rotary_dim());
-      if (keys.number(suffix) != same) {
-        invalid_gguf(key, "sliding-window layers rotate differently from the others (" +
-                              show(*keys.number(suffix)) + " instead of " + show(same) +
-                              "); one rotation per file, not supported yet");
-      }
-      notes.push_back(key + ": the same as the other layers'");
+      continue;  // check_sliding_window
     } else if (suffix == "rope.scaling.alpha") {
       if (arch == "hunyuan_vl" && keys.number(suffix).value_or(0) > 0) {
         invalid_gguf(key,
@@ -328,7 +368,8 @@ void set_scaling(RopeConfig& c, const GgufMetadata& metadata, const GgufKeys& ke
   const Scaling s = read_scaling(keys, context_length, notes);
   c.max_position_embeddings = s.train_context;
   const Divisors divisors = factor_tensor(metadata, s, rotary_dim, notes);
-  check_other_rope_keys(metadata, keys, c, notes);
+  check_other_rope_keys(metadata, keys, notes);
+  check_sliding_window(keys, arch, c, s.type == "none" ? 1.0 : s.factor, notes);
   if (s.type == "yarn") {
     if (divisors.values) {
       invalid_gguf(divisors.name,

@@ -202,6 +202,27 @@ TEST(GgufRope, Phi3PicksLongOrShortByTheContext) {
   }
 }
 
+TEST(GgufRope, LinearFactorAndACosSinScale) {
+  GgufMetadata m = metadata("llama", {{"context_length", int64_t{16384}},
+                                      {"attention.key_length", int64_t{128}},
+                                      {"rope.scaling.type", std::string("linear")},
+                                      {"rope.scaling.factor", 4.0}});
+  GgufRope r = gguf_rope(m);
+  EXPECT_EQ(r.config.rope_type, RopeType::kLinear);
+  std::vector<double> theta;
+  for (int i = 0; i < 64; ++i) theta.push_back(std::pow(10000.0, -2.0 * i / 128) / 4);
+  expect_close(inv_freq(r.config), theta, 1e-6);
+  // llama.cpp multiplies cos and sin by rope.scaling.attn_factor whatever the type.
+  m.keys["llama.rope.scaling.attn_factor"] = 1.1;
+  r = gguf_rope(m);
+  expect_close(inv_freq(r.config), theta, 1e-6);
+  EXPECT_NEAR(compute_frequencies(r.config).attention_factor, 1.1, 1e-12);
+  // Type none: no scaling, whatever the factor says.
+  m.keys["llama.rope.scaling.type"] = std::string("none");
+  m.keys.erase("llama.rope.scaling.attn_factor");
+  EXPECT_EQ(gguf_rope(m).config.rope_type, RopeType::kDefault);
+}
+
 TEST(GgufRope, ModesAndRowOrder) {
   const auto mode_of = [](const std::string& arch, std::vector<int64_t> sections = {}) {
     GgufMetadata m = metadata(arch, {});
@@ -286,6 +307,12 @@ TEST(GgufRope, Refusals) {
                           {"rope.freq_base", 1000000.0},
                           {"rope.freq_base_swa", 10000.0}});
   EXPECT_EQ(refused(m).argument(), "gemma3.rope.freq_base_swa");
+  // The same base, but llama.cpp's sliding-window layers keep a scale of 1.
+  m.keys["gemma3.rope.freq_base_swa"] = 1000000.0;
+  m.keys["gemma3.rope.scaling.factor"] = 8.0;
+  EXPECT_EQ(refused(m).argument(), "gemma3.rope.freq_base_swa");
+  m.keys.erase("gemma3.rope.scaling.factor");
+  EXPECT_EQ(gguf_rope(m).config.rope_type, RopeType::kDefault);
 
   m = llama31();
   m.keys["llama.rope.dimension_count"] = int64_t{64};  // llama.cpp: "invalid n_rot"
