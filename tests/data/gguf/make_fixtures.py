@@ -13,7 +13,7 @@ import pathlib
 import sys
 
 import numpy as np
-from gguf import GGMLQuantizationType, GGUFValueType, GGUFWriter, RopeScalingType
+from gguf import GGUFValueType, GGUFWriter, RopeScalingType
 
 HERE = pathlib.Path(__file__).resolve().parent
 CONFIGS = HERE.parent / "configs"
