@@ -141,6 +141,7 @@ TEST(PackedShard, LargestPositionsAtTheEndOfInt64) {
 // --------------------------------------------------------------------------------------
 
 constexpr int64_t kSentinel = -777;
+constexpr int64_t kInt64Max = std::numeric_limits<int64_t>::max();
 
 struct Outputs {
   Ints a = Ints(8, kSentinel), b = Ints(8, kSentinel), c = Ints(3, kSentinel);
@@ -165,7 +166,6 @@ void shard_call(Outputs& o, Ints cu, Ints offsets, int64_t cp_size, int64_t rank
 void positions_call(Outputs& o, Ints cu, Ints offsets) { packed_positions(cu, offsets, o.a); }
 
 std::vector<Refusal> refusals() {
-  const int64_t max = std::numeric_limits<int64_t>::max();
   return {
       {"empty cu_seqlens", "cu_seqlens", "got no values",
        [](Outputs& o) { positions_call(o, {}, {}); }},
@@ -186,16 +186,16 @@ std::vector<Refusal> refusals() {
          positions_call(o, {0, 8}, {-1});
        }},
       {"positions past int64", "offsets", "past the int64 range",
-       [max](Outputs& o) {
-         positions_call(o, {0, 8}, {max - 6});
+       [](Outputs& o) {
+         positions_call(o, {0, 8}, {kInt64Max - 6});
        }},
       {"cp_size 0", "cp_size", "expected >= 1, got 0",
        [](Outputs& o) {
          shard_call(o, {0, 8, 16}, {}, 0, 0);
        }},
       {"cp_size too large for zigzag", "cp_size", "2 * cp_size chunks",
-       [max](Outputs& o) {
-         shard_call(o, {0, 0}, {}, max, 0);
+       [](Outputs& o) {
+         shard_call(o, {0, 0}, {}, kInt64Max, 0);
        }},
       {"cp_rank negative", "cp_rank", "[0, cp_size = 2), got -1",
        [](Outputs& o) {
