@@ -125,7 +125,6 @@ class GgufStream {
   uint64_t offset() const { return offset_; }
   uint64_t size() const { return size_; }
   uint64_t left() const { return size_ - offset_; }
-  const std::string& path() const { return path_; }
 
   // Throws the parse error for what was expected at `at`.
   [[noreturn]] void fail_at(uint64_t at, const std::string& message) const {
@@ -161,6 +160,7 @@ class GgufStream {
       buffer_pos_ += bytes;
     } else {
       buffer_pos_ = buffer_end_ = 0;
+      file_.clear();
       file_.seekg(static_cast<std::streamoff>(offset_ + bytes));
       if (!file_) throw Error(ErrorCode::kIoError, path_, "cannot seek in the file");
     }
@@ -182,27 +182,19 @@ class GgufStream {
     skip(absolute - offset_, what);
   }
 
+  // An unsigned little-endian integer of sizeof(T) bytes.
   template <typename T>
   T little_endian(const std::string& what) {
     std::array<unsigned char, sizeof(T)> bytes{};
     read(bytes.data(), sizeof(T), std::to_string(sizeof(T)) + "-byte " + what);
-    std::conditional_t<(sizeof(T) > 4), uint64_t, uint32_t> value = 0;
-    for (std::size_t b = sizeof(T); b-- > 0;) value = (value << 8) | bytes[b];
-    if constexpr (std::is_floating_point_v<T>) {
-      return std::bit_cast<T>(value);
-    } else {
-      return static_cast<T>(value);
-    }
-  }
-  uint8_t u8(const std::string& what) {
-    uint8_t byte = 0;
-    read(&byte, 1, "1-byte " + what);
-    return byte;
+    T value = 0;
+    for (std::size_t b = sizeof(T); b-- > 0;) value = static_cast<T>((value << 8) | bytes[b]);
+    return value;
   }
   uint32_t u32(const std::string& what) { return little_endian<uint32_t>(what); }
   uint64_t u64(const std::string& what) { return little_endian<uint64_t>(what); }
 
-  // A string's uint64 length, checked against what is left (and `max_bytes`, when given).
+  // A string's uint64 length, checked against what is left.
   uint64_t string_length(const std::string& what) {
     const uint64_t length = u64("length of " + what);
     if (length > left()) {
@@ -617,13 +609,15 @@ std::vector<float> read_rope_tensor(GgufStream& in, const RopeTensorInfo& info, 
                                  "the file (" + std::to_string(in.size()) + " bytes)");
   }
   in.seek(data_start + info.offset, "the data of " + what);
+  const uint64_t at = in.offset();
+  std::vector<unsigned char> data(bytes);
+  in.read(data.data(), data.size(), "the float32 data of " + what);
   std::vector<float> values(elements);
   for (uint64_t i = 0; i < elements; ++i) {
-    const uint64_t at = in.offset();
-    values[i] = in.little_endian<float>("element of " + what);
+    values[i] = static_cast<float>(float_of(ValueType::kFloat32, &data[i * 4]));
     if (!std::isfinite(values[i])) {
-      in.fail_at(at, what + "[" + std::to_string(i) + "] is " + std::to_string(values[i]) +
-                         ", expected a finite number");
+      in.fail_at(at + i * 4, what + "[" + std::to_string(i) + "] is " + std::to_string(values[i]) +
+                                 ", expected a finite number");
     }
   }
   return values;

@@ -513,5 +513,27 @@ TEST(GgufRead, AnEmptyKeyIsRefused) {
   refusal(file.bytes(), "key 1 is empty");
 }
 
+TEST(GgufRead, TensorNamesFollowLlamaCppsLimits) {
+  auto with_tensors = [](const std::vector<std::string>& names) {
+    GgufBuilder file;
+    file.header(names.size(), 1);
+    for (const std::string& name : names) file.str(name).u32(1).u64(4).u32(0).u64(0);
+    return file.bytes();
+  };
+  refusal(with_tensors({std::string(64, 'a')}), "is 64 bytes long; expected at most 63");
+  refusal(with_tensors({"output.weight", "output.weight"}), "tensor 'output.weight' appears twice");
+  // Unrelated tensors need not lie inside the file: only the RoPE tensors' data is read.
+  Bytes bytes = with_tensors({std::string(63, 'a')});
+  bytes.resize((bytes.size() + 31) / 32 * 32);  // the data section starts inside the file
+  const GgufMetadata m = read_gguf(written(bytes));
+  EXPECT_TRUE(m.rope_tensors.empty());
+}
+
+TEST(GgufRead, AKeyLongerThan65535BytesIsRefused) {
+  GgufBuilder file;
+  file.header(0, 2).str(std::string(65536, 'k')).u32(4).u32(1);
+  refusal(file.bytes(), "key 1 is 65536 bytes long; expected at most 65535");
+}
+
 }  // namespace
 }  // namespace rotary
