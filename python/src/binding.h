@@ -15,6 +15,8 @@
 //   decay_binding.cc     RoFormer's long-term decay bound (rotary/decay.h) for rotary.plot.
 //   packing_binding.cc   packed sequences and their context-parallel shards (rotary/packing.h)
 //                        for rotary.distributed.
+//   gguf_binding.cc      the rotation llama.cpp applies to a GGUF file's metadata
+//                        (rotary/gguf_rope.h).
 #pragma once
 
 #include <nanobind/nanobind.h>
@@ -282,5 +284,11 @@ void bind_decay(nb::module_& m);
 
 // packed_tokens, packed_positions, packed_shard_size and packed_shard over int64 NumPy arrays.
 void bind_packing(nb::module_& m);
+
+// --- gguf_binding.cc -----------------------------------------------------------------------------
+
+// gguf_rope(metadata, context_length=None) -> (RopeConfig, rope_mode, qk_rows_permuted, notes) and
+// gguf_rope_mode(metadata) -> (rope_mode, qk_rows_permuted) (needs RopeConfig).
+void bind_gguf(nb::module_& m);
 
 }  // namespace rotary::python

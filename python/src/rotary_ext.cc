@@ -29,4 +29,5 @@ NB_MODULE(_rotary, m) {
   rotary::python::bind_verify(m);    // the verifier's core, after RopeConfig
   rotary::python::bind_decay(m);     // the long-term decay bound
   rotary::python::bind_packing(m);   // packed sequences and context-parallel shards
+  rotary::python::bind_gguf(m);      // the rotation llama.cpp applies, after RopeConfig
 }
