@@ -340,7 +340,9 @@ void set_plain(RopeConfig& c, std::string_view arch, const GgufKeys& keys, const
       notes.push_back("the linear factor " + show(s.factor) +
                       " is folded into the per-pair factors");
     }
-    notes.push_back("cos/sin scaled by " + show(attention) + " (rope.scaling.attn_factor)");
+    if (attention != 1) {
+      notes.push_back("cos/sin scaled by " + show(attention) + " (rope.scaling.attn_factor)");
+    }
   } else if (s.factor == 1) {
     c.rope_type = RopeType::kDefault;
   } else if (s.factor > 1) {

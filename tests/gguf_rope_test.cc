@@ -223,6 +223,21 @@ TEST(GgufRope, LinearFactorAndACosSinScale) {
   EXPECT_EQ(gguf_rope(m).config.rope_type, RopeType::kDefault);
 }
 
+// The reader's fixtures (tests/data/gguf, written with llama.cpp's gguf package from the same
+// config.json files), end to end.
+TEST(GgufRope, FixtureFilesMatchTheirConfigs) {
+  for (const auto& [gguf, json] : {std::pair{"llama-3.1-8b.gguf", "llama-3.1-8b.json"},
+                                   std::pair{"qwen2-yarn.gguf", "qwen2.5-7b-instruct-yarn.json"}}) {
+    const GgufRope r = gguf_rope(read_gguf(std::string(ROTARY_TEST_DATA_DIR "/gguf/") + gguf));
+    const RopeConfig config =
+        config_from_json_file(std::string(ROTARY_TEST_DATA_DIR "/configs/") + json);
+    expect_close(inv_freq(r.config), widened(inv_freq(config)), 1e-6);
+    EXPECT_NEAR(compute_frequencies(r.config).attention_factor,
+                compute_frequencies(config).attention_factor, 1e-7)
+        << gguf;
+  }
+}
+
 TEST(GgufRope, ModesAndRowOrder) {
   const auto mode_of = [](const std::string& arch, std::vector<int64_t> sections = {}) {
     GgufMetadata m = metadata(arch, {});
