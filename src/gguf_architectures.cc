@@ -15,6 +15,7 @@
 #include "gguf_architectures.h"
 
 #include <algorithm>
+#include <initializer_list>
 #include <iterator>
 
 namespace rotary::detail {
@@ -179,12 +180,39 @@ constexpr GgufArchitecture kArchitectures[] = {
     {"pockettts", M::kNorm, false},
 };
 
+bool among(std::string_view arch, std::initializer_list<std::string_view> names) {
+  return std::find(names.begin(), names.end(), arch) != names.end();
+}
+
 }  // namespace
 
 const GgufArchitecture* find_gguf_architecture(std::string_view name) {
   const auto* found = std::find_if(std::begin(kArchitectures), std::end(kArchitectures),
                                    [&](const GgufArchitecture& a) { return a.name == name; });
   return found == std::end(kArchitectures) ? nullptr : found;
+}
+
+// src/models/grok.cpp and mistral3.cpp read the betas; grok.cpp alone the blend and its factor.
+bool reads_yarn_betas(std::string_view arch) { return among(arch, {"grok", "mistral3"}); }
+bool reads_yarn_ext_and_attn(std::string_view arch) { return arch == "grok"; }
+// deepseek2.cpp (also mistral4's loader) and deepseek32.cpp divide by 0.1 ("cancel the factor
+// from the convert script"); mistral3.cpp takes the value as it is.
+bool divides_yarn_log_mul(std::string_view arch) {
+  return among(arch, {"deepseek2", "mistral4", "deepseek32"});
+}
+bool reads_yarn_log_mul(std::string_view arch) {
+  return divides_yarn_log_mul(arch) || arch == "mistral3";
+}
+
+// The loaders that set rope_freq_base_train_swa (and rope_freq_scale_train_swa) from the other
+// layers' values (olmo2 sets the scale to 1).
+bool copies_base_to_swa(std::string_view arch) {
+  return among(arch, {"exaone-moe", "exaone4", "olmo2", "llama4", "muse-glimmer", "gpt-oss",
+                      "spark2_5", "cohere2moe", "afmoe"});
+}
+bool copies_scale_to_swa(std::string_view arch) {
+  return among(arch,
+               {"exaone-moe", "exaone4", "llama4", "gpt-oss", "spark2_5", "cohere2moe", "afmoe"});
 }
 
 }  // namespace rotary::detail

@@ -2,8 +2,11 @@
 // gguf_rope.cc.
 #pragma once
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstdio>
+#include <initializer_list>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -13,6 +16,17 @@
 #include "rotary/gguf.h"
 
 namespace rotary::detail {
+
+// A number for messages: nine significant digits (every float32 key exactly).
+inline std::string show(double v) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%.9g", v);
+  return text;
+}
+
+inline bool among(std::string_view name, std::initializer_list<std::string_view> names) {
+  return std::find(names.begin(), names.end(), name) != names.end();
+}
 
 [[noreturn]] inline void invalid_gguf(const std::string& key, const std::string& message) {
   throw Error(ErrorCode::kInvalidConfig, key, message);

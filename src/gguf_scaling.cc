@@ -11,30 +11,13 @@
 #include <cstdio>
 #include <string_view>
 
+#include "gguf_architectures.h"
+#include "gguf_key_checks.h"
 #include "gguf_scaling.h"
 #include "rotary/error.h"
 
 namespace rotary::detail {
 namespace {
-
-std::string show(double v) {
-  char text[32];
-  std::snprintf(text, sizeof text, "%.9g", v);
-  return text;
-}
-
-bool among(std::string_view arch, std::initializer_list<std::string_view> names) {
-  return std::find(names.begin(), names.end(), arch) != names.end();
-}
-
-// The loaders that read these keys (src/models/<arch>.cpp); every other architecture keeps the
-// defaults of src/llama-hparams.h.
-bool reads_betas(std::string_view arch) { return among(arch, {"grok", "mistral3"}); }
-bool reads_ext_and_attn(std::string_view arch) { return arch == "grok"; }
-bool divides_log_mul(std::string_view arch) {
-  return among(arch, {"deepseek2", "mistral4", "deepseek32"});  // "cancel the factor" of 0.1
-}
-bool reads_log_mul(std::string_view arch) { return divides_log_mul(arch) || arch == "mistral3"; }
 
 // What the file says about scaling, with llama.cpp's defaults (load_hparams).
 struct Scaling {
@@ -75,6 +58,9 @@ Scaling read_scaling(const GgufKeys& keys, std::optional<int64_t> context_length
     invalid_gguf(keys.name(factor_key), "expected a finite number >= 0, got " + show(factor));
   }
   s.factor = factor == 0 ? 1.0 : factor;
+  if (factor != 0 && std::string_view(factor_key) == "rope.scale_linear") {
+    notes.push_back("the factor comes from the legacy key rope.scale_linear");
+  }
   if (s.type == "none" && s.factor != 1) {
     notes.push_back("rope.scaling.type none: llama.cpp ignores the factor " + show(s.factor));
     s.factor = 1;
@@ -145,7 +131,7 @@ double yarn_cos_sin_scale(std::string_view arch, const GgufKeys& keys, double fa
                           std::vector<std::string>& notes) {
   float log_mul = 0;
   if (const auto value = keys.number("rope.scaling.yarn_log_multiplier"); value && *value != 0) {
-    if (divides_log_mul(arch)) {
+    if (divides_yarn_log_mul(arch)) {
       log_mul = static_cast<float>(*value) / 0.1f;  // as the loader does, in float
     } else if (arch == "mistral3") {
       log_mul = static_cast<float>(*value);
@@ -161,108 +147,6 @@ double yarn_cos_sin_scale(std::string_view arch, const GgufKeys& keys, double fa
   return yarn_mscale(factor, mscale) / yarn_mscale(factor, log_mul);
 }
 
-// The architectures whose loader gives sliding-window layers the other layers' base (and, for
-// the second list, scale) where the file states none; the others keep llama-hparams.h's 10000
-// and 1 (src/models/<arch>.cpp, llama_model::get_rope_freq_base/scale).
-bool copies_base_to_swa(std::string_view arch) {
-  return among(arch, {"exaone-moe", "exaone4", "olmo2", "llama4", "muse-glimmer", "gpt-oss",
-                      "spark2_5", "cohere2moe", "afmoe"});
-}
-bool copies_scale_to_swa(std::string_view arch) {
-  return among(arch,
-               {"exaone-moe", "exaone4", "llama4", "gpt-oss", "spark2_5", "cohere2moe", "afmoe"});
-}
-
-// Sliding-window layers rotate with their own base, scale and rotated channels in llama.cpp;
-// rotary builds one rotation per file, so a difference is refused, and where the file cannot
-// say (no freq_base_swa) the assumption is noted.
-void check_sliding_window(const GgufKeys& keys, std::string_view arch, const RopeConfig& c,
-                          double factor, std::vector<std::string>& notes) {
-  const std::string base_key = keys.name("rope.freq_base_swa");
-  const std::string dim_key = keys.name("rope.dimension_count_swa");
-  const auto differs = [](const std::string& key, double value, double other) {
-    invalid_gguf(key, "sliding-window layers rotate differently from the others (" + show(value) +
-                          " instead of " + show(other) +
-                          "); one rotation per file, not supported yet");
-  };
-  if (const auto dim = keys.integer("rope.dimension_count_swa")) {
-    const int64_t rotary_dim = c.resolved_rotary_dim();
-    if (*dim != rotary_dim)
-      differs(dim_key, static_cast<double>(*dim), static_cast<double>(rotary_dim));
-    notes.push_back(dim_key + ": the same as the other layers'");
-  }
-  const std::optional<double> base = keys.number("rope.freq_base_swa");
-  if (base && *base != c.rope_theta) differs(base_key, *base, c.rope_theta);
-  const bool unscaled_swa = factor != 1 && !copies_scale_to_swa(arch);
-  if (base && unscaled_swa) {
-    invalid_gguf(base_key, "llama.cpp rotates sliding-window layers without rope.scaling.factor " +
-                               show(factor) + "; one rotation per file, not supported yet");
-  }
-  if (base) notes.push_back(base_key + ": the same as the other layers'");
-  if (!base && keys.has("attention.sliding_window") && !copies_base_to_swa(arch) &&
-      (c.rope_theta != 10000 || unscaled_swa)) {
-    notes.push_back(
-        "attention.sliding_window without rope.freq_base_swa: llama.cpp rotates the "
-        "sliding-window layers '" +
-        std::string(arch) +
-        "' has (if any) with base 10000 and no scaling; this describes the others");
-  }
-}
-
-// The keys under `<arch>.rope.` this file does not read: noted when llama.cpp ignores them for
-// this architecture, refused when they change the rotation.
-void check_other_rope_keys(const GgufMetadata& metadata, const GgufKeys& keys,
-                           std::vector<std::string>& notes) {
-  const std::string_view arch = metadata.architecture;
-  const std::string rope_prefix = keys.name("rope.");
-  const auto ignored = [&](const std::string& key, const std::string& what) {
-    notes.push_back(key + ": llama.cpp ignores it for '" + std::string(arch) + "'" + what);
-  };
-  for (const auto& [key, value] : metadata.keys) {
-    if (key.compare(0, rope_prefix.size(), rope_prefix) != 0) continue;
-    const std::string suffix = key.substr(keys.prefix().size());
-    if (among(suffix, {"rope.dimension_count", "rope.freq_base", "rope.scale_linear",
-                       "rope.scaling.type", "rope.scaling.factor", "rope.scaling.attn_factor",
-                       "rope.scaling.original_context_length", "rope.scaling.yarn_log_multiplier",
-                       "rope.dimension_sections"})) {
-      continue;  // read where they apply
-    }
-    if (suffix == "rope.freq_base_swa" || suffix == "rope.dimension_count_swa") {
-      continue;  // check_sliding_window
-    } else if (suffix == "rope.scaling.alpha") {
-      if (arch == "hunyuan_vl" && keys.number(suffix).value_or(0) > 0) {
-        invalid_gguf(key,
-                     "llama.cpp grows the base by alpha^(d/(d-2)) for hunyuan_vl; not "
-                     "supported yet");
-      }
-      ignored(key, "");
-    } else if (suffix == "rope.scaling.finetuned") {
-      ignored(key, " (it is only printed)");
-    } else if (suffix == "rope.scaling.yarn_beta_fast" || suffix == "rope.scaling.yarn_beta_slow") {
-      if (!reads_betas(arch)) {
-        ignored(key, " and uses " +
-                         std::string(suffix == "rope.scaling.yarn_beta_fast" ? "32" : "1") +
-                         "; transformers uses the config's value");
-      }
-    } else if (suffix == "rope.scaling.yarn_ext_factor" ||
-               suffix == "rope.scaling.yarn_attn_factor") {
-      if (!reads_ext_and_attn(arch)) ignored(key, "; transformers uses the config's value");
-    } else {
-      invalid_gguf(key,
-                   "a rope key rotary does not know what llama.cpp does with; not "
-                   "supported yet");
-    }
-  }
-  if (keys.has("rope.scaling.yarn_log_multiplier") && !reads_log_mul(arch)) {
-    ignored(keys.name("rope.scaling.yarn_log_multiplier"), "");
-  }
-  if (arch == "deepseek4" && keys.has("attention.compress_rope_freq_base")) {
-    invalid_gguf(keys.name("attention.compress_rope_freq_base"),
-                 "DeepSeek-V4's compressed attention rotates with another base; not supported "
-                 "yet");
-  }
-}
-
 void set_yarn(RopeConfig& c, std::string_view arch, const GgufKeys& keys, const Scaling& s,
               std::vector<std::string>& notes) {
   if (s.factor < 1) {
@@ -272,10 +156,16 @@ void set_yarn(RopeConfig& c, std::string_view arch, const GgufKeys& keys, const 
   c.rope_type = RopeType::kYarn;
   c.factor = s.factor;
   c.original_max_position_embeddings = s.original;
+  if (!keys.integer("rope.scaling.original_context_length").value_or(0)) {
+    notes.push_back(
+        "yarn without rope.scaling.original_context_length: llama.cpp takes "
+        "context_length (" +
+        std::to_string(s.original) + ") as the original context");
+  }
   c.truncate = true;  // ggml floors and ceils the ramp's ends (ggml_rope_yarn_corr_dims)
   c.beta_fast = 32.0;
   c.beta_slow = 1.0;
-  if (reads_betas(arch)) {
+  if (reads_yarn_betas(arch)) {
     c.beta_fast = keys.positive("rope.scaling.yarn_beta_fast").value_or(32.0);
     c.beta_slow = keys.positive("rope.scaling.yarn_beta_slow").value_or(1.0);
     if (*c.beta_fast < *c.beta_slow) {
@@ -284,7 +174,7 @@ void set_yarn(RopeConfig& c, std::string_view arch, const GgufKeys& keys, const 
           "expected >= yarn_beta_slow, got " + show(*c.beta_fast) + " < " + show(*c.beta_slow));
     }
   }
-  if (reads_ext_and_attn(arch)) {
+  if (reads_yarn_ext_and_attn(arch)) {
     if (keys.number("rope.scaling.yarn_ext_factor").value_or(1) != 1) {
       invalid_gguf(keys.name("rope.scaling.yarn_ext_factor"),
                    "a YaRN blend other than 1 is not supported yet");
@@ -310,12 +200,12 @@ void set_yarn(RopeConfig& c, std::string_view arch, const GgufKeys& keys, const 
 // No YaRN blend: theta_i * (1 / factor) / tensor_i, cos and sin times the attention scale.
 void set_plain(RopeConfig& c, std::string_view arch, const GgufKeys& keys, const Scaling& s,
                const std::vector<float>* divisors, std::vector<std::string>& notes) {
-  if (keys.has("rope.scaling.yarn_log_multiplier") && reads_log_mul(arch)) {
+  if (keys.has("rope.scaling.yarn_log_multiplier") && reads_yarn_log_mul(arch)) {
     notes.push_back(keys.name("rope.scaling.yarn_log_multiplier") +
                     ": used by llama.cpp only with rope.scaling.type yarn");
   }
   double attention = s.attn_factor;
-  if (reads_ext_and_attn(arch)) {
+  if (reads_yarn_ext_and_attn(arch)) {
     if (keys.number("rope.scaling.yarn_ext_factor").value_or(0) != 0) {
       invalid_gguf(keys.name("rope.scaling.yarn_ext_factor"),
                    "a YaRN blend without rope.scaling.type yarn is not supported yet");
