@@ -28,7 +28,7 @@ echo "== libFuzzer targets, ${fuzz_seconds}s each"
 CXX=clang++ cmake -S . -B build-fuzz "${common[@]}" -DROTARY_BUILD_TESTS=OFF \
   -DROTARY_BUILD_FUZZERS=ON -DROTARY_SANITIZE=address,undefined >/dev/null
 cmake --build build-fuzz -j"$jobs" >/dev/null
-for target in config rotate; do
+for target in config gguf rotate; do
   work="$(mktemp -d)"
   # The config corpus holds deep-nesting seeds of up to 100 KB; inputs may grow that large.
   max_len=""; [[ $target == config ]] && max_len="-max_len=131072"
