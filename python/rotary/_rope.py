@@ -206,6 +206,21 @@ class Rope:
             integer(max_threads, "max_threads", 0, MAX_THREADS),
         )
 
+    @classmethod
+    def from_gguf(cls, path, context_length=None, **options):
+        """The rotation llama.cpp applies to the GGUF file ``path``: its architecture's pairing, its
+        ``<arch>.rope.*`` keys and factor tensors (:func:`rotary.gguf.rope_config`). ``options``
+        are the constructor's (``angle_mode``, ``cache_positions``, ``max_threads``).
+
+        For architectures whose Q/K rows llama.cpp's converter reordered (Llama and kin:
+        ``rotary.gguf.rope_config(path).qk_rows_permuted``), this rotation applies to the file's
+        reordered heads, as llama.cpp applies it; it pairs adjacent channels where the original
+        checkpoint pairs halves.
+        """
+        from .gguf import rope_config  # the gguf package is optional: imported when asked for
+
+        return cls(rope_config(path, context_length).config, **options)
+
     def __repr__(self):
         return f"Rope({self.config!r}, angle_mode='{self.angle_mode}', attention_factor={self.attention_factor!r})"
 

@@ -29,8 +29,9 @@ import numpy as np
 
 from . import _rotary
 from ._errors import invalid
+from ._limits import integer
 
-__all__ = ["GgufMetadata", "ROPE_TENSORS", "read_metadata"]
+__all__ = ["GgufMetadata", "GgufRope", "ROPE_TENSORS", "read_metadata", "rope_config"]
 
 #: The RoPE tensors kept, by GGUF tensor name without ".weight" (llama.cpp's LLM_TENSOR_ROPE_*).
 ROPE_TENSORS = ("rope_freqs", "rope_factors_long", "rope_factors_short")
@@ -109,6 +110,48 @@ def read_metadata(path) -> GgufMetadata:
     # memory map, which would keep it mapped (and its descriptor open) as long as the error lives.
     error.__traceback__ = error.__context__ = error.__cause__ = None
     raise error
+
+
+@dataclass(frozen=True)
+class GgufRope:
+    """The rotation llama.cpp applies to a GGUF model (``rotary/gguf_rope.h``).
+
+    Attributes
+    ----------
+    config : rotary.RopeConfig
+        An equivalent rotary configuration: the pairing llama.cpp uses for the architecture, the
+        frequencies (base, rotated channels, scaling, factor tensors) and the cos/sin scale.
+    rope_mode : str
+        llama.cpp's rope type for the architecture: "norm" (adjacent pairs), "neox" (half-split),
+        "mrope" or "imrope" (multi-axis, half-split).
+    qk_rows_permuted : bool
+        Whether llama.cpp's converter reordered each head's Q/K rows for this architecture (as for
+        Llama): the file's adjacent pairs are then the half-split pairs of the original checkpoint,
+        and its rotation equals the checkpoint's only through that reordering.
+    notes : tuple of str
+        Every assumption made, in words.
+    """
+
+    config: object
+    rope_mode: str
+    qk_rows_permuted: bool
+    notes: tuple
+
+
+def rope_config(source, context_length=None) -> GgufRope:
+    """The rotation llama.cpp applies to the GGUF file (or :class:`GgufMetadata`) ``source``.
+
+    ``context_length`` is the context llama.cpp runs with; LongRoPE's long or short factors are
+    chosen from it as llama.cpp chooses them (default: the file's ``<arch>.context_length``).
+    Raises :class:`rotary.Error` naming the key for what rotary cannot express exactly (an
+    architecture without RoPE, sliding-window layers with their own base, YaRN with a factor
+    tensor, ...), and as :func:`read_metadata` for the file.
+    """
+    metadata = source if isinstance(source, GgufMetadata) else read_metadata(source)
+    if context_length is not None:
+        context_length = integer(context_length, "context_length")
+    config, mode, permuted, notes = _rotary.gguf_rope(metadata, context_length)
+    return GgufRope(config, mode, permuted, tuple(notes))
 
 
 # ---- the gguf package, imported when needed --------------------------------------------------
