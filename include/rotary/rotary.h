@@ -12,6 +12,7 @@
 #include "rotary/frequencies.h"
 #include "rotary/gguf.h"
 #include "rotary/gguf_rope.h"
+#include "rotary/gguf_verify.h"
 #include "rotary/json.h"
 #include "rotary/kv_cache.h"
 #include "rotary/layers.h"
