@@ -1,7 +1,10 @@
 // The rotary command-line tool: inspect, plot, decay, export, verify, bench, demo, families,
-// layers. Exit codes: 0 success, 1 a failure at run time (and for verify: the table does not
-// match), 2 bad usage or bad input (one line on stderr naming the file, the field and what was
-// expected).
+// layers. `inspect` and `verify` also take a llama.cpp GGUF file (tools/gguf_cmd.h):
+//   rotary inspect model.gguf [--context N] [--json]
+//   rotary verify model.gguf --config CONFIG [--context N] [--json]
+// Exit codes: 0 success, 1 a failure at run time (and for verify: the table or GGUF file
+// does not match), 2 bad usage or bad input (one line on stderr naming the file, the field and what
+// was expected).
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
@@ -18,6 +21,7 @@
 #include "demo.h"
 #include "export.h"
 #include "families_cmd.h"
+#include "gguf_cmd.h"
 #include "inspect.h"
 #include "layers_cmd.h"
 #include "plot.h"
@@ -77,14 +81,26 @@ Command add_list(CLI::App& app) {
 }
 
 Command add_inspect(CLI::App& app) {
-  CLI::App* cmd = app.add_subcommand("inspect", "Resolved RoPE parameters and a per-pair table");
+  CLI::App* cmd = app.add_subcommand(
+      "inspect",
+      "Resolved RoPE parameters and a per-pair table, of a config or of a llama.cpp GGUF file "
+      "(what llama.cpp rotates with)");
   auto config = add_config_options(cmd);
+  cmd->get_option("CONFIG")->description("config.json path, built-in name or GGUF file");
   auto context = std::make_shared<int64_t>(0);
   auto as_json = std::make_shared<bool>(false);
   cmd->add_option("--context", *context,
-                  "sequence length to inspect at (default: max_position_embeddings)");
+                  "sequence length to inspect at (default: max_position_embeddings; for a GGUF "
+                  "file, llama.cpp's n_ctx, default its context_length)");
   cmd->add_flag("--json", *as_json, "machine-readable output");
   return {cmd, [=] {
+            if (is_gguf_argument(config->config)) {
+              return run_gguf_inspect({.path = config->config,
+                                       .context = *context,
+                                       .json = *as_json,
+                                       .layer_type = config->layer_type,
+                                       .vision = config->vision});
+            }
             const Inspection result = inspect(config->load(), *context);
             return print_json_or(to_json(result), *as_json, [&] { print_inspection(result); });
           }};
@@ -150,16 +166,18 @@ struct VerifyOptions {
   VerifyRequest request;
   ConfigOptions config;
   std::string precision;
+  int64_t context = 0;
   bool json = false;
 };
 
 Command add_verify(CLI::App& app) {
   CLI::App* cmd = app.add_subcommand(
       "verify",
-      "Check cos/sin tables another engine exported (npy, safetensors) against a config: what "
-      "differs, in words; exit 0 when they match, 1 when they do not");
+      "Check cos/sin tables another engine exported (npy, safetensors), or the RoPE of a "
+      "llama.cpp GGUF file, against a config: what differs, in words; exit 0 when they match, 1 "
+      "when they do not");
   auto o = std::make_shared<VerifyOptions>();
-  cmd->add_option("TABLE", o->request.table, "npy or safetensors file")->required();
+  cmd->add_option("TABLE", o->request.table, "npy, safetensors or GGUF file")->required();
   cmd->add_option("--config", o->config.config, "config.json path or built-in name")->required();
   cmd->add_option("--layer-type", o->config.layer_type,
                   "for configs with a RoPE per layer type, e.g. full_attention");
@@ -170,8 +188,25 @@ Command add_verify(CLI::App& app) {
   cmd->add_option("--precision", o->precision,
                   "cos/sin precision to accept: f32, f16 or bf16 (default: the table's dtype)")
       ->check(CLI::IsMember({"f32", "f16", "bf16"}));
+  cmd->add_option("--context", o->context,
+                  "GGUF only: the context to compare at, llama.cpp's n_ctx, which picks LongRoPE's "
+                  "factors (default: the config's max_position_embeddings, else the GGUF's "
+                  "context_length)");
   cmd->add_flag("--json", o->json, "machine-readable output");
   return {cmd, [=] {
+            if (is_gguf_argument(o->request.table)) {
+              return run_gguf_verify({.path = o->request.table,
+                                      .config = o->config.config,
+                                      .layer_type = o->config.layer_type,
+                                      .context = o->context,
+                                      .json = o->json,
+                                      .names = o->request.names,
+                                      .precision = o->precision});
+            }
+            if (o->context != 0) {
+              throw rotary::Error(rotary::ErrorCode::kInvalidArgument, "--context",
+                                  "applies to a GGUF file only (a table's positions are its rows)");
+            }
             VerifyRequest request = o->request;
             request.precision = o->precision;
             const TableVerification result = verify_table(o->config.load(), request);
