@@ -3,7 +3,9 @@
 - inspect: the committed fixtures (tests/data/gguf) show their config's values and llama.cpp's facts
   (architecture, rope mode, the converter's Q/K row order); --json carries the same.
 - verify: each fixture matches the config it was written from (exit 0, MATCH); a conversion that
-  lost rope_freqs or wrote another base does not (exit 1, naming the cause).
+  lost rope_freqs or wrote another base does not (exit 1, naming the cause); every stored config,
+  converted as llama.cpp's converter writes it (tests/python/gguf_convert.py), matches its config
+  except the listed ones, each with the reason it must not.
 - Bad input (a truncated file, a file that is not GGUF, one claiming 10^10 tensors, no --config, a
   table-only option) exits 2 with one line on stderr naming what is wrong.
 
@@ -254,3 +256,45 @@ def test_context_is_refused_for_a_table(tmp_path):
     table = tmp_path / "t.npy"
     assert run("export", "llama-3.1-8b", "--positions", 8, "--format", "npy", "--out", table).returncode == 0
     assert_bad_input(run("verify", table, "--config", "llama-3.1-8b", "--context", 8), "--context")
+
+
+# ---- every stored config, converted as llama.cpp's converter writes it (tests/python/gguf_convert.py)
+
+# What `rotary verify` must say where it is not a match, and why that is right.
+NOT_A_MATCH = {
+    # Local layers rotate with base 10000, global ones with 1e6 and linear 8: refused by name.
+    "gemma-3-12b-it": (2, "rope.freq_base_swa"),
+    # llama.cpp gives the last pairs of sections [24, 20, 20] to a fourth position component.
+    "qwen3-vl-4b-instruct": (2, "rope.dimension_sections"),
+    # The config itself is refused (Qwen-1's remote-code dynamic NTK).
+    "qwen-1.8b-dynamic-ntk": (2, "use_dynamic_ntk"),
+    # No GGUF key carries YaRN's truncate: false; ggml rounds the ramp ends.
+    "gpt-oss-20b": (1, "truncate: false"),
+}
+# Configs with a RoPE per layer type: the layers compared.
+LAYER_TYPE = {"gemma-3-12b-it": "full_attention", "olmo-3.1-32b-instruct": "full_attention"}
+
+
+def converted_configs():
+    pytest.importorskip("gguf")
+    if str(ROOT / "tests" / "python") not in sys.path:
+        sys.path.insert(0, str(ROOT / "tests" / "python"))
+    import gguf_convert
+
+    for path in sorted(CONFIGS.glob("*.json")):
+        if gguf_convert.refusal_reason(json.loads(path.read_text())) is None:
+            yield path.stem, gguf_convert
+
+
+def test_every_converted_config_verifies_against_its_config(tmp_path):
+    seen = []
+    for name, gguf_convert in converted_configs():
+        path = tmp_path / f"{name}.gguf"
+        gguf_convert.write_gguf(json.loads((CONFIGS / f"{name}.json").read_text()), path)
+        layer = ["--layer-type", LAYER_TYPE[name]] if name in LAYER_TYPE else []
+        result = run("verify", path, "--config", CONFIGS / f"{name}.json", *layer)
+        status, phrase = NOT_A_MATCH.get(name, (0, "\nMATCH\n"))
+        assert result.returncode == status, (name, result.stdout, result.stderr)
+        assert phrase in result.stdout + result.stderr, (name, result.stdout, result.stderr)
+        seen.append(name)
+    assert len(seen) >= 20 and set(NOT_A_MATCH) <= set(seen)
