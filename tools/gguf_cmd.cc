@@ -222,6 +222,32 @@ nlohmann::json verification_json(const GgufFile& f, const LoadedConfig& loaded,
   return j;
 }
 
+// The factor tensor whose values the config's LongRoPE slots hold ("" when none): gguf_rope
+// puts the one llama.cpp uses (rope_freqs, or Phi-3's long or short set for the context) in both.
+std::string factor_tensor_in_use(const GgufFile& f) {
+  const std::vector<double>& used = f.rope.config.short_factor;
+  for (const char* name : {"rope_freqs", "rope_factors_long", "rope_factors_short"}) {
+    const auto it = f.metadata.rope_tensors.find(name);
+    if (it != f.metadata.rope_tensors.end() &&
+        std::equal(it->second.begin(), it->second.end(), used.begin(), used.end())) {
+      return name;
+    }
+  }
+  return "";
+}
+
+// The per-pair rule names the LongRoPE slot ("short_factor 8"); for a GGUF file, name the tensor
+// llama.cpp divides by instead ("rope_freqs 8"), which is what the user can look up in the file.
+void name_factor_tensor(const GgufFile& f, Inspection& result) {
+  const std::string tensor = factor_tensor_in_use(f);
+  if (tensor.empty()) return;
+  for (PairReport& pair : result.pairs) {
+    for (const std::string slot : {"short_factor ", "long_factor "}) {
+      if (pair.rule.starts_with(slot)) pair.rule = tensor + " " + pair.rule.substr(slot.size());
+    }
+  }
+}
+
 }  // namespace
 
 bool is_gguf_argument(const std::string& argument) {
@@ -235,7 +261,8 @@ int run_gguf_inspect(const GgufInspectRequest& request) {
   const GgufFile file = read_gguf_file(request.path, request.context);
   const LoadedConfig loaded{file.rope.config, file.path + " (" + file.metadata.architecture + ")",
                             file.path + ", as llama.cpp reads it"};
-  const Inspection result = inspect(loaded, request.context);
+  Inspection result = inspect(loaded, request.context);
+  name_factor_tensor(file, result);
   if (request.json) {
     nlohmann::json j = to_json(result);
     j["gguf"] = gguf_json(file);

@@ -69,6 +69,8 @@ def test_inspect_llama31_shows_base_pairs_mode_and_the_reordered_rows():
     assert "head_dim           128, rotary_dim 128, interleaved" in out
     assert "rope_freqs" in out  # the note saying how the factor tensor is read
     assert "context            131072" in out
+    # The per-pair rule names the tensor llama.cpp divides by: 1 for fast pairs, factor 8 for slow.
+    assert "rope_freqs 1 " in out and "rope_freqs 8 " in out
     assert len([line for line in out.splitlines() if line.strip().startswith(("0 ", "63 "))]) == 2
 
 
@@ -118,6 +120,8 @@ def test_inspect_context_picks_phi3_short_or_long_factors():
         assert j["context"] == context
         expected = [10000 ** (-2 * i / 96) / f for i, f in enumerate(factors)]
         assert [p["theta"] for p in j["pairs"]] == pytest.approx(expected, rel=1e-6)
+        tensor = "rope_factors_short" if context == 4096 else "rope_factors_long"
+        assert all(p["rule"].startswith(tensor + " ") for p in j["pairs"])
 
 
 def test_inspect_refuses_config_only_options_and_a_negative_context():
