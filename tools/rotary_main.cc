@@ -268,7 +268,8 @@ int run_reporting_errors(const Runner& run) {
 int main(int argc, char** argv) {
   CLI::App app{
       "rotary: rotary position embeddings (RoPE), faithful to Hugging Face transformers.\n"
-      "CONFIG is a model's config.json or a built-in name (rotary list)."};
+      "CONFIG is a model's config.json or a built-in name (rotary list); inspect and verify also "
+      "take a llama.cpp GGUF file."};
   // ROTARY_VERSION is project(rotary VERSION ...) in CMakeLists.txt, like the Python package's.
   app.set_version_flag("--version", "rotary " ROTARY_VERSION);
   app.require_subcommand(1);
