@@ -15,9 +15,10 @@ backward pass applies the transposed rotation. ``rotary.patch(model)`` gives one
 rotary's RoPE; ``rotary.unpatch(model)`` takes it back.
 
 ``rotary.verify(fn, expected=...)`` probes another RoPE implementation from outside and reports what
-it computes and what is wrong with it; ``rotary.compat.meta`` and ``rotary.compat.hf`` are drop-in
-replacements for Meta's and transformers' RoPE functions. ``rotary.families()`` tells which RoPE
-families of transformers rotary reads as transformers does.
+it computes and what is wrong with it; ``rotary.verify_gguf(path, config)`` compares the rotation
+llama.cpp applies to a GGUF file with the original ``config.json``. ``rotary.compat.meta`` and
+``rotary.compat.hf`` are drop-in replacements for Meta's and transformers' RoPE functions.
+``rotary.families()`` tells which RoPE families of transformers rotary reads as transformers does.
 """
 
 from ._builtins import builtin_config, builtin_names, builtin_path, builtin_source, refused_builtins
@@ -28,6 +29,7 @@ from ._qk_norm import RmsNorm, rms_norm_rotate, rms_norm_rotate_append
 from ._rope import Rope
 from ._rotary import Error, RopeConfig
 from ._rotary import __version__ as __version__  # project(rotary VERSION ...) in CMakeLists.txt
+from ._verify_gguf import GgufVerifyReport, verify_gguf
 from ._verify_report import VerifyReport
 from .adapters import adapt_hf, adapt_meta
 from .kv_cache import BlockTable, KvCache, attention
@@ -39,6 +41,7 @@ __all__ = [
     "KvCache",
     "attention",
     "Error",
+    "GgufVerifyReport",
     "Rope",
     "RmsNorm",
     "RopeConfig",
@@ -63,4 +66,5 @@ __all__ = [
     "layer_ropes",
     "vision_patch_positions",
     "verify",
+    "verify_gguf",
 ]

@@ -288,7 +288,9 @@ void bind_packing(nb::module_& m);
 // --- gguf_binding.cc -----------------------------------------------------------------------------
 
 // gguf_rope(metadata, context_length=None) -> (RopeConfig, rope_mode, qk_rows_permuted, notes) and
-// gguf_rope_mode(metadata) -> (rope_mode, qk_rows_permuted) (needs RopeConfig).
+// gguf_rope_mode(metadata) -> (rope_mode, qk_rows_permuted), and gguf_compare(gguf_config,
+// rope_mode, qk_rows_permuted, notes, config, context, architecture) -> (match, findings,
+// theta_gguf, theta_config, attention_gguf, attention_config, context) (needs RopeConfig).
 void bind_gguf(nb::module_& m);
 
 }  // namespace rotary::python

@@ -2,7 +2,8 @@
 // it: a dict {"architecture": str, "keys": dict, "rope_tensors": dict}, or an object with those
 // attributes (rotary.gguf.GgufMetadata). Values are Python bools, ints, floats and strs, tuples or
 // lists of numbers, or NumPy arrays and scalars; each is converted by the C++ reader's rules (an
-// integer array to int64, one with a float to float64, a RoPE tensor to float32).
+// integer array to int64, one with a float to float64, a RoPE tensor to float32). And
+// gguf_compare (rotary/gguf_verify.h), over gguf_rope's pieces and the original config.
 #include <nanobind/stl/optional.h>
 #include <nanobind/stl/string.h>
 #include <nanobind/stl/tuple.h>
@@ -15,6 +16,7 @@
 #include <vector>
 
 #include "binding.h"
+#include "rotary/gguf_verify.h"
 
 namespace rotary::python {
 
@@ -122,6 +124,31 @@ std::tuple<RopeConfig, std::string, bool, std::vector<std::string>> rope_of(
   return {std::move(r.config), std::move(r.rope_mode), r.qk_rows_permuted, std::move(r.notes)};
 }
 
+// compare_gguf over the pieces of a GgufRope (as gguf_rope returns them here):
+// (match, [(severity, topic, message)], theta_gguf, theta_config, attention_gguf,
+// attention_config, context).
+using Comparison = std::tuple<bool, std::vector<std::tuple<std::string, std::string, std::string>>,
+                              std::vector<double>, std::vector<double>, double, double, int64_t>;
+
+Comparison compare_of(const RopeConfig& gguf_config, const std::string& rope_mode,
+                      bool qk_rows_permuted, const std::vector<std::string>& notes,
+                      const RopeConfig& config, int64_t context, const std::string& architecture) {
+  const GgufRope gguf{gguf_config, rope_mode, qk_rows_permuted, notes};
+  GgufComparison r = compare_gguf(gguf, config, context, architecture);
+  std::vector<std::tuple<std::string, std::string, std::string>> findings;
+  for (verify::Finding& f : r.findings) {
+    findings.emplace_back(std::string(verify::to_string(f.severity)), std::move(f.topic),
+                          std::move(f.message));
+  }
+  return {r.match(),
+          std::move(findings),
+          std::move(r.theta_gguf),
+          std::move(r.theta_config),
+          r.attention_gguf,
+          r.attention_config,
+          r.context};
+}
+
 std::tuple<std::string, bool> mode_of(nb::handle metadata) {
   const GgufRopeMode mode = gguf_rope_mode(metadata_of(metadata));
   return {mode.rope_mode, mode.qk_rows_permuted};
@@ -132,6 +159,9 @@ std::tuple<std::string, bool> mode_of(nb::handle metadata) {
 void bind_gguf(nb::module_& m) {
   m.def("gguf_rope", &rope_of, nb::arg("metadata"), nb::arg("context_length") = nb::none());
   m.def("gguf_rope_mode", &mode_of, nb::arg("metadata"));
+  m.def("gguf_compare", &compare_of, nb::arg("gguf_config"), nb::arg("rope_mode"),
+        nb::arg("qk_rows_permuted"), nb::arg("notes"), nb::arg("config"), nb::arg("context"),
+        nb::arg("architecture"));
 }
 
 }  // namespace rotary::python
