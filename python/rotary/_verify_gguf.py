@@ -78,7 +78,7 @@ class GgufVerifyReport:
         return "\n".join(lines)
 
 
-def verify_gguf(path, config, *, context_length=None) -> GgufVerifyReport:
+def verify_gguf(path, config, *, context_length=None, layer_type=None) -> GgufVerifyReport:
     """Compares the rotation llama.cpp applies to a GGUF file with the original ``config.json``.
 
     Parameters
@@ -94,6 +94,9 @@ def verify_gguf(path, config, *, context_length=None) -> GgufVerifyReport:
         The context llama.cpp runs with and the comparison is made at (LongRoPE's factor set is
         chosen from it, angle errors are stated at it). Default: the config's
         ``max_position_embeddings``, the trained context, else the file's ``context_length``.
+    layer_type : str, optional
+        For a config with one RoPE per layer type (a path or dict): the layer type whose RoPE the
+        file's rotation is compared with, as in :func:`rotary.config_from_file`.
 
     Returns
     -------
@@ -109,7 +112,7 @@ def verify_gguf(path, config, *, context_length=None) -> GgufVerifyReport:
     from . import gguf  # the gguf package is optional: imported when asked for
 
     metadata = path if isinstance(path, gguf.GgufMetadata) else gguf.read_metadata(path)
-    rope_config, label = _config_of(config)
+    rope_config, label = _config_of(config, layer_type)
     context = 0 if context_length is None else integer(context_length, "context_length", 1)
     rope_context = context or rope_config.max_position_embeddings or None
     rope = gguf.rope_config(metadata, rope_context)
@@ -136,10 +139,11 @@ def verify_gguf(path, config, *, context_length=None) -> GgufVerifyReport:
     )
 
 
-def _config_of(config):
+def _config_of(config, layer_type):
     """The config as a RopeConfig, with a label for the report."""
     if isinstance(config, _rotary.RopeConfig):
         return config, "the given RopeConfig"
     if isinstance(config, (str, os.PathLike)):
-        return config_from_file(config), os.fspath(config)
-    return config_from_dict(config), "the given config"
+        label = os.fspath(config) + (f" ({layer_type})" if layer_type else "")
+        return config_from_file(config, layer_type), label
+    return config_from_dict(config, layer_type), "the given config"

@@ -6,6 +6,8 @@ with one key changed or one tensor dropped, as a faulty converter would have wri
 give a mismatch of its topic whose message names the key and the numbers.
 """
 
+import json
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +16,8 @@ import pytest
 import rotary
 
 gguf = pytest.importorskip("gguf")
-import rotary.gguf  # noqa: E402  (needs the gguf package)
+import gguf_convert  # noqa: E402  (the test converter, needs the gguf package)
+import rotary.gguf  # noqa: E402
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 GGUF = DATA / "gguf"
@@ -167,3 +170,36 @@ def test_context_length_and_refusals():
     assert error.value.argument == "context_length"
     with pytest.raises(FileNotFoundError):
         rotary.verify_gguf(GGUF / "qwen2-yarn.gguf", "no-such-model")
+
+
+# Every stored config the test converter writes as llama.cpp's convert_hf_to_gguf would, except
+# those rotary refuses on one side: gguf_rope refuses Gemma 3 (two rotations in one file) and
+# Qwen3-VL's sections; rotary's config loader refuses Qwen-1's remote-code dynamic NTK.
+REFUSED = {"gemma-3-12b-it.json", "qwen3-vl-4b-instruct.json", "qwen-1.8b-dynamic-ntk.json"}
+CONVERTED = [
+    path.name
+    for path in sorted(CONFIGS.glob("*.json"))
+    if gguf_convert.refusal_reason(json.loads(path.read_text())) is None and path.name not in REFUSED
+]
+LAYER_TYPE = {"olmo-3.1-32b-instruct.json": "full_attention"}
+
+
+@pytest.mark.parametrize("name", CONVERTED)
+def test_every_converted_config_matches_except_what_llama_cpp_cannot_run(name, tmp_path):
+    path = tmp_path / "model.gguf"
+    logging.disable(logging.WARNING)  # GGUFWriter's "Duplicated key name" when a class rewrites a key
+    try:
+        gguf_convert.write_gguf(json.loads((CONFIGS / name).read_text()), path)
+    finally:
+        logging.disable(logging.NOTSET)
+    report = rotary.verify_gguf(path, CONFIGS / name, layer_type=LAYER_TYPE.get(name))
+    if name == "gpt-oss-20b.json":
+        # truncate: false, which ggml's YaRN cannot express: the ramp's pairs differ.
+        assert {f.topic for f in report.findings if f.severity == "mismatch"} == {"theta", "yarn"}, str(report)
+        assert "truncate: false" in only(report, "yarn")
+    else:
+        assert report.match, str(report)
+
+
+def test_enough_configs_are_converted():
+    assert len(CONVERTED) >= 20
