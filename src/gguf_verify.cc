@@ -356,7 +356,7 @@ std::string gguf_scale_formula(const Sides& s) {
     case RopeType::kYarn:
       return noted(s.gguf, "yarn_log_multiplier")
                  ? "llama.cpp's DeepSeek ratio mscale(factor, mscale) / mscale(factor, "
-                   "mscale_all_dim) x " +
+                   "mscale_all_dim) with the mscale it assumes (it never reads the config's) x " +
                        s.key("rope.scaling.attn_factor")
                  : "llama.cpp's YaRN scale 0.1 ln(factor) + 1 x " +
                        s.key("rope.scaling.attn_factor") +
@@ -388,14 +388,15 @@ std::optional<Finding> attention_finding(const Sides& s) {
   const double a = s.fg.attention_factor, b = s.fc.attention_factor;
   if (std::fabs(a - b) <= 1e-6 * std::max(a, b)) return std::nullopt;
   const double ratio = b / a;
-  return Finding{Severity::kMismatch, "attention_factor",
-                 "cos/sin are scaled by " + num(a) + " in llama.cpp (" + gguf_scale_formula(s) +
-                     ") but by " + num(b) + " in transformers (" + config_scale_formula(s.config) +
-                     "): every attention logit is " + num(1 / (ratio * ratio)) +
-                     " times the trained one, so attention is " +
-                     (ratio > 1 ? "flatter" : "sharper") + " than trained; multiply " +
-                     s.key("rope.scaling.attn_factor") + " by " + num(ratio) +
-                     " (llama.cpp multiplies cos and sin by it)"};
+  return Finding{
+      Severity::kMismatch, "attention_factor",
+      "cos/sin are scaled by " + num(a) + " in llama.cpp (" + gguf_scale_formula(s) + ") but by " +
+          num(b) + " in transformers (" + config_scale_formula(s.config) +
+          "): every attention logit is " + num(1 / (ratio * ratio)) +
+          " times the trained one, so attention is " + (ratio > 1 ? "flatter" : "sharper") +
+          " than trained; multiply " + s.key("rope.scaling.attn_factor") + " by " + num(ratio) +
+          " (llama.cpp multiplies cos and sin by it" +
+          (noted(s.gguf, "kq_scale") ? "; here it also enters the softmax scale" : "") + ")"};
 }
 
 // ---- YaRN's details -----------------------------------------------------------------------------

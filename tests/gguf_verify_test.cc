@@ -223,6 +223,26 @@ TEST(CompareGguf, YarnBetasAndTruncateLlamaCppCannotRun) {
   mismatch(r, "theta");
 }
 
+TEST(CompareGguf, ScalingTheConfigDoesNotHave) {
+  const GgufComparison r =
+      compare(fixture("qwen2-yarn.gguf"), config("qwen2.5-7b-instruct-yarn.json").unscaled());
+  const Finding f = mismatch(r, "scaling");
+  EXPECT_TRUE(contains(f.message, "the GGUF scales the frequencies (yarn (factor 4")) << f.message;
+  EXPECT_TRUE(contains(f.message, "qwen2.rope.scaling.type")) << f.message;
+}
+
+TEST(CompareGguf, AnotherContextLengthIsAWarning) {
+  GgufMetadata m = fixture("llama-3.1-8b.gguf");
+  m.keys["llama.context_length"] = int64_t{8192};
+  const GgufComparison r = compare(m, config("llama-3.1-8b.json"));
+  EXPECT_TRUE(r.match()) << all(r);
+  ASSERT_FALSE(r.findings.empty());
+  EXPECT_EQ(r.findings[0].severity, Severity::kWarning);
+  EXPECT_EQ(r.findings[0].topic, "context");
+  EXPECT_TRUE(contains(r.findings[0].message, "llama.context_length is 8192")) << all(r);
+  EXPECT_TRUE(contains(r.findings[0].message, "131072")) << all(r);
+}
+
 TEST(CompareGguf, ContextDefaultsAndRefusals) {
   const GgufMetadata m = fixture("qwen2-yarn.gguf");
   const RopeConfig c = config("qwen2.5-7b-instruct-yarn.json");

@@ -203,3 +203,25 @@ def test_every_converted_config_matches_except_what_llama_cpp_cannot_run(name, t
 
 def test_enough_configs_are_converted():
     assert len(CONVERTED) >= 20
+
+
+def test_deepseek_mscale_llama_cpp_does_not_read(tmp_path):
+    # llama.cpp's deepseek2 takes mscale = mscale_all_dim (it stores only the latter); a config with
+    # mscale 0.707 scales cos/sin by mscale(40, 0.707) / mscale(40, 1) in transformers.
+    config = json.loads((CONFIGS / "deepseek-v3.json").read_text())
+    config["rope_scaling"]["mscale"] = 0.707
+    path = tmp_path / "model.gguf"
+    logging.disable(logging.WARNING)
+    try:
+        gguf_convert.write_gguf(config, path)
+    finally:
+        logging.disable(logging.NOTSET)
+    report = rotary.verify_gguf(path, config)
+    message = only(report, "attention_factor")
+    assert "mscale 0.707" in message and "deepseek2.rope.scaling.attn_factor" in message
+
+    def mscale(factor, m):
+        return 0.1 * m * np.log(factor) + 1
+
+    assert report.attention_config == pytest.approx(mscale(40, 0.707) / mscale(40, 1.0))
+    assert report.attention_gguf == pytest.approx(1.0)
