@@ -178,6 +178,17 @@ std::optional<Finding> base_finding(const Sides& s) {
 
 // ---- scaling ------------------------------------------------------------------------------------
 
+// The factor the config scales by: YaRN without one derives max_position_embeddings /
+// original_max_position_embeddings, as transformers does.
+double factor_of(const RopeConfig& c) {
+  if (c.factor) return *c.factor;
+  if (c.rope_type == RopeType::kYarn && c.max_position_embeddings > 0) {
+    return double(c.max_position_embeddings) /
+           double(c.resolved_original_max_position_embeddings());
+  }
+  return 1.0;
+}
+
 // The scheme as the config states it: "yarn (factor 4, original context 32768)".
 std::string scheme_words(const RopeConfig& c) {
   std::string out(to_string(c.rope_type));
@@ -225,9 +236,8 @@ std::optional<Finding> missing_scaling(const Sides& s) {
       return Finding{Severity::kMismatch, "scaling",
                      scheme + "the GGUF has no " + s.key("rope.scaling.type") + " = yarn, so " +
                          unscaled_effect(s) + "; write " + s.key("rope.scaling.type") +
-                         " = yarn, " + s.key("rope.scaling.factor") + " = " +
-                         num(c.factor.value_or(0)) + " and " +
-                         s.key("rope.scaling.original_context_length") + " = " +
+                         " = yarn, " + s.key("rope.scaling.factor") + " = " + num(factor_of(c)) +
+                         " and " + s.key("rope.scaling.original_context_length") + " = " +
                          count(c.resolved_original_max_position_embeddings())};
     case RopeType::kLinear:
       if (g != RopeType::kDefault) return std::nullopt;
@@ -235,7 +245,7 @@ std::optional<Finding> missing_scaling(const Sides& s) {
                      scheme + "the GGUF has no " + s.key("rope.scaling.factor") + ", so " +
                          unscaled_effect(s) + "; write " + s.key("rope.scaling.type") +
                          " = linear and " + s.key("rope.scaling.factor") + " = " +
-                         num(c.factor.value_or(1))};
+                         num(factor_of(c))};
     default:
       return std::nullopt;
   }
@@ -261,8 +271,8 @@ std::vector<Finding> scaling_parameters(const Sides& s) {
       (c.rope_type != RopeType::kYarn && c.rope_type != RopeType::kLinear)) {
     return out;
   }
-  const double fc = c.factor.value_or(0), fg = g.factor.value_or(0);
-  if (c.factor && std::fabs(fc - fg) > 0x1p-23 * std::max(fc, fg)) {
+  const double fc = factor_of(c), fg = factor_of(g);
+  if (std::fabs(fc - fg) > 0x1p-23 * std::max(fc, fg)) {
     out.push_back({Severity::kMismatch, "scaling",
                    s.key("rope.scaling.factor") + " is " + num(fg) + " but the config's " +
                        std::string(to_string(c.rope_type)) + " factor is " + num(fc) +

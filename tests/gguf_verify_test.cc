@@ -223,6 +223,19 @@ TEST(CompareGguf, YarnBetasAndTruncateLlamaCppCannotRun) {
   mismatch(r, "theta");
 }
 
+// transformers derives YaRN's factor from the two contexts when the config states none.
+TEST(CompareGguf, YarnFactorDerivedFromTheContexts) {
+  RopeConfig c = config("qwen2.5-7b-instruct-yarn.json");
+  c.factor.reset();
+  c.max_position_embeddings = 4 * 32768;
+  c.original_max_position_embeddings = 32768;
+  EXPECT_TRUE(compare(fixture("qwen2-yarn.gguf"), c).match());
+  c.max_position_embeddings = 2 * 32768;
+  const Finding f = mismatch(compare(fixture("qwen2-yarn.gguf"), c), "scaling");
+  EXPECT_TRUE(contains(f.message, "qwen2.rope.scaling.factor is 4")) << f.message;
+  EXPECT_TRUE(contains(f.message, "factor is 2")) << f.message;
+}
+
 TEST(CompareGguf, ScalingTheConfigDoesNotHave) {
   const GgufComparison r =
       compare(fixture("qwen2-yarn.gguf"), config("qwen2.5-7b-instruct-yarn.json").unscaled());
