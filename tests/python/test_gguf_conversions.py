@@ -6,7 +6,8 @@ it naming the key it cannot express (only the refusals listed in EXPECTED_REFUSA
 (b) its frequencies and cos/sin scale equal transformers' (hf_reference) within float32 rounding,
 except the documented differences in KNOWN_DIFFERENCES, each of which is checked to be exactly that
 difference; (c) the pairing llama.cpp uses, taken back through the converter's Q/K row reordering,
-is the checkpoint's own pairing as rotary's config loader reports it.
+is the checkpoint's own pairing as rotary's config loader reports it; (d) rotary.verify_gguf finds a
+match (a mismatch for the known differences).
 """
 
 import json
@@ -48,7 +49,9 @@ EXPECTED_REFUSALS = {
 # Configs transformers has no implementation of (hf_reference.UNSUPPORTED): (a) only.
 NO_REFERENCE = {name for name in CONVERTED if family_of(load_record(name))[1] is not None}
 
-# Configs with sliding-window layers of their own rotation in transformers: the one compared.
+# Configs whose sliding-window layers rotate differently in transformers: the layer type compared.
+# OLMo 3's sliding-window layers rotate without YaRN in transformers and in llama.cpp (its olmo2
+# loader sets their scale to 1); rotary.gguf describes the full-attention layers.
 LAYER_TYPE = {"olmo-3.1-32b-instruct.json": "full_attention"}
 
 # float32 rounding: both compute base^(-2i/d) (and divide by a factor) in float32; at most 2 ulps
@@ -167,6 +170,9 @@ def test_conversion_reads_back_as_transformers_rotates(name, tmp_path):
     # (c) pairing in the checkpoint's channel order
     checkpoint = rotary.Rope(str(CONFIGS / name), layer_type=LAYER_TYPE.get(name))
     assert checkpoint_layout(gguf_rope) == checkpoint.layout
+    # (d) rotary's own check of a conversion agrees: a match, except the known difference
+    report = rotary.verify_gguf(path, checkpoint.config)
+    assert report.match == (name not in KNOWN_DIFFERENCES), str(report)
 
 
 @pytest.mark.parametrize(
@@ -182,7 +188,10 @@ def test_a_wrong_conversion_is_seen(change, tmp_path):
     name = "llama-3.1-8b.json"
     path = convert(name, tmp_path, change(json.loads((CONFIGS / name).read_text())))
     assert frequency_mismatch(path, name) is not None
-    assert frequency_mismatch(convert(name, tmp_path / "right"), name) is None
+    assert not rotary.verify_gguf(path, str(CONFIGS / name)).match
+    right = convert(name, tmp_path / "right")
+    assert frequency_mismatch(right, name) is None
+    assert rotary.verify_gguf(right, str(CONFIGS / name)).match
 
 
 def test_the_converter_refuses_what_it_does_not_implement():
