@@ -91,42 +91,52 @@ std::string rope_type_for(Layout layout) {
   return layout == Layout::kInterleaved ? "NORM" : "NEOX";
 }
 
+// The pairs llama.cpp's rope mode rotates in the file's channel order.
+Layout file_pairing(const GgufRope& g) {
+  return g.rope_mode == "norm" ? Layout::kInterleaved : Layout::kHalfSplit;
+}
+
 // The pairing llama.cpp rotates in the checkpoint's own channel order: its mode's pairs in the
 // file, undone by the converter's row reordering where it reorders.
 Layout checkpoint_pairing(const GgufRope& g) {
-  const Layout in_file = g.rope_mode == "norm" ? Layout::kInterleaved : Layout::kHalfSplit;
-  return g.qk_rows_permuted ? opposite(in_file) : in_file;
+  return g.qk_rows_permuted ? opposite(file_pairing(g)) : file_pairing(g);
 }
 
 std::optional<Finding> pairing_finding(const Sides& s) {
-  const Layout applied = checkpoint_pairing(s.gguf);
   const Layout wanted = s.config.layout;
-  if (applied == wanted) return std::nullopt;
+  if (checkpoint_pairing(s.gguf) == wanted) return std::nullopt;
   const int64_t d = s.config.resolved_rotary_dim();
-  const Layout in_file = s.gguf.rope_mode == "norm" ? Layout::kInterleaved : Layout::kHalfSplit;
+  const Layout in_file = file_pairing(s.gguf);
   const std::string harm =
       ": every pair rotates the wrong channels (the model runs, its quality drops); ";
   if (!s.gguf.qk_rows_permuted) {
     return Finding{Severity::kMismatch, "pairing",
                    "llama.cpp rotates " + pairs_words(in_file, d) + " for " + s.architecture() +
                        " (rope type " + s.gguf.rope_mode +
-                       ") and its converter does not reorder "
-                       "the Q/K rows, but the checkpoint pairs " +
+                       ") and its converter does not reorder the Q/K rows, but the checkpoint "
+                       "pairs " +
                        pairs_words(wanted, d) + harm + "the architecture's rope type must be " +
                        rope_type_for(wanted) + ", or the Q/K rows reordered to " +
                        pairs_words(in_file, d) + " when converting"};
   }
+  // The mode already pairs as the checkpoint does (wanted == in_file); the reordering breaks it.
   return Finding{Severity::kMismatch, "pairing",
                  "the converter reorders each head's Q/K rows for " + s.architecture() + " from " +
-                     pairs_words(opposite(in_file), d) + " to the " + pairs_words(in_file, d) +
-                     " llama.cpp rotates (rope type " + s.gguf.rope_mode +
-                     "), but the checkpoint already pairs " + pairs_words(wanted, d) + harm +
-                     "convert this checkpoint without reordering the rows, under an "
-                     "architecture whose rope type is " +
-                     rope_type_for(wanted)};
+                     pairs_words(opposite(in_file), d) + " to " + pairs_words(in_file, d) +
+                     ", but the checkpoint already pairs " + pairs_words(wanted, d) + harm +
+                     "convert this checkpoint without reordering the rows (llama.cpp's rope "
+                     "type " +
+                     s.gguf.rope_mode + " then rotates its own pairs)"};
 }
 
 // ---- sizes --------------------------------------------------------------------------------------
+
+// Where the config's rotated width comes from: "head_dim 128 x partial_rotary_factor 0.5".
+std::string rotary_dim_source(const RopeConfig& c) {
+  if (c.rotary_dim) return "its rotary_dim";
+  return "head_dim " + count(c.head_dim) + " x partial_rotary_factor " +
+         num(c.partial_rotary_factor);
+}
 
 std::vector<Finding> size_findings(const Sides& s) {
   std::vector<Finding> out;
@@ -148,9 +158,8 @@ std::vector<Finding> size_findings(const Sides& s) {
                       " rotate in llama.cpp but pass through unchanged in the checkpoint";
     out.push_back({Severity::kMismatch, "rotary_dim",
                    "the GGUF rotates " + count(rg) + " channels per head (" +
-                       s.key("rope.dimension_count") + "), the config " + count(rc) +
-                       " (head_dim " + count(hc) + " x partial_rotary_factor " +
-                       num(s.config.partial_rotary_factor) + "): " + passes +
+                       s.key("rope.dimension_count") + "), the config " + count(rc) + " (" +
+                       rotary_dim_source(s.config) + "): " + passes +
                        ", and every pair's frequency differs; write " +
                        s.key("rope.dimension_count") + " = " + count(rc)});
   }
