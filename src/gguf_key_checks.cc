@@ -35,8 +35,16 @@ void check_sliding_window(const GgufKeys& keys, std::string_view arch, const Rop
                                show(factor) + "; one rotation per file, not supported yet");
   }
   if (base) notes.push_back(base_key + ": the same as the other layers'");
+  // A window > 0 gives the file sliding-window layers (olmo2's loader, OLMo 3's converter); they
+  // rotate without the scaling where the loader does not copy it, even with no freq_base_swa.
+  const bool has_window = keys.integer("attention.sliding_window").value_or(0) > 0;
+  if (!base && has_window && unscaled_swa) {
+    invalid_gguf(keys.name("attention.sliding_window"),
+                 "llama.cpp rotates the sliding-window layers without rope.scaling.factor " +
+                     show(factor) + "; one rotation per file, not supported yet");
+  }
   if (!base && keys.has("attention.sliding_window") && !copies_base_to_swa(arch) &&
-      (c.rope_theta != 10000 || unscaled_swa)) {
+      c.rope_theta != 10000) {
     notes.push_back(
         "attention.sliding_window without rope.freq_base_swa: llama.cpp rotates the "
         "sliding-window layers '" +

@@ -332,6 +332,19 @@ TEST(GgufRope, Refusals) {
   m = llama31();
   m.keys["llama.rope.dimension_count"] = int64_t{64};  // llama.cpp: "invalid n_rot"
   EXPECT_EQ(refused(m).argument(), "llama.rope.dimension_count");
+
+  // OLMo 3: a sliding window and YaRN, no freq_base_swa. olmo2's loader rotates the sliding-window
+  // layers with the same base but a scale of 1 (src/models/olmo2.cpp), the others with YaRN.
+  m = metadata("olmo2", {{"context_length", int64_t{65536}},
+                         {"attention.key_length", int64_t{128}},
+                         {"attention.sliding_window", int64_t{4096}},
+                         {"rope.freq_base", 500000.0},
+                         {"rope.scaling.type", std::string("yarn")},
+                         {"rope.scaling.factor", 8.0},
+                         {"rope.scaling.original_context_length", int64_t{8192}}});
+  EXPECT_EQ(refused(m).argument(), "olmo2.attention.sliding_window");
+  m.keys["olmo2.attention.sliding_window"] = int64_t{0};  // no sliding-window layers
+  EXPECT_EQ(gguf_rope(m).config.rope_type, RopeType::kYarn);
 }
 
 TEST(GgufRope, NotesWhatItAssumed) {

@@ -270,6 +270,8 @@ NOT_A_MATCH = {
     "gemma-3-12b-it": (2, "rope.freq_base_swa"),
     # llama.cpp gives the last pairs of sections [24, 20, 20] to a fourth position component.
     "qwen3-vl-4b-instruct": (2, "rope.dimension_sections"),
+    # Sliding-window layers without YaRN (the olmo2 loader), full-attention layers with it.
+    "olmo-3.1-32b-instruct": (2, "attention.sliding_window"),
     # The config itself is refused (Qwen-1's remote-code dynamic NTK).
     "qwen-1.8b-dynamic-ntk": (2, "use_dynamic_ntk"),
     # No GGUF key carries YaRN's truncate: false; ggml rounds the ramp ends.

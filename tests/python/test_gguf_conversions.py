@@ -44,15 +44,17 @@ EXPECTED_REFUSALS = {
     # Interleaved M-RoPE sections [24, 20, 20] over 64 pairs: llama.cpp gives the last pairs to the
     # fourth position component, transformers to the first.
     "qwen3-vl-4b-instruct.json": "rope.dimension_sections",
+    # OLMo 3's sliding-window layers (three in four) rotate without YaRN in llama.cpp (its olmo2
+    # loader sets their scale to 1), as in transformers, the others with it: two rotations.
+    "olmo-3.1-32b-instruct.json": "attention.sliding_window",
 }
 
 # Configs transformers has no implementation of (hf_reference.UNSUPPORTED): (a) only.
 NO_REFERENCE = {name for name in CONVERTED if family_of(load_record(name))[1] is not None}
 
-# Configs whose sliding-window layers rotate differently in transformers: the layer type compared.
-# OLMo 3's sliding-window layers rotate without YaRN in transformers and in llama.cpp (its olmo2
-# loader sets their scale to 1); rotary.gguf describes the full-attention layers.
-LAYER_TYPE = {"olmo-3.1-32b-instruct.json": "full_attention"}
+# Configs whose layers rotate differently by layer type: the layer type compared (none now: such
+# files are refused above).
+LAYER_TYPE = {}
 
 # float32 rounding: both compute base^(-2i/d) (and divide by a factor) in float32; at most 2 ulps
 # apart were seen (a float32 ulp is 6e-8 to 1.2e-7 of the value).
