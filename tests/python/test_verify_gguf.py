@@ -172,39 +172,6 @@ def test_context_length_and_refusals():
         rotary.verify_gguf(GGUF / "qwen2-yarn.gguf", "no-such-model")
 
 
-# Every stored config the test converter writes as llama.cpp's convert_hf_to_gguf would, except
-# those rotary refuses on one side: gguf_rope refuses Gemma 3 (two rotations in one file) and
-# Qwen3-VL's sections; rotary's config loader refuses Qwen-1's remote-code dynamic NTK.
-REFUSED = {"gemma-3-12b-it.json", "qwen3-vl-4b-instruct.json", "qwen-1.8b-dynamic-ntk.json"}
-CONVERTED = [
-    path.name
-    for path in sorted(CONFIGS.glob("*.json"))
-    if gguf_convert.refusal_reason(json.loads(path.read_text())) is None and path.name not in REFUSED
-]
-LAYER_TYPE = {"olmo-3.1-32b-instruct.json": "full_attention"}
-
-
-@pytest.mark.parametrize("name", CONVERTED)
-def test_every_converted_config_matches_except_what_llama_cpp_cannot_run(name, tmp_path):
-    path = tmp_path / "model.gguf"
-    logging.disable(logging.WARNING)  # GGUFWriter's "Duplicated key name" when a class rewrites a key
-    try:
-        gguf_convert.write_gguf(json.loads((CONFIGS / name).read_text()), path)
-    finally:
-        logging.disable(logging.NOTSET)
-    report = rotary.verify_gguf(path, CONFIGS / name, layer_type=LAYER_TYPE.get(name))
-    if name == "gpt-oss-20b.json":
-        # truncate: false, which ggml's YaRN cannot express: the ramp's pairs differ.
-        assert {f.topic for f in report.findings if f.severity == "mismatch"} == {"theta", "yarn"}, str(report)
-        assert "truncate: false" in only(report, "yarn")
-    else:
-        assert report.match, str(report)
-
-
-def test_enough_configs_are_converted():
-    assert len(CONVERTED) >= 20
-
-
 def test_deepseek_mscale_llama_cpp_does_not_read(tmp_path):
     # llama.cpp's deepseek2 takes mscale = mscale_all_dim (it stores only the latter); a config with
     # mscale 0.707 scales cos/sin by mscale(40, 0.707) / mscale(40, 1) in transformers.
