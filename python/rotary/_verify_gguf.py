@@ -6,6 +6,7 @@ the checkpoint's channel order, the sizes, the base, the scaling, each pair's fr
 scale and YaRN's details, each difference in words with its size, its consequence and the fix.
 """
 
+import json
 import os
 from dataclasses import dataclass, field
 
@@ -61,6 +62,27 @@ class GgufVerifyReport:
         """The messages of the mismatch findings."""
         return [f.message for f in self.findings if f.severity == "mismatch"]
 
+    def to_dict(self):
+        """The report's facts as JSON-ready values."""
+        return {
+            "gguf": self.gguf,
+            "architecture": self.architecture,
+            "config": self.config,
+            "context": self.context,
+            "match": self.match,
+            "rope_mode": self.rope.rope_mode,
+            "qk_rows_permuted": self.rope.qk_rows_permuted,
+            "theta_gguf": [float(t) for t in self.theta_gguf],
+            "theta_config": [float(t) for t in self.theta_config],
+            "attention_gguf": float(self.attention_gguf),
+            "attention_config": float(self.attention_config),
+            "findings": [f.to_dict() for f in self.findings],
+        }
+
+    def to_json(self, **kwargs):
+        """``json.dumps(self.to_dict(), **kwargs)``."""
+        return json.dumps(self.to_dict(), **kwargs)
+
     def __str__(self):
         r = self.rope
         verdict = "MATCH" if self.match else f"MISMATCH ({len(self.mismatches())})"
@@ -101,7 +123,8 @@ def verify_gguf(path, config, *, context_length=None, layer_type=None) -> GgufVe
     Returns
     -------
     GgufVerifyReport
-        ``.match``, ``.findings``; ``str(report)`` is the readable report.
+        ``.match``, ``.findings``; ``str(report)`` is the readable report, ``report.to_dict()`` /
+        ``report.to_json()`` the same facts for machines.
 
     Raises
     ------

@@ -126,6 +126,10 @@ def test_missing_rope_freqs(tmp_path):
     report = rotary.verify_gguf(path, CONFIGS / "llama-3.1-8b.json")
     message = only(report, "scaling")
     assert "llama3" in message and "factor 8" in message and "rope_freqs is missing" in message
+    facts = json.loads(report.to_json())
+    assert facts["match"] is False and facts["architecture"] == "llama" and facts["context"] == 131072
+    assert [f["topic"] for f in facts["findings"] if f["severity"] == "mismatch"] == ["scaling", "theta"]
+    assert len(facts["theta_gguf"]) == len(facts["theta_config"]) == 64
     text = str(report)
     assert "Verdict: MISMATCH (2)" in text
     assert "  x [scaling] the config's llama3" in text
