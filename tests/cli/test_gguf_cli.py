@@ -16,6 +16,7 @@ run of the tool. Broken files are written with llama.cpp's own writer (gguf-py's
 import json
 import os
 import struct
+import subprocess
 import sys
 
 import pytest
@@ -304,3 +305,31 @@ def test_every_converted_config_verifies_against_its_config(tmp_path):
         assert phrase in result.stdout + result.stderr, (name, result.stdout, result.stderr)
         seen.append(name)
     assert len(seen) >= 20 and set(NOT_A_MATCH) <= set(seen)
+
+
+# ---- the README's report
+
+
+def test_the_readme_shows_what_verify_prints_for_a_conversion_that_lost_rope_freqs(tmp_path):
+    # The README's example: Llama 3.1 8B converted from its config without the rope_scaling block.
+    pytest.importorskip("gguf")
+    if str(ROOT / "tests" / "python") not in sys.path:
+        sys.path.insert(0, str(ROOT / "tests" / "python"))
+    import gguf_convert
+
+    command = "$ rotary verify Llama-3.1-8B-lost-rope-freqs.gguf --config llama-3.1-8b\n"
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    shown = readme[readme.index(command) + len(command) :].split("```", 1)[0]
+    config = stored_config("llama-3.1-8b")
+    del config["rope_scaling"]
+    gguf_convert.write_gguf(config, tmp_path / "Llama-3.1-8B-lost-rope-freqs.gguf")
+    result = subprocess.run(
+        [CLI, "verify", "Llama-3.1-8B-lost-rope-freqs.gguf", "--config", "llama-3.1-8b"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+        check=False,
+    )
+    assert result.returncode == 1, result.stderr
+    assert result.stdout == shown
