@@ -142,7 +142,7 @@ def test_every_config_is_converted_or_skipped_with_a_reason():
     print("\nnot converted:", json.dumps(NOT_CONVERTED, indent=1))
     assert set(NOT_CONVERTED) == {"gpt-j-6b.json", "phi-3-vision-128k-instruct.json"}
     assert all(NOT_CONVERTED.values())
-    assert len(CONVERTED) >= 20
+    assert len(CONVERTED) == 26  # the README says how many
 
 
 @pytest.mark.parametrize("name", CONVERTED)
